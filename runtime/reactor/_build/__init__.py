@@ -1,0 +1,1 @@
+"""cffi builders, run by setuptools at install time through ``cffi_modules``."""

@@ -1,0 +1,17 @@
+"""The portable readiness bits every backend reports.
+
+These are *our* numbers, not the kernel's: each backend translates what its
+queue says (``EPOLLIN``, ``EVFILT_READ``, ``AFD_POLL_RECEIVE``...) into them,
+so `Event` and the executor above never see a backend-specific flag.
+
+This module has no imports on purpose: the cffi builders load it by path at
+build time (before the package is importable) so the C side of a backend and
+the Python side share one definition.
+"""
+
+READABLE = 0x01
+WRITABLE = 0x02
+READ_CLOSED = 0x04
+WRITE_CLOSED = 0x08
+ERROR = 0x10
+PRIORITY = 0x20

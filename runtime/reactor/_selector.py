@@ -1,0 +1,55 @@
+"""The contract every reactor backend implements (mio's ``src/sys/mod.rs``).
+
+A backend is one module (``_epoll.py``, and later ``_kqueue.py``,
+``_iocp.py``) exporting a `Selector` class with exactly these methods. `Poll`,
+`Registry` and `Waker` are written once against this contract, so a new
+backend never changes them.
+
+Rules a backend must keep:
+
+* **Edge-triggered, registered once.** After `register`, the backend reports a
+  readiness *change*, not a level: no syscall is needed per wait, and an event
+  may be coalesced or spurious. The user's side of the contract is to do I/O
+  until it would block before waiting again.
+* **Readiness in portable bits** (`_readiness`): the backend translates its
+  kernel's flags; nothing above it sees ``EPOLLIN`` or ``EVFILT_READ``.
+* **Typed errors**: `AlreadyRegisteredError` for a second `register` of one
+  fd, `NotRegisteredError` for `reregister`/`deregister` of an unknown fd,
+  `OSError` (with the kernel's errno and the fd in the message) for the rest.
+* **EINTR** from a blocking wait is retried with the remaining timeout.
+* `select` fills `events` (at most ``events.capacity``) and returns the count.
+* `new_waker(token)` returns a `SysWaker` whose `wake` is safe from any
+  thread and makes a blocked `select` return an event carrying ``token``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .events import Events
+from .interest import Interest
+
+
+class SysWaker(Protocol):
+    def wake(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Selector(Protocol):
+    #: The backend's name as `Poll(backend=...)` spells it.
+    name: str
+
+    def fileno(self) -> int: ...
+
+    def register(self, fd: int, token: int, interest: Interest) -> None: ...
+
+    def reregister(self, fd: int, token: int, interest: Interest) -> None: ...
+
+    def deregister(self, fd: int) -> None: ...
+
+    def select(self, events: Events, timeout: float | None) -> int: ...
+
+    def new_waker(self, token: int) -> SysWaker: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,91 @@
+"""`Events` (the buffer `Poll.poll` fills) and `Event` (one readiness report)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from . import _readiness as R
+from .token import Token
+
+
+class Event:
+    """One readiness report: which registration (`token`) and what is ready.
+
+    mio's contract holds: an event is a *hint*. It can be spurious, and it
+    does not promise the next operation succeeds; after an event, do the I/O
+    until it raises ``BlockingIOError``, and only then wait again.
+    """
+
+    __slots__ = ("readiness", "token")
+
+    def __init__(self, token: Token, readiness: int) -> None:
+        self.token = token
+        self.readiness = readiness
+
+    def is_readable(self) -> bool:
+        return bool(self.readiness & R.READABLE)
+
+    def is_writable(self) -> bool:
+        return bool(self.readiness & R.WRITABLE)
+
+    def is_read_closed(self) -> bool:
+        """The peer will send no more (EOF, half-close, or hang-up)."""
+        return bool(self.readiness & R.READ_CLOSED)
+
+    def is_write_closed(self) -> bool:
+        """Writing can no longer succeed (hang-up, reset, failed connect)."""
+        return bool(self.readiness & R.WRITE_CLOSED)
+
+    def is_error(self) -> bool:
+        """The source has a pending error (read it with ``SO_ERROR``)."""
+        return bool(self.readiness & R.ERROR)
+
+    def is_priority(self) -> bool:
+        return bool(self.readiness & R.PRIORITY)
+
+    def __repr__(self) -> str:
+        names = [n for n in ("readable", "writable", "read_closed", "write_closed",
+                             "error", "priority") if getattr(self, "is_" + n)()]
+        return f"Event(token={self.token}, {'|'.join(names) or 'none'})"
+
+
+class Events:
+    """A reusable buffer of up to `capacity` events, filled by `Poll.poll`.
+
+    Iterating gives `Event` objects. `raw` is the same content as a flat list
+    ``[token, readiness, token, readiness, ...]`` for callers (the executor)
+    that do not want an object per event.
+    """
+
+    __slots__ = ("_raw", "capacity")
+
+    def __init__(self, capacity: int = 1024) -> None:
+        if not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"Events capacity must be a positive int, got {capacity!r}")
+        self.capacity = capacity
+        self._raw: list[int] = []
+
+    @property
+    def raw(self) -> list[int]:
+        return self._raw
+
+    def _fill(self, raw: list[int]) -> None:
+        # Called by the backends only.
+        self._raw = raw
+
+    def clear(self) -> None:
+        self._raw = []
+
+    def __len__(self) -> int:
+        return len(self._raw) >> 1
+
+    def is_empty(self) -> bool:
+        return not self._raw
+
+    def __iter__(self) -> Iterator[Event]:
+        raw = self._raw
+        for i in range(0, len(raw), 2):
+            yield Event(Token(raw[i]), raw[i + 1])
+
+    def __repr__(self) -> str:
+        return f"Events(capacity={self.capacity}, len={len(self)})"

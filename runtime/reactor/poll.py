@@ -1,0 +1,155 @@
+"""`Poll` (the event queue) and `Registry` (what it watches)."""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+from ._backends import open_selector
+from ._selector import Selector, SysWaker
+from .errors import PollClosedError, WakerExistsError
+from .events import Events
+from .interest import Interest, check_interest
+from .token import Token, check_token
+
+
+class HasFileno(Protocol):
+    def fileno(self) -> int: ...
+
+
+Source = int | HasFileno
+
+
+def _fd_of(source: Source) -> int:
+    if isinstance(source, int):
+        return source
+    fileno = getattr(source, "fileno", None)
+    if fileno is None:
+        raise TypeError(f"a source is an int fd or has fileno(); got {type(source).__name__}")
+    return int(fileno())
+
+
+class Registry:
+    """Registers sources with a `Poll`. Get it as ``poll.registry``.
+
+    A source is an int fd or anything with ``fileno()``. Registrations are
+    edge-triggered: after an event, do I/O until it raises
+    ``BlockingIOError`` before expecting another, and expect the odd spurious
+    event. Deregister a source *before* closing it (closing a dup'ed fd would
+    otherwise leave a live registration behind).
+    """
+
+    __slots__ = ("_closed", "_selector", "_waker")
+
+    def __init__(self, selector: Selector) -> None:
+        self._selector = selector
+        self._closed = False
+        self._waker: object | None = None
+
+    def _live(self) -> Selector:
+        if self._closed:
+            raise PollClosedError("this Poll is closed")
+        return self._selector
+
+    def register(self, source: Source, token: Token, interest: Interest) -> None:
+        """Start reporting ``interest`` readiness of ``source`` under ``token``.
+
+        Raises `AlreadyRegisteredError` if it is registered already, `OSError`
+        (``EBADF``) for a closed or invalid fd, `ValueError` for an empty
+        interest or a token outside 64 bits.
+        """
+        self._live().register(_fd_of(source), check_token(token), check_interest(interest))
+
+    def reregister(self, source: Source, token: Token, interest: Interest) -> None:
+        """Replace the token and interest of a registered source."""
+        self._live().reregister(_fd_of(source), check_token(token), check_interest(interest))
+
+    def deregister(self, source: Source) -> None:
+        """Stop reporting ``source``; raises `NotRegisteredError` if it was not registered."""
+        self._live().deregister(_fd_of(source))
+
+    def _attach_waker(self, owner: object, token: int) -> SysWaker:
+        if self._waker is not None:
+            raise WakerExistsError("this Poll already has a Waker (one per Poll, as in mio)")
+        sys_waker = self._live().new_waker(check_token(token))
+        self._waker = owner
+        return sys_waker
+
+    def _detach_waker(self, owner: object) -> None:
+        if self._waker is owner:
+            self._waker = None
+
+
+class Poll:
+    """An OS event queue: register sources, then wait for their readiness.
+
+    ::
+
+        with Poll() as poll:
+            poll.registry.register(sock, Token(0), Interest.READABLE)
+            events = Events()
+            poll.poll(events, timeout=1.0)
+            for event in events:
+                ...   # read from sock until BlockingIOError
+
+    ``backend`` picks the OS queue (``"epoll"`` on Linux; ``None`` chooses the
+    platform's default). `poll` may be called from one thread at a time;
+    `Registry` calls and `Waker.wake` are safe from any thread.
+    """
+
+    __slots__ = ("_selector", "registry")
+
+    def __init__(self, backend: str | None = None) -> None:
+        self._selector = open_selector(backend)
+        self.registry = Registry(self._selector)
+
+    @property
+    def backend(self) -> str:
+        return self._selector.name
+
+    def fileno(self) -> int:
+        """The queue's own fd (epoll/kqueue), e.g. to nest it in another queue."""
+        self.registry._live()
+        return self._selector.fileno()
+
+    def poll(self, events: Events, timeout: float | None = None) -> int:
+        """Wait for readiness, fill ``events``, return how many arrived.
+
+        ``timeout`` is in seconds: ``None`` blocks until an event, ``0`` returns
+        at once. It never returns before ``timeout`` unless an event arrived
+        (a signal handler's ``EINTR`` is retried with the time left). Events
+        can be spurious: treat each as a hint to try the I/O.
+        """
+        selector = self.registry._live()
+        if timeout is not None:
+            timeout = float(timeout)
+            if not timeout >= 0.0:  # also catches NaN
+                raise ValueError(f"poll timeout must be >= 0 seconds or None, got {timeout!r}")
+            if math.isinf(timeout):
+                timeout = None
+        return selector.select(events, timeout)
+
+    def close(self) -> None:
+        """Close the queue and its `Waker`. Registered fds are not closed."""
+        registry = self.registry
+        if registry._closed:
+            return
+        waker = registry._waker
+        if waker is not None:
+            waker.close()  # type: ignore[attr-defined]
+        registry._closed = True
+        self._selector.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.registry._closed
+
+    def __enter__(self) -> Poll:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"fd={self._selector.fileno()}"
+        return f"<Poll backend={self.backend} {state}>"
