@@ -1,0 +1,31 @@
+"""The typed errors `runtime` raises. Each message names what was wrong."""
+
+from __future__ import annotations
+
+
+class Cancelled(BaseException):  # noqa: N818 - trio's name, and users know it
+    """Raised inside a task at a checkpoint when its cancel scope is cancelled.
+
+    A `BaseException` (like trio's) so a broad ``except Exception`` does not
+    swallow it. Let it propagate: the scope that was cancelled catches it.
+    """
+
+
+class ClosedResourceError(Exception):
+    """The resource was closed, possibly by another task while this one waited."""
+
+
+class BusyResourceError(Exception):
+    """Another task is already waiting on this resource in the same direction."""
+
+
+class BrokenResourceError(Exception):
+    """The other end went away (e.g. every receiver of a channel was closed)."""
+
+
+class EndOfChannel(Exception):  # noqa: N818 - trio's name
+    """Every sender was closed and the buffer is drained."""
+
+
+class WouldBlock(Exception):  # noqa: N818 - trio's name
+    """A ``try_*`` operation could not complete without waiting."""

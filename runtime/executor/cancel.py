@@ -1,0 +1,268 @@
+"""Cancel scopes: trio's model of cancellation, deadlines and shields.
+
+How cancellation travels
+------------------------
+Scopes form a tree. A task's ``scope`` is the innermost scope it is in; a
+scope's ``parent`` is the scope it was entered inside (for a task-group
+child, the group's scope). Each scope knows the tasks whose innermost scope
+it is (``_tasks``) and the scopes nested in it (``_children``).
+
+`CancelScope.cancel` sets ``cancel_called`` and walks that tree downwards,
+stopping at shields. For each task found parked at a cancellable point, the
+runner sets ``task.pending_exc = Cancelled(...)`` and schedules it; the next
+step throws it into the coroutine at the `park` where it waits. Tasks that
+are running or already scheduled notice at their next checkpoint, where
+`Task.cancel_pending` walks the chain upwards. Because that check is made at
+*every* checkpoint, cancellation is level-triggered: catching `Cancelled`
+does not make it go away while the scope stays cancelled.
+
+The exception travels up the stack to the outermost cancelled scope whose
+cancellation it is (`CancelScope.__exit__`), which swallows it and sets
+``cancelled_caught``.
+"""
+
+from __future__ import annotations
+
+import math
+from types import TracebackType
+
+from ..errors import Cancelled
+from . import context
+from .task import Task
+
+
+class CancelScope:
+    """A ``with`` block that can be cancelled, or given a deadline.
+
+    ``cancel()`` makes every checkpoint inside the block (in this task and
+    in task-group children under it) raise `Cancelled`, which this scope
+    catches at its end (``cancelled_caught`` is then true). ``deadline`` (in
+    `current_time` seconds, settable) cancels the scope when it passes.
+    ``shield=True`` keeps cancellation of outer scopes out until lifted.
+    A scope is entered once.
+    """
+
+    __slots__ = (
+        "_children",
+        "_deadline",
+        "_shield",
+        "_state",
+        "_task",
+        "_tasks",
+        "_timer",
+        "cancel_called",
+        "cancelled_caught",
+        "parent",
+    )
+
+    def __init__(self, deadline: float = math.inf, shield: bool = False) -> None:
+        deadline = float(deadline)
+        if math.isnan(deadline):
+            raise ValueError("a cancel scope's deadline must not be NaN")
+        self._deadline = deadline
+        self._shield = bool(shield)
+        self.cancel_called = False
+        self.cancelled_caught = False
+        self.parent: CancelScope | None = None
+        self._children: set[CancelScope] = set()
+        self._tasks: set[Task] = set()
+        self._task: Task | None = None
+        self._timer: list | None = None
+        self._state = "new"
+
+    # -- entering and leaving ------------------------------------------------
+
+    def __enter__(self) -> CancelScope:
+        if self._state != "new":
+            raise RuntimeError("a CancelScope can be entered only once")
+        task = context.runner().current
+        self._state = "entered"
+        self._task = task
+        self._attach(task.scope)
+        task.scope.move_task(task, self)
+        task.scope = self
+        if self._deadline != math.inf:
+            self._arm_deadline()
+        return self
+
+    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        self._leave()
+        if exc is None or not self._catches_cancellation():
+            return False
+        if isinstance(exc, Cancelled):
+            self.cancelled_caught = True
+            return True
+        if isinstance(exc, BaseExceptionGroup):
+            cancelled, rest = exc.split(Cancelled)
+            if cancelled is not None:
+                self.cancelled_caught = True
+                if rest is None:
+                    return True
+                raise rest from None
+        return False
+
+    def _attach(self, parent: CancelScope) -> None:
+        self.parent = parent
+        parent._children.add(self)
+
+    def _leave(self) -> None:
+        task = self._task
+        assert task is not None
+        if task.scope is not self:
+            raise RuntimeError(
+                f"cancel scopes exited out of order in task {task.name!r}: "
+                "a scope must be exited by the block that entered it"
+            )
+        self._state = "exited"
+        self._disarm_deadline()
+        parent = self.parent
+        assert parent is not None
+        task.scope = parent
+        self.move_task(task, parent)
+        parent._children.discard(self)
+
+    def move_task(self, task: Task, to: CancelScope) -> None:
+        self._tasks.discard(task)
+        to._tasks.add(task)
+
+    def _catches_cancellation(self) -> bool:
+        # The outermost cancelled scope catches: if an enclosing scope (not
+        # behind our shield) is cancelled too, let Cancelled travel on to it.
+        return self.cancel_called and not self._parent_cancelled()
+
+    def _parent_cancelled(self) -> bool:
+        if self._shield:
+            return False
+        scope = self.parent
+        while scope is not None:
+            if scope.cancel_called:
+                return True
+            if scope._shield:
+                return False
+            scope = scope.parent
+        return False
+
+    # -- cancelling ------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Cancel everything inside this scope (idempotent, never blocks)."""
+        if self.cancel_called:
+            return
+        self.cancel_called = True
+        self._disarm_deadline()
+        self._deliver()
+
+    def _deliver(self) -> None:
+        runner = context.runner()
+        stack = [self]
+        while stack:
+            scope = stack.pop()
+            for task in scope._tasks:
+                runner.deliver_cancel(task)
+            stack.extend(child for child in scope._children if not child._shield)
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self.cancel_called
+
+    @property
+    def shield(self) -> bool:
+        return self._shield
+
+    @shield.setter
+    def shield(self, value: bool) -> None:
+        self._shield = bool(value)
+        if not self._shield and self._state == "entered" and self._parent_cancelled():
+            self._deliver()
+
+    @property
+    def deadline(self) -> float:
+        return self._deadline
+
+    @deadline.setter
+    def deadline(self, value: float) -> None:
+        value = float(value)
+        if math.isnan(value):
+            raise ValueError("a cancel scope's deadline must not be NaN")
+        self._deadline = value
+        if self._state == "entered" and not self.cancel_called:
+            self._disarm_deadline()
+            if value != math.inf:
+                self._arm_deadline()
+
+    def _arm_deadline(self) -> None:
+        runner = context.runner()
+        if self._deadline <= runner.clock():
+            self.cancel()
+        else:
+            self._timer = runner.timers.insert(self._deadline, self.cancel)
+
+    def _disarm_deadline(self) -> None:
+        if self._timer is not None:
+            context.runner().timers.cancel(self._timer)
+            self._timer = None
+
+    def __repr__(self) -> str:
+        bits = [self._state]
+        if self.cancel_called:
+            bits.append("cancelled")
+        if self._shield:
+            bits.append("shielded")
+        if self._deadline != math.inf:
+            bits.append(f"deadline={self._deadline:.3f}")
+        return f"<CancelScope {' '.join(bits)}>"
+
+
+class RootScope(CancelScope):
+    """A scope no task enters: the runner's root, and the main task's."""
+
+    __slots__ = ()
+
+    def __init__(self, parent: CancelScope | None = None) -> None:
+        super().__init__()
+        self._state = "root"
+        if parent is not None:
+            self._attach(parent)
+
+
+class FailScope(CancelScope):
+    """A scope that turns its own expired deadline into `TimeoutError`."""
+
+    __slots__ = ()
+
+    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        suppressed = super().__exit__(etype, exc, tb)
+        if self.cancelled_caught:
+            raise TimeoutError("the deadline of a fail_after/fail_at block expired") from exc
+        return suppressed
+
+
+def _check_seconds(seconds: float, what: str) -> float:
+    seconds = float(seconds)
+    if not seconds >= 0:
+        raise ValueError(f"{what} needs a duration >= 0 seconds, got {seconds!r}")
+    return seconds
+
+
+def move_on_at(deadline: float, *, shield: bool = False) -> CancelScope:
+    """A scope cancelled at ``deadline``: the block is left quietly."""
+    return CancelScope(deadline=deadline, shield=shield)
+
+
+def move_on_after(seconds: float, *, shield: bool = False) -> CancelScope:
+    """A scope cancelled ``seconds`` from now: the block is left quietly."""
+    seconds = _check_seconds(seconds, "move_on_after")
+    return CancelScope(deadline=context.runner().clock() + seconds, shield=shield)
+
+
+def fail_at(deadline: float, *, shield: bool = False) -> CancelScope:
+    """Like `move_on_at`, but raise the built-in `TimeoutError` if it expires."""
+    return FailScope(deadline=deadline, shield=shield)
+
+
+def fail_after(seconds: float, *, shield: bool = False) -> CancelScope:
+    """Like `move_on_after`, but raise the built-in `TimeoutError` if it expires."""
+    seconds = _check_seconds(seconds, "fail_after")
+    return FailScope(deadline=context.runner().clock() + seconds, shield=shield)

@@ -1,0 +1,134 @@
+"""The IO driver: readiness from the reactor, turned into task wake-ups.
+
+Each fd the executor waits on gets a `ScheduledIo` (tokio's
+``scheduled_io.rs``) holding *readiness bits* and at most one reader and one
+writer `Waker`. The fd is registered with the reactor once, for both
+directions, edge-triggered: no ``epoll_ctl`` per wait.
+
+* An event **sets** readiness bits and wakes the matching waiter.
+* An operation that hits ``EAGAIN`` **clears** its direction's bit and waits;
+  so does a short read (fewer bytes than asked: the socket buffer is empty,
+  and asking again would only return ``EAGAIN``; tokio PR #4840).
+* Events carry a `Token` packing ``(generation << 32) | slot``. A slot freed
+  and reused gets a new generation, so an event still queued for the old fd
+  is recognised as stale and dropped.
+* `IoDriver.notify_closing` (trio's name) marks the fd closed, wakes its
+  waiters (they raise `ClosedResourceError`) and deregisters it: call it
+  *before* closing the fd (epoll tracks open file descriptions, and a
+  dup'ed fd would keep reporting under a dead token).
+"""
+
+from __future__ import annotations
+
+from ..reactor import Interest, Registry, Token
+from ..reactor._readiness import ERROR, READ_CLOSED, READABLE, WRITABLE, WRITE_CLOSED
+from .task import Waker
+
+#: Readiness bits that let a reader (resp. writer) make progress: data, EOF,
+#: or an error it will see when it tries.
+READ_READY = READABLE | READ_CLOSED | ERROR
+WRITE_READY = WRITABLE | WRITE_CLOSED | ERROR
+
+#: Tokens below this are the runner's own (its Waker, its signal socket).
+FIRST_SLOT = 2
+_SLOT_MASK = 0xFFFFFFFF
+
+
+class ScheduledIo:
+    """Per-fd readiness and the (at most one each) reader and writer waiting."""
+
+    __slots__ = ("closed", "fd", "readiness", "reader", "token", "writer")
+
+    def __init__(self, fd: int, token: int) -> None:
+        self.fd = fd
+        self.token = token
+        self.readiness = 0
+        self.reader: Waker | None = None
+        self.writer: Waker | None = None
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<ScheduledIo fd={self.fd} readiness={self.readiness:#x}>"
+
+
+class IoDriver:
+    """fd → `ScheduledIo`, kept in a slab indexed by the token's low 32 bits."""
+
+    __slots__ = ("_by_fd", "_free", "_generations", "_registry", "_slab")
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._slab: list[ScheduledIo | None] = [None] * FIRST_SLOT
+        self._generations: list[int] = [0] * FIRST_SLOT
+        self._free: list[int] = []
+        self._by_fd: dict[int, ScheduledIo] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_fd)
+
+    def scheduled_io(self, fd: int) -> ScheduledIo:
+        """The `ScheduledIo` of ``fd``, registering it on first use."""
+        sio = self._by_fd.get(fd)
+        if sio is not None:
+            return sio
+        if self._free:
+            slot = self._free.pop()
+        else:
+            slot = len(self._slab)
+            self._slab.append(None)
+            self._generations.append(0)
+        token = (self._generations[slot] << 32) | slot
+        try:
+            self._registry.register(fd, Token(token), Interest.READABLE | Interest.WRITABLE)
+        except BaseException:
+            self._free.append(slot)
+            raise
+        sio = ScheduledIo(fd, token)
+        self._slab[slot] = sio
+        self._by_fd[fd] = sio
+        return sio
+
+    def lookup(self, fd: int) -> ScheduledIo | None:
+        return self._by_fd.get(fd)
+
+    def notify_closing(self, fd: int) -> None:
+        """``fd`` is about to be closed: wake its waiters and deregister it."""
+        sio = self._by_fd.pop(fd, None)
+        if sio is None:
+            return
+        sio.closed = True
+        slot = sio.token & _SLOT_MASK
+        self._slab[slot] = None
+        self._generations[slot] = (self._generations[slot] + 1) & _SLOT_MASK
+        self._free.append(slot)
+        try:
+            self._registry.deregister(fd)
+        except OSError:
+            # Already closed behind our back: the kernel dropped it (epoll
+            # fact 1), which is all deregistering would have done.
+            pass
+        for waker in (sio.reader, sio.writer):
+            if waker is not None:
+                waker.wake()
+
+    def dispatch(self, raw: list[int]) -> None:
+        """Apply one batch of events (``Events.raw``): set bits, wake waiters."""
+        slab = self._slab
+        for i in range(0, len(raw), 2):
+            token = raw[i]
+            slot = token & _SLOT_MASK
+            if slot < FIRST_SLOT:
+                continue  # the runner's own tokens
+            sio = slab[slot] if slot < len(slab) else None
+            if sio is None or sio.token != token:
+                continue  # stale: the slot was freed (and maybe reused) since
+            bits = raw[i + 1]
+            sio.readiness |= bits
+            if bits & READ_READY and sio.reader is not None:
+                sio.reader.wake()
+            if bits & WRITE_READY and sio.writer is not None:
+                sio.writer.wake()
+
+    def close(self) -> None:
+        for fd in list(self._by_fd):
+            self.notify_closing(fd)

@@ -1,0 +1,282 @@
+"""The `Runner`: owns the run queue, the drivers, and the run loop.
+
+One loop, visible in `Runner.run_until_complete`:
+
+    run every ready task one step → compute how long to sleep (0 if tasks
+    are ready, else until the earliest timer) → ``poll()`` the reactor →
+    apply its events (IoDriver.dispatch wakes tasks) → fire due timers →
+    take wake-ups that other threads queued → repeat.
+
+A task's step is one ``coro.send(None)`` (or ``coro.throw(exc)``), which
+runs the task until it yields a trap (`traps.PARK` / `traps.YIELD`) or
+returns. This is the only place tasks run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any
+
+from ..errors import Cancelled
+from ..reactor import Events, Poll, Token, Waker
+from . import context
+from .cancel import CancelScope, RootScope
+from .io_driver import IoDriver
+from .run_queue import RunQueue
+from .signals import SigintCatcher
+from .task import Task, _UnretrievedException
+from .threads import ThreadPool
+from .time_driver import TimerHeap
+from .traps import PARK, YIELD
+
+logger = logging.getLogger("runtime")
+
+#: tokio's cooperative budget: ready operations a task may complete in one
+#: step before a checkpoint makes it yield to the others.
+BUDGET = 128
+WAKER_TOKEN = Token(0)
+#: A step longer than this is logged when run(debug=True).
+SLOW_STEP = 0.1
+
+
+class Runner:
+    """One runtime instance: created and torn down by `runtime.run`."""
+
+    def __init__(self, backend: str | None = None, debug: bool = False) -> None:
+        self.debug = debug
+        self.clock = time.monotonic
+        self.poll = Poll(backend)
+        try:
+            self.events = Events(1024)
+            self.reactor_waker = Waker(self.poll.registry, WAKER_TOKEN)
+            self.io = IoDriver(self.poll.registry)
+            self.timers = TimerHeap()
+            self.threads = ThreadPool()
+            self.sigint = SigintCatcher(self.poll.registry)
+        except BaseException:
+            self.poll.close()
+            raise
+        self.run_queue: deque[Task] = RunQueue()
+        self.current: Task = None  # type: ignore[assignment]  # set while a task steps
+        self.budget = BUDGET
+        self.root_scope = RootScope()
+        self.main_scope = RootScope(parent=self.root_scope)
+        self.live_tasks = 0
+        self.thread_id = threading.get_ident()
+        self._remote: deque[Task] = deque()
+        self._remote_pending = False
+        self._crash: BaseException | None = None
+        self._closed = False
+
+    # -- tasks -------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], scope: CancelScope,
+              name: str | None = None) -> Task:
+        if not isinstance(coro, Coroutine):
+            raise TypeError(
+                f"spawn() needs a coroutine object, got {type(coro).__name__} {coro!r} "
+                "(call the async function: spawn(f()) not spawn(f))"
+            )
+        task = Task(coro, self, scope, name)
+        scope._tasks.add(task)
+        self.live_tasks += 1
+        task.scheduled = True
+        self.run_queue.append(task)
+        return task
+
+    def wake(self, task: Task) -> None:
+        """Schedule ``task`` (the body of `Waker.wake`)."""
+        if threading.get_ident() != self.thread_id:
+            self._remote.append(task)
+            if not self._remote_pending:
+                self._remote_pending = True
+                try:
+                    self.reactor_waker.wake()
+                except ValueError:
+                    pass  # the runtime has finished; nothing is left to wake
+            return
+        if task.scheduled or task.finished:
+            return
+        task.scheduled = True
+        self.run_queue.append(task)
+
+    def deliver_cancel(self, task: Task) -> None:
+        """Throw `Cancelled` into ``task`` if it is parked where that is allowed.
+
+        A task that is running or already scheduled is left alone: it will
+        see the cancellation at its next checkpoint.
+        """
+        if task.finished or task.scheduled or task is self.current or not task.cancellable:
+            return
+        task.pending_exc = Cancelled(task.cancel_reason())
+        task.scheduled = True
+        self.run_queue.append(task)
+
+    def _step(self, task: Task) -> None:
+        self.current = task
+        self.budget = BUDGET
+        exc = task.pending_exc
+        try:
+            if exc is None:
+                trap = task.context.run(task.coro.send, None)
+            else:
+                task.pending_exc = None
+                trap = task.context.run(task.coro.throw, exc)
+        except StopIteration as stop:
+            self._finish(task, stop.value, None)
+        except BaseException as error:
+            self._finish(task, None, error)
+        else:
+            if trap is PARK:
+                pass  # its waker is stored wherever it waits
+            elif trap is YIELD:
+                if not task.scheduled:
+                    task.scheduled = True
+                    self.run_queue.append(task)
+            else:
+                task.pending_exc = TypeError(
+                    f"task {task.name!r} awaited {trap!r}, which is not a runtime awaitable "
+                    "(asyncio and trio objects cannot be awaited inside runtime.run)"
+                )
+                task.scheduled = True
+                self.run_queue.append(task)
+        finally:
+            self.current = None  # type: ignore[assignment]
+
+    def _finish(self, task: Task, result: Any, exc: BaseException | None) -> None:
+        task.finished = True
+        task.result = result
+        task.exception = exc
+        task.scope._tasks.discard(task)
+        self.live_tasks -= 1
+        if task.join_wakers:
+            for waker in task.join_wakers:
+                waker.wake()
+            task.join_wakers = None
+        if task.on_done is not None:
+            task.on_done(task)
+        elif exc is not None and not isinstance(exc, Cancelled):
+            if not isinstance(exc, Exception) and self._crash is None and task.scope is self.root_scope:
+                # KeyboardInterrupt/SystemExit in a detached task: stop the program.
+                self._crash = exc
+                self.main_scope.cancel()
+            task.reporter = _UnretrievedException(task.name, exc)
+
+    # -- the loop ------------------------------------------------------------------
+
+    def run_until_complete(self, main: Task) -> None:
+        run_queue = self.run_queue
+        events = self.events
+        timers = self.timers
+        clock = self.clock
+        shutting_down = False
+        # This 'while' loop right here is our event loop:
+        while self.live_tasks:
+            # 1. Every task that is ready now takes one step. Tasks woken during
+            #    this batch wait for the next one, after the reactor was polled.
+            for _ in range(len(run_queue)):
+                task = run_queue.popleft()
+                task.scheduled = False
+                if self.debug:
+                    self._debug_step(task)
+                else:
+                    self._step(task)
+            if main.finished and not shutting_down:
+                # main is done: whatever still runs is cancelled and awaited.
+                shutting_down = True
+                self.root_scope.cancel()
+            if not self.live_tasks:
+                break
+            # 2. Sleep in the reactor until IO, the next timer, or a wake.
+            if run_queue:
+                timeout: float | None = 0.0
+            else:
+                deadline = timers.next_deadline()
+                timeout = None if deadline is None else max(0.0, deadline - clock())
+            if self.poll.poll(events, timeout):
+                self.io.dispatch(events.raw)
+            # 3. Timers that are due, and wake-ups from other threads.
+            timers.fire_expired(clock())
+            if self._remote_pending:
+                self._take_remote_wakes()
+            if self.sigint.pending:
+                self.sigint.pending = False
+                self.sigint.drain()
+                if self._crash is None:
+                    self._crash = KeyboardInterrupt()
+                self.main_scope.cancel()
+
+    def _take_remote_wakes(self) -> None:
+        # Clear the flag before draining: a thread that appends after the
+        # drain sees it clear and wakes the reactor again.
+        self._remote_pending = False
+        remote = self._remote
+        while remote:
+            self.wake(remote.popleft())
+
+    def _debug_step(self, task: Task) -> None:
+        start = self.clock()
+        self._step(task)
+        took = self.clock() - start
+        if took > SLOW_STEP:
+            logger.warning("task %r ran %.3f s without yielding (blocking the loop?)",
+                           task.name, took)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.sigint.uninstall()
+            self.threads.shutdown()
+            self.io.close()
+        finally:
+            self.poll.close()
+
+    def take_crash(self) -> BaseException | None:
+        crash, self._crash = self._crash, None
+        return crash
+
+
+def run(main: Coroutine[Any, Any, Any], *, backend: str | None = None, debug: bool = False) -> Any:
+    """Run ``main`` to completion on a new runtime and return its result.
+
+    Re-raises ``main``'s exception. When ``main`` ends, tasks still running
+    are cancelled and awaited (their ``finally`` blocks run) before `run`
+    returns. Ctrl-C cancels ``main`` and makes `run` raise `KeyboardInterrupt`.
+    ``backend`` picks the reactor (``None``: ``$RUNTIME_BACKEND`` or the
+    platform's default); ``debug`` logs steps that block the loop.
+    """
+    if not isinstance(main, Coroutine):
+        raise TypeError(
+            f"runtime.run() needs a coroutine object, got {type(main).__name__} {main!r} "
+            "(call the async function: run(main()) not run(main))"
+        )
+    if context.runner_or_none() is not None:
+        main.close()
+        raise RuntimeError("runtime.run() called inside a running runtime; await the coroutine instead")
+    if backend is None:
+        import os
+
+        backend = os.environ.get("RUNTIME_BACKEND") or None
+    runner = Runner(backend, debug)
+    context.set_runner(runner)
+    try:
+        runner.sigint.install()
+        task = runner.spawn(main, runner.main_scope, name="main")
+        runner.run_until_complete(task)
+        crash = runner.take_crash()
+        if crash is not None:
+            if task.exception is not None and not isinstance(task.exception, Cancelled):
+                raise crash from task.exception
+            raise crash
+        if task.exception is not None:
+            raise task.exception
+        return task.result
+    finally:
+        context.set_runner(None)
+        runner.close()

@@ -1,0 +1,193 @@
+"""`Task` (a coroutine and its state), its `Waker`, and `JoinHandle`."""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import logging
+from collections.abc import Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ..errors import Cancelled
+from . import context
+from .traps import checkpoint_if_cancelled, park
+
+if TYPE_CHECKING:
+    from .cancel import CancelScope
+    from .runner import Runner
+
+T = TypeVar("T")
+logger = logging.getLogger("runtime")
+_ids = itertools.count(1)
+
+
+class Waker:
+    """Puts its task back on the run queue: once, however often it is called.
+
+    Leaf awaitables store ``current_task().waker`` wherever readiness will
+    come from (the IO driver, a timer, a lock) and park; whoever makes the
+    task ready calls `wake`. Safe from any thread (another thread's wake goes
+    through the runner's queue and the reactor's `Waker`). Waking a finished
+    task is a no-op; a task may be woken spuriously and must re-check.
+    """
+
+    __slots__ = ("_task",)
+
+    def __init__(self, task: Task) -> None:
+        self._task = task
+
+    def wake(self) -> None:
+        self._task.runner.wake(self._task)
+
+    def __repr__(self) -> str:
+        return f"<Waker of {self._task!r}>"
+
+
+class Task:
+    """A coroutine plus what the run loop needs to step it.
+
+    ``scheduled`` is true while the task sits in the `RunQueue`; a task that
+    is neither scheduled nor running is parked and only a `Waker` (or a
+    cancellation) brings it back.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "aborted",
+        "cancellable",
+        "context",
+        "coro",
+        "exception",
+        "finished",
+        "id",
+        "join_wakers",
+        "name",
+        "on_done",
+        "pending_exc",
+        "reporter",
+        "result",
+        "runner",
+        "scheduled",
+        "scope",
+        "waker",
+    )
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], runner: Runner, scope: CancelScope,
+                 name: str | None) -> None:
+        self.coro = coro
+        self.runner = runner
+        self.scope = scope
+        self.id = next(_ids)
+        self.name = name or getattr(coro, "__qualname__", None) or repr(coro)
+        self.context = contextvars.copy_context()
+        self.scheduled = False
+        self.cancellable = True
+        self.aborted = False
+        self.finished = False
+        self.pending_exc: BaseException | None = None
+        self.result: Any = None
+        self.exception: BaseException | None = None
+        self.join_wakers: list[Waker] | None = None
+        self.on_done: Callable[[Task], None] | None = None
+        self.reporter: _UnretrievedException | None = None
+        self.waker = Waker(self)
+
+    def cancel_pending(self) -> bool:
+        """Is a cancellation visible to this task right now? (level-triggered)"""
+        if self.aborted:
+            return True
+        scope = self.scope
+        while scope is not None:
+            if scope.cancel_called:
+                return True
+            if scope.shield:
+                return False
+            scope = scope.parent
+        return False
+
+    def cancel_reason(self) -> str:
+        return f"task {self.name!r} was aborted" if self.aborted else "cancel scope was cancelled"
+
+    def __repr__(self) -> str:
+        state = "finished" if self.finished else ("scheduled" if self.scheduled else "parked")
+        return f"<Task {self.id} {self.name} {state}>"
+
+
+class _UnretrievedException:
+    """Logs a task's exception if nobody retrieved it (asyncio's warning).
+
+    A separate object so that only failed tasks pay for a ``__del__``: it
+    dies with the task, i.e. once the runner and every `JoinHandle` let go.
+    """
+
+    __slots__ = ("exc", "name")
+
+    def __init__(self, name: str, exc: BaseException) -> None:
+        self.name = name
+        self.exc: BaseException | None = exc
+
+    def __del__(self) -> None:
+        if self.exc is not None:
+            logger.error("exception in task %r was never retrieved", self.name,
+                         exc_info=(type(self.exc), self.exc, self.exc.__traceback__))
+
+
+class JoinHandle(Generic[T]):
+    """The owner's side of a spawned task (tokio's ``JoinHandle``).
+
+    ``await handle`` returns the task's result or re-raises its exception
+    (`Cancelled` if it was aborted). Dropping the handle does not cancel the
+    task; if the task failed and nobody awaited the handle, the exception is
+    logged when the handle is garbage-collected.
+    """
+
+    __slots__ = ("_task",)
+
+    def __init__(self, task: Task) -> None:
+        self._task = task
+
+    @property
+    def name(self) -> str:
+        return self._task.name
+
+    def is_finished(self) -> bool:
+        return self._task.finished
+
+    def abort(self) -> None:
+        """Cancel the task: it gets `Cancelled` at its next checkpoint."""
+        task = self._task
+        if not task.finished:
+            task.aborted = True
+            task.runner.deliver_cancel(task)
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        return self._join().__await__()
+
+    async def _join(self) -> T:
+        task = self._task
+        if task.finished:
+            await checkpoint_if_cancelled()
+        else:
+            waker = context.runner().current.waker
+            if task.join_wakers is None:
+                task.join_wakers = []
+            task.join_wakers.append(waker)
+            try:
+                while not task.finished:
+                    await park()
+            finally:
+                if not task.finished:
+                    task.join_wakers.remove(waker)
+        if task.reporter is not None:
+            task.reporter.exc = None
+            task.reporter = None
+        if task.exception is not None:
+            raise task.exception
+        return task.result  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return f"<JoinHandle {self._task!r}>"
+
+
+def is_cancelled(exc: BaseException | None) -> bool:
+    return isinstance(exc, Cancelled)

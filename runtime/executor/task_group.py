@@ -1,0 +1,164 @@
+"""`TaskGroup`: structured concurrency (trio's nursery).
+
+Children live inside the group's cancel scope. A child that raises cancels
+the scope (so its siblings and the body get `Cancelled`); the group waits for
+every child before its ``async with`` ends, then raises what failed as an
+`ExceptionGroup`. `Cancelled` that the group's own scope caused is caught
+there; one that belongs to an outer scope travels on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from ..errors import Cancelled
+from . import context
+from .cancel import CancelScope
+from .task import JoinHandle, Task
+from .traps import park_uncancellable
+
+T = TypeVar("T")
+
+
+class TaskGroup:
+    """``async with TaskGroup() as tg: tg.spawn(child())`` — no child outlives the block."""
+
+    __slots__ = ("_children", "_closed", "_errors", "_parent", "_waiting", "cancel_scope")
+
+    def __init__(self) -> None:
+        self.cancel_scope = CancelScope()
+        self._children = 0
+        self._errors: list[BaseException] = []
+        self._closed = False
+        self._waiting = False
+        self._parent: Task | None = None
+
+    async def __aenter__(self) -> TaskGroup:
+        self.cancel_scope.__enter__()
+        self._parent = context.runner().current
+        return self
+
+    def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> JoinHandle[T]:
+        """Start ``coro`` as a child of this group; returns its `JoinHandle`."""
+        if self._closed:
+            coro.close()
+            raise RuntimeError("this TaskGroup is closed: spawn() after its async with block ended")
+        task = context.runner().spawn(coro, self.cancel_scope, name)
+        self._adopt(task)
+        return JoinHandle(task)
+
+    def _adopt(self, task: Task) -> None:
+        task.on_done = self._child_done
+        self._children += 1
+
+    def _child_done(self, task: Task) -> None:
+        self._children -= 1
+        exc = task.exception
+        if exc is not None:
+            self._errors.append(exc)
+            self.cancel_scope.cancel()
+        if self._children == 0 and self._waiting:
+            assert self._parent is not None
+            self._parent.waker.wake()
+
+    async def start(self, fn: Callable[..., Awaitable[Any]], *args: Any,
+                    name: str | None = None) -> Any:
+        """Start ``fn(*args, task_status=...)`` and wait until it reports ready.
+
+        The child calls ``task_status.started(value)``; `start` returns
+        ``value`` and the child goes on in this group. Until then it runs
+        under the caller's cancel scopes; if it fails (or returns) before
+        calling `started`, `start` raises that error (or `RuntimeError`).
+        """
+        if self._closed:
+            raise RuntimeError("this TaskGroup is closed: start() after its async with block ended")
+        runner = context.runner()
+        caller = runner.current
+        status: TaskStatus[Any] = TaskStatus(self, caller)
+        coro = fn(*args, task_status=status)
+        task = runner.spawn(coro, caller.scope, name)  # type: ignore[arg-type]
+        task.on_done = status._child_done
+        status._task = task
+        while not (status._started or task.finished):
+            await park_uncancellable()
+        if status._started:
+            return status._value
+        if task.exception is not None:
+            raise task.exception
+        raise RuntimeError(f"{task.name!r} returned without calling task_status.started()")
+
+    async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool:
+        if exc is not None:
+            self._errors.insert(0, exc)
+            self.cancel_scope.cancel()
+        self._waiting = True
+        try:
+            while self._children:
+                # Not cancellable: if an outer scope is cancelled, the
+                # children (inside our scope) get Cancelled, and we wait.
+                await park_uncancellable()
+        finally:
+            self._waiting = False
+            self._closed = True
+        scope = self.cancel_scope
+        catches = scope._catches_cancellation()
+        scope._leave()
+        errors = [e for e in self._errors if not (catches and isinstance(e, Cancelled))]
+        if len(errors) < len(self._errors):
+            scope.cancelled_caught = True
+        if not errors:
+            return True
+        if all(isinstance(e, Cancelled) for e in errors):
+            if errors[0] is exc:
+                return False
+            raise errors[0]
+        raise BaseExceptionGroup("exceptions from a TaskGroup", errors)
+
+
+class TaskStatus(Generic[T]):
+    """Handed to a task started with `TaskGroup.start`; call `started` once."""
+
+    __slots__ = ("_caller", "_group", "_started", "_task", "_value")
+
+    def __init__(self, group: TaskGroup, caller: Task) -> None:
+        self._group = group
+        self._caller = caller
+        self._task: Task | None = None
+        self._started = False
+        self._value: Any = None
+
+    def started(self, value: T | None = None) -> None:
+        """Report ready: `TaskGroup.start` returns ``value``; the task moves into the group."""
+        if self._started:
+            raise RuntimeError("task_status.started() was already called")
+        task = self._task
+        assert task is not None
+        group = self._group
+        if group._closed:
+            raise RuntimeError("the TaskGroup this task was started in has closed")
+        self._started = True
+        self._value = value
+        # Re-parent the child from the caller's scope to the group's.
+        old, new = self._caller.scope, group.cancel_scope
+        scope = task.scope
+        if scope is old:
+            old.move_task(task, new)
+            task.scope = new
+        else:
+            while scope.parent is not old:
+                scope = scope.parent  # type: ignore[assignment]
+            old._children.discard(scope)
+            scope._attach(new)
+        group._adopt(task)
+        self._caller.waker.wake()
+        if new.cancel_called:
+            task.runner.deliver_cancel(task)
+
+    def _child_done(self, task: Task) -> None:
+        if self._started:
+            self._group._child_done(task)
+        else:
+            self._caller.waker.wake()

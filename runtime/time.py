@@ -1,0 +1,47 @@
+"""Time: `sleep`, `sleep_until`, `current_time` on the runner's clock."""
+
+from __future__ import annotations
+
+import math
+import time as _time
+
+from .executor import context
+from .executor.time_driver import fired
+from .executor.traps import checkpoint, park
+
+
+def current_time() -> float:
+    """The runtime's clock: `time.monotonic` seconds (deadlines use it too)."""
+    return _time.monotonic()
+
+
+async def sleep_until(deadline: float) -> None:
+    """Sleep until `current_time()` reaches ``deadline``; a cancellation point."""
+    deadline = float(deadline)
+    if math.isnan(deadline):
+        raise ValueError("sleep_until() deadline must not be NaN")
+    runner = context.runner()
+    if deadline <= runner.clock():
+        await checkpoint()
+        return
+    if deadline == math.inf:
+        while True:
+            await park()  # woken only to be cancelled; a spurious wake sleeps on
+    entry = runner.timers.insert(deadline, runner.current.waker.wake)
+    try:
+        while not fired(entry):
+            await park()
+    finally:
+        runner.timers.cancel(entry)
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep ``seconds`` (``0`` is a checkpoint: check cancellation and yield).
+
+    Negative or NaN durations raise `ValueError`; ``math.inf`` sleeps until
+    cancelled.
+    """
+    seconds = float(seconds)
+    if not seconds >= 0:
+        raise ValueError(f"sleep() needs a duration >= 0 seconds, got {seconds!r}")
+    await sleep_until(current_time() + seconds)
