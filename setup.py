@@ -1,4 +1,14 @@
 # setuptools reads `cffi_modules` only from setup(); everything else is in pyproject.toml.
+import os
+import sys
+
 from setuptools import setup
 
-setup(cffi_modules=["runtime/reactor/_build/epoll_build.py:ffi"])
+cffi_modules = ["runtime/reactor/_build/epoll_build.py:ffi"]
+# kqueue: always on macOS/BSD; on Linux only where libkqueue's headers are
+# installed (scripts/install-libkqueue.sh), otherwise skipped without a word.
+if (sys.platform == "darwin" or "bsd" in sys.platform
+        or os.path.exists("/usr/include/kqueue/sys/event.h")):
+    cffi_modules.append("runtime/reactor/_build/kqueue_build.py:ffi")
+
+setup(cffi_modules=cffi_modules)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-class Cancelled(BaseException):  # noqa: N818 - trio's name, and users know it
+class Cancelled(BaseException):
     """Raised inside a task at a checkpoint when its cancel scope is cancelled.
 
     A `BaseException` (like trio's) so a broad ``except Exception`` does not
@@ -23,9 +23,9 @@ class BrokenResourceError(Exception):
     """The other end went away (e.g. every receiver of a channel was closed)."""
 
 
-class EndOfChannel(Exception):  # noqa: N818 - trio's name
+class EndOfChannel(Exception):
     """Every sender was closed and the buffer is drained."""
 
 
-class WouldBlock(Exception):  # noqa: N818 - trio's name
+class WouldBlock(Exception):
     """A ``try_*`` operation could not complete without waiting."""

@@ -37,7 +37,7 @@ _SLOT_MASK = 0xFFFFFFFF
 class ScheduledIo:
     """Per-fd readiness and the (at most one each) reader and writer waiting."""
 
-    __slots__ = ("closed", "fd", "readiness", "reader", "token", "writer")
+    __slots__ = ("closed", "fd", "reader", "readiness", "token", "writer")
 
     def __init__(self, fd: int, token: int) -> None:
         self.fd = fd

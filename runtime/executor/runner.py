@@ -15,6 +15,7 @@ returns. This is the only place tasks run.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -160,7 +161,8 @@ class Runner:
         if task.on_done is not None:
             task.on_done(task)
         elif exc is not None and not isinstance(exc, Cancelled):
-            if not isinstance(exc, Exception) and self._crash is None and task.scope is self.root_scope:
+            detached = task.scope is self.root_scope
+            if not isinstance(exc, Exception) and self._crash is None and detached:
                 # KeyboardInterrupt/SystemExit in a detached task: stop the program.
                 self._crash = exc
                 self.main_scope.cancel()
@@ -258,10 +260,10 @@ def run(main: Coroutine[Any, Any, Any], *, backend: str | None = None, debug: bo
         )
     if context.runner_or_none() is not None:
         main.close()
-        raise RuntimeError("runtime.run() called inside a running runtime; await the coroutine instead")
+        raise RuntimeError(
+            "runtime.run() called inside a running runtime; await the coroutine instead"
+        )
     if backend is None:
-        import os
-
         backend = os.environ.get("RUNTIME_BACKEND") or None
     runner = Runner(backend, debug)
     context.set_runner(runner)
