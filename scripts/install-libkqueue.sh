@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Install libkqueue (kqueue(2) emulated on Linux over epoll) so the kqueue
+# reactor backend can be built and tested on Linux: Debian experimental's
+# libkqueue0t64 + libkqueue-dev 2.3.1 (about 50 KB, needing only libc >= 2.34).
+#
+# The system's apt sources are never touched: apt reads a private source list
+# (one .sources file for suite "experimental") and keeps its lists and cache in
+# a private directory; we only `apt-get download` the two .debs and `dpkg -i`
+# them. A no-op when the headers are already installed. Needs root (dpkg -i).
+set -euo pipefail
+
+HEADER=/usr/include/kqueue/sys/event.h
+PACKAGES=(libkqueue0t64 libkqueue-dev)
+
+if [[ -f "$HEADER" ]]; then
+    echo "install-libkqueue: $HEADER present, nothing to do"
+    exit 0
+fi
+if [[ "$(uname -s)" != Linux ]] || ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null; then
+    echo "install-libkqueue: needs Debian's apt-get and dpkg on Linux; skipped" >&2
+    exit 0
+fi
+
+SUDO=()
+if [[ "$(id -u)" != 0 ]]; then
+    SUDO=(sudo)
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/sources" "$work/lists/partial" "$work/cache/archives/partial" "$work/debs"
+
+cat > "$work/sources/experimental.sources" <<SOURCES
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: experimental
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+
+apt_private=(
+    -o Dir::Etc::SourceList=/dev/null
+    -o "Dir::Etc::SourceParts=$work/sources"
+    -o "Dir::State::Lists=$work/lists"
+    -o "Dir::Cache=$work/cache"
+    -o Dir::Etc::Preferences=/dev/null
+    -o "Dir::Etc::PreferencesParts=$work/sources"
+    -o APT::Sandbox::User=root
+)
+
+echo "install-libkqueue: reading Debian experimental's package list (private apt lists)"
+apt-get -q "${apt_private[@]}" update
+(cd "$work/debs" && apt-get -q "${apt_private[@]}" download "${PACKAGES[@]}")
+"${SUDO[@]}" dpkg -i "$work"/debs/*.deb
+
+if [[ ! -f "$HEADER" ]]; then
+    echo "install-libkqueue: installed, but $HEADER is missing" >&2
+    exit 1
+fi
+echo "install-libkqueue: installed $(dpkg-query -W -f='${Package} ${Version}  ' "${PACKAGES[@]}")"
