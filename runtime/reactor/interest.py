@@ -22,6 +22,8 @@ def check_interest(interest: Interest) -> Interest:
         raise TypeError(f"interest must be an Interest, got {type(interest).__name__}")
     if interest == 0:
         raise ValueError("interest must not be empty: ask for READABLE, WRITABLE or PRIORITY")
-    if interest & ~(Interest.READABLE | Interest.WRITABLE | Interest.PRIORITY):
+    # Mask with a plain int: `~` on an IntFlag only flips the known bits, so
+    # `~Interest(7)` is 0 and would let unknown bits through.
+    if int(interest) & ~int(Interest.READABLE | Interest.WRITABLE | Interest.PRIORITY):
         raise ValueError(f"interest {interest!r} has bits that are not READABLE/WRITABLE/PRIORITY")
     return Interest(interest)
