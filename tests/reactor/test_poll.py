@@ -1,0 +1,282 @@
+"""`Poll`: waiting, timeouts, signals, scale, and a closed Poll, on every backend."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import resource
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from runtime.reactor import (
+    Events,
+    Interest,
+    Poll,
+    PollClosedError,
+    Token,
+    Waker,
+    available_backends,
+    default_backend,
+)
+from tests.helpers import expect_events, socket_pair, tokens
+
+# -- timeouts ------------------------------------------------------------------------
+
+
+def test_poll_with_timeout_returns_no_events_after_the_timeout(
+    poll: Poll, events: Events
+) -> None:
+    with socket_pair() as (a, _):
+        poll.registry.register(a, Token(1), Interest.READABLE)
+        start = time.monotonic()
+        n = poll.poll(events, timeout=0.05)
+        elapsed = time.monotonic() - start
+        assert n == 0 and len(events) == 0
+        assert elapsed >= 0.05, f"returned early, after {elapsed * 1000:.1f} ms"
+        assert elapsed < 0.5, f"took {elapsed * 1000:.1f} ms for a 50 ms timeout"
+        poll.registry.deregister(a)
+
+
+@pytest.mark.parametrize("timeout", [0.001, 0.0105, 0.1])
+def test_poll_never_returns_before_its_timeout(
+    poll: Poll, events: Events, timeout: float
+) -> None:
+    start = time.monotonic()
+    assert poll.poll(events, timeout) == 0
+    assert time.monotonic() - start >= timeout
+
+
+def test_poll_with_zero_timeout_returns_at_once(poll: Poll, events: Events) -> None:
+    start = time.monotonic()
+    assert poll.poll(events, 0) == 0
+    assert time.monotonic() - start < 0.05
+
+
+def test_poll_with_zero_timeout_still_reports_what_is_ready(poll: Poll, events: Events) -> None:
+    with socket_pair() as (a, b):
+        poll.registry.register(a, Token(1), Interest.READABLE)
+        b.send(b"x")
+        deadline = time.monotonic() + 1.0
+        while poll.poll(events, 0) == 0:  # a backend may need a moment to notice
+            assert time.monotonic() < deadline
+        assert tokens(events) == [Token(1)]
+        poll.registry.deregister(a)
+
+
+def test_poll_with_no_timeout_blocks_until_an_event(poll: Poll, events: Events) -> None:
+    with socket_pair() as (a, b):
+        poll.registry.register(a, Token(1), Interest.READABLE)
+        timer = threading.Timer(0.05, b.send, args=(b"x",))
+        start = time.monotonic()
+        timer.start()
+        try:
+            n = poll.poll(events, None)
+        finally:
+            timer.join()
+        assert n == 1 and tokens(events) == [Token(1)]
+        assert time.monotonic() - start >= 0.04
+        poll.registry.deregister(a)
+
+
+@pytest.mark.parametrize("timeout", [-1, -0.001, -math.inf, math.nan])
+def test_negative_or_nan_timeout_is_a_value_error(
+    poll: Poll, events: Events, timeout: float
+) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        poll.poll(events, timeout)
+
+
+def test_infinite_timeout_blocks_like_none(poll: Poll, events: Events) -> None:
+    waker = Waker(poll.registry, Token(0))
+    timer = threading.Timer(0.02, waker.wake)
+    timer.start()
+    try:
+        assert poll.poll(events, math.inf) == 1
+    finally:
+        timer.join()
+        waker.close()
+
+
+# -- a real signal during a blocking poll ------------------------------------------------
+
+
+@contextlib.contextmanager
+def sigalrm_every(interval: float, handler: Callable[[int, object], None]) -> Iterator[None]:
+    """Deliver SIGALRM every ``interval`` seconds to a Python ``handler``.
+
+    pytest-timeout uses SIGALRM and ITIMER_REAL too: its handler and its
+    pending timer are put back afterwards.
+    """
+    old_handler = signal.signal(signal.SIGALRM, handler)
+    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, interval, interval)
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old_handler)
+        if old_delay:
+            left = max(old_delay - (time.monotonic() - start), 0.001)
+            signal.setitimer(signal.ITIMER_REAL, left, old_interval)
+
+
+@pytest.mark.timeout(10)
+def test_signal_during_a_timed_poll_is_retried_not_raised_nor_early(
+    poll: Poll, events: Events
+) -> None:
+    ticks: list[float] = []
+    with sigalrm_every(0.01, lambda *_: ticks.append(time.monotonic())):
+        start = time.monotonic()
+        n = poll.poll(events, 0.3)
+        elapsed = time.monotonic() - start
+    assert n == 0
+    assert elapsed >= 0.3, f"returned early after {elapsed * 1000:.1f} ms"
+    # The handler ran *during* the poll (so the wait was interrupted), many times.
+    assert len([t for t in ticks if t < start + elapsed]) >= 5
+
+
+@pytest.mark.timeout(10)
+def test_signal_during_a_blocking_poll_is_retried(poll: Poll, events: Events) -> None:
+    ticks: list[float] = []
+    waker = Waker(poll.registry, Token(99))
+    timer = threading.Timer(0.2, waker.wake)
+    with sigalrm_every(0.01, lambda *_: ticks.append(time.monotonic())):
+        start = time.monotonic()
+        timer.start()
+        try:
+            n = poll.poll(events, None)
+        finally:
+            timer.join()
+        elapsed = time.monotonic() - start
+    waker.close()
+    assert n == 1 and tokens(events) == [Token(99)]
+    assert elapsed >= 0.15
+    assert len(ticks) >= 5
+
+
+# -- scale ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def nofile_soft_limit(needed: int) -> Iterator[None]:
+    """Raise RLIMIT_NOFILE's soft limit to ``needed`` (skip if the hard limit forbids)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        yield
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip(f"needs {needed} fds, RLIMIT_NOFILE hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.timeout(30)
+def test_one_active_among_10000_registrations_gives_one_event(
+    poll: Poll, events: Events
+) -> None:
+    # 10,000 registered socketpair ends: both ends of 5,000 pairs. (10,000 pairs
+    # with one end registered would need 20,000 fds, more than many machines'
+    # hard RLIMIT_NOFILE; what is measured is the same: 10,000 registrations.)
+    n_pairs = 5_000
+    with nofile_soft_limit(2 * n_pairs + 256), contextlib.ExitStack() as stack:
+        socks: list[socket.socket] = []
+        for _ in range(n_pairs):
+            a, b = socket.socketpair()
+            stack.enter_context(a)
+            stack.enter_context(b)
+            socks += (a, b)
+        for i, sock in enumerate(socks):
+            poll.registry.register(sock, Token(i), Interest.READABLE)
+        stack.callback(lambda: [poll.registry.deregister(s) for s in socks])
+
+        assert poll.poll(events, 0) == 0
+        active = 7_777  # the peer of socks[7_776]
+        socks[active - 1].send(b"x")
+        assert poll.poll(events, 1.0) == 1
+        assert tokens(events) == [Token(active)]
+        assert poll.poll(events, 0) == 0
+
+
+# -- a closed Poll ------------------------------------------------------------------------
+
+
+def _closed_poll_calls(poll: Poll, events: Events) -> dict[str, Callable[[], object]]:
+    fd = 0  # any fd: the Poll is checked before the fd is
+    return {
+        "poll": lambda: poll.poll(events, 0),
+        "poll-blocking": lambda: poll.poll(events, None),
+        "fileno": lambda: poll.fileno(),
+        "register": lambda: poll.registry.register(fd, Token(1), Interest.READABLE),
+        "reregister": lambda: poll.registry.reregister(fd, Token(1), Interest.READABLE),
+        "deregister": lambda: poll.registry.deregister(fd),
+        "Waker": lambda: Waker(poll.registry, Token(1)),
+    }
+
+
+CLOSED_POLL_METHODS = list(_closed_poll_calls(None, None))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", CLOSED_POLL_METHODS)
+def test_every_method_of_a_closed_poll_raises_poll_closed(
+    backend: str, events: Events, method: str
+) -> None:
+    poll = Poll(backend=backend)
+    poll.close()
+    with pytest.raises(PollClosedError):
+        _closed_poll_calls(poll, events)[method]()
+
+
+def test_poll_closed_error_is_a_value_error() -> None:
+    assert issubclass(PollClosedError, ValueError)
+
+
+def test_close_is_idempotent_and_the_context_manager_closes(backend: str) -> None:
+    with Poll(backend=backend) as poll:
+        assert not poll.closed
+        assert poll.fileno() >= 0
+        assert poll.backend == backend
+        assert f"backend={backend}" in repr(poll)
+    assert poll.closed
+    poll.close()
+    assert poll.closed and "closed" in repr(poll)
+
+
+def test_close_leaves_registered_fds_open(poll: Poll) -> None:
+    with socket_pair() as (a, b):
+        poll.registry.register(a, Token(1), Interest.READABLE)
+        poll.close()
+        b.send(b"x")
+        assert a.recv(1) == b"x"
+
+
+# -- choosing a backend ----------------------------------------------------------------
+
+
+def test_the_default_backend_is_the_first_available() -> None:
+    assert available_backends()[0] == default_backend()
+    with Poll() as poll:
+        assert poll.backend == default_backend()
+
+
+def test_an_unknown_backend_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="no-such-queue"):
+        Poll(backend="no-such-queue")
+
+
+def test_a_poll_can_be_nested_in_another(backend: str, events: Events) -> None:
+    with Poll(backend=backend) as outer, Poll(backend=backend) as inner, socket_pair() as (a, b):
+        inner.registry.register(a, Token(1), Interest.READABLE)
+        outer.registry.register(inner.fileno(), Token(2), Interest.READABLE)
+        b.send(b"x")
+        expect_events(outer, events, [(Token(2), Interest.READABLE)])
+        expect_events(inner, events, [(Token(1), Interest.READABLE)])
+        outer.registry.deregister(inner.fileno())
+        inner.registry.deregister(a)
