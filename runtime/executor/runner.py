@@ -271,6 +271,10 @@ def run(main: Coroutine[Any, Any, Any], *, backend: str | None = None, debug: bo
         runner.sigint.install()
         task = runner.spawn(main, runner.main_scope, name="main")
         runner.run_until_complete(task)
+        if task.reporter is not None:
+            # run() hands main's exception to its caller: that retrieves it.
+            task.reporter.exc = None
+            task.reporter = None
         crash = runner.take_crash()
         if crash is not None:
             if task.exception is not None and not isinstance(task.exception, Cancelled):
