@@ -61,7 +61,8 @@ def sleepers_wake_in_deadline_order(fw: Framework, trace: list[Any]) -> None:
 
 
 def test_sleepers_wake_in_deadline_order(fw: Framework) -> None:
-    run_scenario(fw, sleepers_wake_in_deadline_order, ["spawned", "a", "b", "c", "d", "joined", "ok"])
+    run_scenario(fw, sleepers_wake_in_deadline_order,
+                 ["spawned", "a", "b", "c", "d", "joined", "ok"])
 
 
 def zero_sleep_lets_a_spawned_task_run(fw: Framework, trace: list[Any]) -> None:
