@@ -99,6 +99,13 @@ class KqueueSelector:
 
     @staticmethod
     def _error(err: int, what: str, fd: int) -> OSError:
+        if LIBKQUEUE and err in (errno.EFAULT, errno.EIO):
+            # Fact 12: libkqueue fails what it cannot watch (eventfd, /dev/null,
+            # a regular file's write side) with a stray errno. The fd was
+            # checked and we pass no bad pointer: say what a kernel says
+            # for a kind of file kqueue cannot watch, EINVAL.
+            return OSError(errno.EINVAL, f"{os.strerror(errno.EINVAL)}: kevent({what}) of "
+                                         f"fd {fd}: libkqueue cannot watch this kind of file")
         return OSError(err, f"{os.strerror(err)}: kevent({what}) of fd {fd}")
 
     @staticmethod
@@ -123,9 +130,10 @@ class KqueueSelector:
         errs = self._apply(changes, token)
         if LIBKQUEUE and any(errs):
             # Fact 9: a filter left behind by an fd closed without deregister
-            # fails the first EV_ADD on the reused number (EBADF, or a stray
-            # errno), and libkqueue drops it as it fails. Once more, cleanly.
+            # fails every EV_ADD on the reused number until an EV_DELETE
+            # (which itself answers ENOENT) clears it. Clear, then once more.
             retry = [c for c, e in zip(changes, errs, strict=True) if e]
+            self._apply([(ident, f, lib.EV_DELETE) for ident, f, _ in retry], 0)
             again = iter(self._apply(retry, token))
             errs = [next(again) if e else e for e in errs]
         return errs

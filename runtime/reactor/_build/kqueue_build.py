@@ -166,6 +166,10 @@ static uint64_t rt_readiness(const struct kevent *ev)
         if (ev->fflags != 0) r |= RT_ERROR;
     }
     if (ev->flags & EV_ERROR) r |= RT_ERROR;
+#ifdef EV_OOBAND
+    /* macOS flags out-of-band data on the read filter; FreeBSD and libkqueue cannot. */
+    if (ev->filter == EVFILT_READ && (ev->flags & EV_OOBAND)) r |= RT_PRIORITY;
+#endif
     return r;
 }
 
