@@ -138,7 +138,7 @@ def drain(sock: socket.socket) -> None:
 def test_read_and_write_filters_are_two_kevents_with_one_udata(kq: int) -> None:
     with socket_pair() as (a, b):
         b.send(b"x")  # a is readable and writable at once
-        # On libkqueue the write filter needs its own fd (fact 10).
+        # On libkqueue the write filter needs its own fd (fact 13).
         wfd = os.dup(a.fileno()) if LIBKQUEUE else a.fileno()
         try:
             for ident, filt in ((a.fileno(), lib.EVFILT_READ), (wfd, lib.EVFILT_WRITE)):
@@ -328,7 +328,7 @@ def test_user_event_needs_no_fd(poll: Poll) -> None:
             assert set(os.listdir("/proc/self/fd")) == before
 
 
-# 6. kevent() fails with EINTR when a signal handler runs.
+# 6. kevent() fails with EINTR when a signal handler runs; timeouts are timespecs.
 
 
 @contextlib.contextmanager
@@ -368,43 +368,7 @@ def test_poll_never_returns_before_its_timeout(poll: Poll, events: Events) -> No
         assert time.monotonic() - start >= timeout
 
 
-# 7. Nothing is lost when more is ready than the buffer holds.
-
-
-@needs_kqueue
-def test_more_ready_than_capacity_arrive_over_several_polls(poll: Poll) -> None:
-    with contextlib.ExitStack() as stack:
-        pairs = [stack.enter_context(socket_pair()) for _ in range(5)]
-        for i, (a, b) in enumerate(pairs):
-            poll.registry.register(a, Token(i), Interest.READABLE)
-            b.send(b"x")
-        small = Events(capacity=2)
-        seen: list[Token] = []
-        while len(seen) < 5:
-            n = poll.poll(small, 1.0)
-            assert 1 <= n <= 2
-            seen += [e.token for e in small]
-        assert sorted(seen) == [Token(i) for i in range(5)]
-        for a, _ in pairs:
-            poll.registry.deregister(a)
-
-
-# 8. A regular file can be registered, and is always readable.
-
-
-@needs_kqueue
-def test_regular_file_is_accepted_and_readable(poll: Poll, events: Events,
-                                               tmp_path: Any) -> None:
-    path = tmp_path / "data"
-    path.write_bytes(b"0123456789")
-    with open(path, "rb") as f:
-        # epoll refuses this with EPERM; kqueue reports the bytes left to read.
-        poll.registry.register(f, Token(1), Interest.READABLE)
-        expect_events(poll, events, [(Token(1), Interest.READABLE)])
-        poll.registry.deregister(f)
-
-
-# The contract's typed errors, which kqueue itself does not give.
+# 7. EV_ADD never answers EEXIST: the typed errors come from our own book.
 
 
 @needs_kqueue
@@ -450,11 +414,74 @@ def test_reregister_moves_the_token_and_the_interest(poll: Poll, events: Events)
         poll.registry.deregister(a)
 
 
+# 8. Nothing is lost when more is ready than the buffer holds.
+
+
+@needs_kqueue
+def test_more_ready_than_capacity_arrive_over_several_polls(poll: Poll) -> None:
+    with contextlib.ExitStack() as stack:
+        pairs = [stack.enter_context(socket_pair()) for _ in range(5)]
+        for i, (a, b) in enumerate(pairs):
+            poll.registry.register(a, Token(i), Interest.READABLE)
+            b.send(b"x")
+        small = Events(capacity=2)
+        seen: list[Token] = []
+        while len(seen) < 5:
+            n = poll.poll(small, 1.0)
+            assert 1 <= n <= 2
+            seen += [e.token for e in small]
+        assert sorted(seen) == [Token(i) for i in range(5)]
+        for a, _ in pairs:
+            poll.registry.deregister(a)
+
+
+# 9. A regular file can be registered, and is always readable.
+
+
+@needs_kqueue
+def test_regular_file_is_accepted_and_readable(poll: Poll, events: Events,
+                                               tmp_path: Any) -> None:
+    path = tmp_path / "data"
+    path.write_bytes(b"0123456789")
+    with open(path, "rb") as f:
+        # epoll refuses this with EPERM; kqueue reports the bytes left to read.
+        poll.registry.register(f, Token(1), Interest.READABLE)
+        expect_events(poll, events, [(Token(1), Interest.READABLE)])
+        poll.registry.deregister(f)
+
+
 # ---------------------------------------------------------------------------
 # What differs on libkqueue 2.3.1 (kqueue emulated over epoll on Linux)
 # ---------------------------------------------------------------------------
 
-# 8 (libkqueue). No EBADF for a bad fd.
+# 10 (libkqueue). No EV_RECEIPT, and a change can dequeue real events.
+
+
+
+@needs_kqueue
+@on_libkqueue
+def test_libkqueue_gives_no_receipts(kq: int) -> None:
+    with socket_pair() as (a, _):
+        change = (a.fileno(), lib.EVFILT_READ, lib.EV_ADD | lib.EV_CLEAR | lib.EV_RECEIPT, 0, 1)
+        n, _, got = kevent(kq, [change], nevents=1)
+        # A kernel returns one entry with EV_ERROR set and data 0.
+        assert (n, got) == (0, [])
+        assert kevent(kq, [(a.fileno(), lib.EVFILT_READ, lib.EV_DELETE, 0, 0)])[0] == 0
+
+
+@needs_kqueue
+@on_libkqueue
+def test_libkqueue_a_change_with_an_eventlist_can_dequeue_real_events(kq: int) -> None:
+    with socket_pair() as (a, _):
+        change = (a.fileno(), lib.EVFILT_WRITE, lib.EV_ADD | lib.EV_CLEAR | lib.EV_RECEIPT, 0, 5)
+        n, _, got = kevent(kq, [change], nevents=4)
+        # Not a receipt: the write readiness itself, now gone from the queue.
+        assert n == 1 and not got[0]["flags"] & lib.EV_ERROR and got[0]["udata"] == 5
+        assert kevent(kq, [], nevents=4)[0] == 0
+        assert kevent(kq, [(a.fileno(), lib.EVFILT_WRITE, lib.EV_DELETE, 0, 0)])[0] == 0
+
+
+# 11 (libkqueue). No EBADF for a bad fd.
 
 
 @needs_kqueue
@@ -468,7 +495,7 @@ def test_libkqueue_adds_a_bad_fd_without_ebadf(kq: int) -> None:
     assert (n, got) == (0, [])  # and with an eventlist: no EV_ERROR entry at all
 
 
-# 9 (libkqueue). A filter outlives its fd's close and blocks EV_ADD until deleted.
+# 12 (libkqueue). A filter outlives its fd's close and blocks EV_ADD until deleted.
 
 
 @needs_kqueue
@@ -496,7 +523,7 @@ def test_libkqueue_stale_filter_blocks_add_after_reuse_until_deleted(kq: int) ->
             os.close(fd)
 
 
-# 10 (libkqueue). One fd cannot carry a read and a write filter.
+# 13 (libkqueue). One fd cannot carry a read and a write filter.
 
 
 @needs_kqueue
@@ -516,7 +543,7 @@ def test_libkqueue_refuses_a_second_filter_on_one_fd(kq: int) -> None:
         assert kevent(kq, [(fd, lib.EVFILT_READ, lib.EV_DELETE, 0, 0)])[0] == 0
 
 
-# 11 (libkqueue). A filter cannot be modified in place, nor answer EV_RECEIPT.
+# 14 (libkqueue). A filter cannot be modified in place.
 
 
 @needs_kqueue
@@ -530,30 +557,7 @@ def test_libkqueue_cannot_modify_a_filter_in_place(kq: int) -> None:
         assert kevent(kq, [(fd, lib.EVFILT_READ, lib.EV_DELETE, 0, 0)])[0] == 0
 
 
-@needs_kqueue
-@on_libkqueue
-def test_libkqueue_gives_no_receipts(kq: int) -> None:
-    with socket_pair() as (a, _):
-        change = (a.fileno(), lib.EVFILT_READ, lib.EV_ADD | lib.EV_CLEAR | lib.EV_RECEIPT, 0, 1)
-        n, _, got = kevent(kq, [change], nevents=1)
-        # A kernel returns one entry with EV_ERROR set and data 0.
-        assert (n, got) == (0, [])
-        assert kevent(kq, [(a.fileno(), lib.EVFILT_READ, lib.EV_DELETE, 0, 0)])[0] == 0
-
-
-@needs_kqueue
-@on_libkqueue
-def test_libkqueue_a_change_with_an_eventlist_can_dequeue_real_events(kq: int) -> None:
-    with socket_pair() as (a, _):
-        change = (a.fileno(), lib.EVFILT_WRITE, lib.EV_ADD | lib.EV_CLEAR | lib.EV_RECEIPT, 0, 5)
-        n, _, got = kevent(kq, [change], nevents=4)
-        # Not a receipt: the write readiness itself, now gone from the queue.
-        assert n == 1 and not got[0]["flags"] & lib.EV_ERROR and got[0]["udata"] == 5
-        assert kevent(kq, [], nevents=4)[0] == 0
-        assert kevent(kq, [(a.fileno(), lib.EVFILT_WRITE, lib.EV_DELETE, 0, 0)])[0] == 0
-
-
-# 12 (libkqueue). Some kinds of file cannot be watched.
+# 15 (libkqueue). Some kinds of file cannot be watched.
 
 
 @needs_kqueue
@@ -572,7 +576,7 @@ def test_libkqueue_cannot_watch_an_eventfd(poll: Poll) -> None:
         os.close(fd)
 
 
-# 13 (libkqueue). The kqueue fd never polls readable.
+# 16 (libkqueue). The kqueue fd never polls readable.
 
 
 @needs_kqueue
@@ -586,7 +590,7 @@ def test_libkqueue_kqueue_fd_never_polls_readable(poll: Poll, events: Events) ->
         assert poll.poll(events, 1.0) == 1
 
 
-# 14 (libkqueue). Reporting an error consumes the socket's SO_ERROR.
+# 17 (libkqueue). Reporting an error consumes the socket's SO_ERROR.
 
 
 @needs_kqueue
@@ -605,7 +609,7 @@ def test_libkqueue_consumes_the_sockets_pending_error(poll: Poll, events: Events
         poll.registry.deregister(sock)
 
 
-# 15 (libkqueue). A pipe whose reader is gone is writable, without EV_EOF.
+# 18 (libkqueue). A pipe whose reader is gone is writable, without EV_EOF.
 
 
 @needs_kqueue
@@ -629,3 +633,26 @@ def test_libkqueue_pipe_reader_gone_is_writable_without_eof(
         os.close(w)
         if r >= 0:
             os.close(r)
+
+
+# 19 (libkqueue). Timeouts are whole milliseconds, rounded down: see fact 6's
+# test_poll_never_returns_before_its_timeout, which fails without our rounding up.
+
+# 20 (libkqueue). The 32-byte struct kevent; udata is a full pointer.
+
+
+@needs_kqueue
+@on_libkqueue
+def test_libkqueue_struct_kevent_is_the_32_byte_layout_with_a_pointer_udata() -> None:
+    assert ffi.sizeof("struct kevent") == 32
+    assert ffi.sizeof("void *") == 8  # a 64-bit token fits in udata
+
+
+@needs_kqueue
+def test_a_64_bit_token_round_trips_through_udata(poll: Poll, events: Events) -> None:
+    token = Token(2**64 - 2)
+    with socket_pair() as (a, b):
+        poll.registry.register(a, token, Interest.READABLE)
+        b.send(b"x")
+        expect_events(poll, events, [(token, Interest.READABLE)])
+        poll.registry.deregister(a)
