@@ -1,6 +1,132 @@
 """The kqueue backend: the BSDs' and macOS's event queue, bound with cffi (API mode).
 
-ESSAY
+Some facts about kqueue
+=======================
+
+The names in brackets are the tests in ``tests/reactor/test_kqueue_facts.py``
+that show each fact. On Linux they run on libkqueue (below), not on a BSD or
+macOS kernel; facts 1-9 are what a kernel's kqueue(2) promises, and the tests
+check that this backend keeps them on libkqueue too.
+
+1. **Readiness comes in filters.** A registration (a *knote*) is the pair
+   (ident, filter): ``EVFILT_READ`` and ``EVFILT_WRITE`` on one fd are two
+   registrations, added and deleted separately, and each reports its own
+   kevent carrying its own copy of ``udata`` (our token). epoll has one mask
+   per fd; so when a read arrives kqueue reports the read filter alone, where
+   epoll reports IN|OUT again.
+   [test_read_and_write_filters_are_two_kevents_with_one_udata,
+   test_read_and_write_kevents_merge_into_one_event,
+   test_a_read_arrival_does_not_report_the_write_filter_again]
+2. **``EV_CLEAR`` makes a filter edge-triggered**: its state is reset once
+   reported, and the next arrival reports again even with bytes still
+   unread (what ``EPOLLET`` does). [test_ev_clear_reports_arrivals_not_levels]
+3. **Filters belong to fd numbers, and close() removes them**, even while a
+   dup keeps the file open (epoll watches the open file description
+   instead). A number closed without ``EV_DELETE`` and reused names a fresh,
+   unregistered fd. [test_closing_without_deregister_then_reusing_the_number_registers_afresh,
+   test_a_pipe_closed_without_deregister_leaves_its_number_registrable,
+   test_deregister_after_close_is_ebadf_and_forgets_the_fd]
+4. **``EV_EOF`` says a direction is finished**: on the read filter the peer
+   shut its write side (more reads give EOF), on the write filter writing
+   can no longer succeed; with it, ``fflags`` carries the socket's pending
+   error (a refused connect: ``ECONNREFUSED``).
+   [test_peer_half_close_is_read_closed_only, test_refused_connect_reports_eof_with_the_error]
+5. **``EVFILT_USER`` is an event with no fd**: added once with ``EV_CLEAR``,
+   fired from any thread with ``NOTE_TRIGGER``, re-armed by being reported;
+   triggers before a wait coalesce into one event. It is the `Waker`.
+   [test_user_event_triggers_coalesce_into_one_event,
+   test_user_event_wakes_a_blocked_poll_from_another_thread, test_user_event_needs_no_fd]
+6. **``kevent`` fails with ``EINTR`` when a signal handler runs**, and its
+   timeout is a ``struct timespec`` (nanoseconds).
+   [test_kevent_fails_with_eintr_when_a_signal_arrives,
+   test_poll_retries_after_a_signal_with_the_remaining_timeout,
+   test_poll_never_returns_before_its_timeout]
+7. **A change is never refused as a duplicate.** ``EV_ADD`` of a filter that
+   is there modifies it (a new ``udata``, state kept), so kqueue has no
+   ``EEXIST``; ``EV_DELETE`` of one that is not there is ``ENOENT``. With
+   ``EV_RECEIPT`` on each change, the kernel answers every change in the
+   list with its own ``EV_ERROR`` entry (``data`` = 0 or an errno) instead of
+   stopping at the first failure, and without dequeuing a real event.
+   [test_register_twice_is_already_registered,
+   test_deregister_and_reregister_of_an_unknown_fd_are_not_registered,
+   test_register_of_a_closed_fd_is_ebadf_naming_the_fd,
+   test_reregister_moves_the_token_and_the_interest]
+8. **Nothing is lost when more is ready than the eventlist holds**: the rest
+   comes with the next call. [test_more_ready_than_capacity_arrive_over_several_polls]
+9. **Regular files can be registered** (epoll refuses them with ``EPERM``):
+   ``EVFILT_READ`` reports the bytes left to read. And a kernel's kqueue fd
+   is itself readable while events are pending, so queues nest.
+   [test_regular_file_is_accepted_and_readable]
+
+What differs on libkqueue
+=========================
+
+libkqueue emulates kqueue(2) in user space over epoll; Debian ships 2.3.1
+(``scripts/install-libkqueue.sh``), and that is what CI tests on. Measured:
+
+10. **No ``EV_RECEIPT``.** A change that works gets no entry; a failing one
+    with room in the eventlist gets none either; and the call goes on to
+    return *real* events, which a caller expecting receipts would drop.
+    [test_libkqueue_gives_no_receipts,
+    test_libkqueue_a_change_with_an_eventlist_can_dequeue_real_events]
+11. **No ``EBADF`` for a bad fd**: ``-1`` with a stray errno (``EFAULT``) and
+    no eventlist, silence with one. [test_libkqueue_adds_a_bad_fd_without_ebadf]
+12. **Filters outlive their fd's close** (epoll underneath watches the file,
+    and libkqueue's own table is never told), and a stale one makes every
+    ``EV_ADD`` on the reused number fail until an ``EV_DELETE`` (answering
+    ``ENOENT``) clears it. [test_libkqueue_stale_filter_blocks_add_after_reuse_until_deleted]
+13. **One fd cannot carry both a read and a write filter**: each filter is
+    its own ``epoll_ctl(ADD)`` of the fd, and the second gets ``EEXIST``.
+    A dup of the fd is another key to epoll and is accepted.
+    [test_libkqueue_refuses_a_second_filter_on_one_fd]
+14. **A filter cannot be modified in place**: ``EV_ADD`` of one that is
+    there fails. [test_libkqueue_cannot_modify_a_filter_in_place]
+15. **Some kinds of file cannot be watched**: an eventfd, ``/dev/null``, a
+    regular file's write side (a stray errno again).
+    [test_libkqueue_cannot_watch_an_eventfd]
+16. **The kqueue fd never polls readable** (it is an idle pipe end), so a
+    libkqueue `Poll` cannot be nested in another queue.
+    [test_libkqueue_kqueue_fd_never_polls_readable]
+17. **Reporting a socket error consumes it**: libkqueue reads ``SO_ERROR``
+    (which clears it) to fill ``fflags``, so a later ``getsockopt`` says 0.
+    ``getpeername`` still fails with ``ENOTCONN`` after a failed connect.
+    [test_libkqueue_consumes_the_sockets_pending_error]
+18. **A pipe whose reader is gone** reports the write filter without
+    ``EV_EOF``. [test_libkqueue_pipe_reader_gone_is_writable_without_eof]
+19. **Timeouts are whole milliseconds, rounded down** (epoll_wait's unit).
+    [test_poll_never_returns_before_its_timeout]
+20. ``struct kevent`` is the 32-byte layout (FreeBSD >= 12 has a larger one;
+    the header decides, never us), ``udata`` a full pointer.
+    [test_libkqueue_struct_kevent_is_the_32_byte_layout_with_a_pointer_udata,
+    test_a_64_bit_token_round_trips_through_udata]
+
+What this means for us
+======================
+
+Each fd gets ``EV_ADD | EV_CLEAR`` once per wanted filter (fact 1, 2), and
+one wait is one ``kevent`` call. The C side (``_build/kqueue_build.py``)
+merges the read and write kevents of one token into one (token, readiness)
+pair, so a batch looks like epoll's. Since kqueue never says "already
+registered" (fact 7), we keep a book of fd -> (filters, which file): it gives
+`AlreadyRegisteredError` and `NotRegisteredError`, and (with ``fstat``) the
+``EBADF`` a kernel would give. It also notices a number closed without
+deregister and reused (fact 3), and cleans up after it where libkqueue needs
+it (fact 12). Changes go with ``EV_RECEIPT``, answered one by one, as mio
+does; built against libkqueue (its header defines ``LIBKQUEUE``), each change
+is instead its own ``kevent`` call with no eventlist (fact 10), and on
+libkqueue the write filter sits on a private dup of the fd (fact 13),
+``reregister`` deletes and re-adds (fact 14), and timeouts are rounded up to
+whole milliseconds (fact 19). The dup is closed by `deregister`: as the
+contract asks, deregister before close, or on libkqueue the dup keeps the
+file open (the peer sees no EOF) until the number is reused in a `register`
+or the `Poll` closes. A wait interrupted by a signal is retried with the
+time left (fact 6). `Interest.PRIORITY` asks for the read filter: kqueue has
+no priority filter (mio offers PRIORITY on Linux only); macOS flags
+out-of-band data with ``EV_OOBAND``, which we report as priority.
+
+Sources: kqueue(2) (FreeBSD, macOS); mio ``src/sys/unix/selector/kqueue.rs``
+and ``src/sys/unix/waker/kqueue.rs``; libkqueue 2.3.1 (measured, and its
+``src/linux/`` filters); trio ``_core/_io_kqueue.py``.
 """
 
 from __future__ import annotations
@@ -67,7 +193,7 @@ class KqueueSelector:
         self._kq = kq
         # fd -> _Registration. kqueue answers neither "already registered"
         # (EV_ADD of a known filter just modifies it) nor, on libkqueue, EBADF
-        # (fact 8), so this book is what gives the contract's typed errors.
+        # (facts 7 and 11), so this book is what gives the contract's typed errors.
         self._fds: dict[int, _Registration] = {}
         # Registry calls may come from any thread: book and kernel change together.
         self._lock = threading.Lock()
@@ -100,7 +226,7 @@ class KqueueSelector:
     @staticmethod
     def _error(err: int, what: str, fd: int) -> OSError:
         if LIBKQUEUE and err in (errno.EFAULT, errno.EIO):
-            # Fact 12: libkqueue fails what it cannot watch (eventfd, /dev/null,
+            # Fact 15: libkqueue fails what it cannot watch (eventfd, /dev/null,
             # a regular file's write side) with a stray errno. The fd was
             # checked and we pass no bad pointer: say what a kernel says
             # for a kind of file kqueue cannot watch, EINVAL.
@@ -110,7 +236,7 @@ class KqueueSelector:
 
     @staticmethod
     def _file_of(fd: int, what: str) -> tuple[int, int]:
-        # Fact 8: libkqueue answers a bad fd with a stray errno or silence, a
+        # Fact 11: libkqueue answers a bad fd with a stray errno or silence, a
         # kernel with EBADF. Ask the fd ourselves, and remember which file it is.
         try:
             st = os.fstat(fd)
@@ -129,7 +255,7 @@ class KqueueSelector:
         changes = [(self._ident(fd, write_ident, f), f, _ADD) for f in filters]
         errs = self._apply(changes, token)
         if LIBKQUEUE and any(errs):
-            # Fact 9: a filter left behind by an fd closed without deregister
+            # Fact 12: a filter left behind by an fd closed without deregister
             # fails every EV_ADD on the reused number until an EV_DELETE
             # (which itself answers ENOENT) clears it. Clear, then once more.
             retry = [c for c, e in zip(changes, errs, strict=True) if e]
@@ -144,7 +270,7 @@ class KqueueSelector:
 
     @staticmethod
     def _new_write_ident(fd: int) -> int:
-        # Fact 10: libkqueue 2.3.1 cannot hold a read and a write filter on
+        # Fact 13: libkqueue 2.3.1 cannot hold a read and a write filter on
         # one fd (each is its own epoll_ctl ADD of that fd: EEXIST). epoll
         # keys its entries by (file, fd number), so a private dup of the fd
         # carries the write filter. A kernel needs no such thing.
@@ -164,7 +290,7 @@ class KqueueSelector:
                     raise AlreadyRegisteredError(fd)
                 # The fd was closed without deregister and its number now
                 # names another file: a kernel dropped the old filters at the
-                # close (fact 3). Forget them, and tell libkqueue (fact 9).
+                # close (fact 3). Forget them, and tell libkqueue (fact 12).
                 self._forget(fd, old)
             filters = _filters(interest)
             write_ident = self._new_write_ident(fd) if _WRITE in filters else -1
@@ -212,7 +338,7 @@ class KqueueSelector:
                 write_ident = self._new_write_ident(fd)
             # EV_ADD of a filter already there replaces its udata (the token)
             # and keeps its state; filters no longer wanted are deleted.
-            # Fact 11: libkqueue cannot modify a filter in place, so there the
+            # Fact 14: libkqueue cannot modify a filter in place, so there the
             # kept ones are deleted and added afresh; a re-added filter that
             # is ready reports at once, a spurious event the contract allows.
             kept = tuple(f for f in filters if f in reg.filters) if LIBKQUEUE else ()
