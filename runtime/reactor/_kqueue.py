@@ -50,7 +50,8 @@ check that this backend keeps them on libkqueue too.
    [test_register_twice_is_already_registered,
    test_deregister_and_reregister_of_an_unknown_fd_are_not_registered,
    test_register_of_a_closed_fd_is_ebadf_naming_the_fd,
-   test_reregister_moves_the_token_and_the_interest]
+   test_reregister_moves_the_token_and_the_interest,
+   test_registry_calls_from_many_threads_keep_the_book_consistent]
 8. **Nothing is lost when more is ready than the eventlist holds**: the rest
    comes with the next call. [test_more_ready_than_capacity_arrive_over_several_polls]
 9. **Regular files can be registered** (epoll refuses them with ``EPERM``):

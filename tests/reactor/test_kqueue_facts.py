@@ -414,6 +414,42 @@ def test_reregister_moves_the_token_and_the_interest(poll: Poll, events: Events)
         poll.registry.deregister(a)
 
 
+@needs_kqueue
+def test_registry_calls_from_many_threads_keep_the_book_consistent(
+    poll: Poll, events: Events
+) -> None:
+    errors: list[BaseException] = []
+
+    def churn(pairs: list[tuple[socket.socket, socket.socket]], base: int) -> None:
+        try:
+            for round_ in range(20):
+                for i, (a, _) in enumerate(pairs):
+                    token = Token(base + i)
+                    poll.registry.register(a, token, Interest.READABLE | Interest.WRITABLE)
+                    poll.registry.reregister(a, token, Interest.READABLE)
+                    if round_ % 2:
+                        with pytest.raises(AlreadyRegisteredError):
+                            poll.registry.register(a, token, Interest.READABLE)
+                    poll.registry.deregister(a)
+        except BaseException as exc:  # handed to the main thread
+            errors.append(exc)
+
+    with contextlib.ExitStack() as stack:
+        groups = [[stack.enter_context(socket_pair()) for _ in range(4)] for _ in range(4)]
+        threads = [threading.Thread(target=churn, args=(g, 100 * k)) for k, g in enumerate(groups)]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            poll.poll(events, 0.01)
+        for t in threads:
+            t.join()
+        assert errors == []
+        for group in groups:  # every fd is unregistered again, on both sides
+            for a, _ in group:
+                with pytest.raises(NotRegisteredError):
+                    poll.registry.deregister(a)
+
+
 # 8. Nothing is lost when more is ready than the buffer holds.
 
 
