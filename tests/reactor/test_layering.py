@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """
@@ -24,6 +26,7 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
+@pytest.mark.timeout(30)
 def test_importing_the_reactor_imports_no_executor_or_io_module() -> None:
     out = subprocess.run(
         [sys.executable, "-c", PROBE],

@@ -68,6 +68,7 @@ def test_poll_with_zero_timeout_still_reports_what_is_ready(poll: Poll, events: 
         poll.registry.deregister(a)
 
 
+@pytest.mark.timeout(5)
 def test_poll_with_no_timeout_blocks_until_an_event(poll: Poll, events: Events) -> None:
     with socket_pair() as (a, b):
         poll.registry.register(a, Token(1), Interest.READABLE)
@@ -91,6 +92,7 @@ def test_negative_or_nan_timeout_is_a_value_error(
         poll.poll(events, timeout)
 
 
+@pytest.mark.timeout(5)
 def test_infinite_timeout_blocks_like_none(poll: Poll, events: Events) -> None:
     waker = Waker(poll.registry, Token(0))
     timer = threading.Timer(0.02, waker.wake)

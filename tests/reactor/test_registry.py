@@ -21,6 +21,7 @@ from tests.helpers import (
     CONDUIT_KINDS,
     HOSTS,
     STREAM_KINDS,
+    assert_would_block,
     closed_fd,
     connect_nonblocking,
     expect_events,
@@ -59,6 +60,7 @@ def test_one_registration_serves_many_rounds(poll: Poll, events: Events) -> None
             b.send(b"%d" % i)
             expect_events(poll, events, [(Token(1), Interest.READABLE)])
             assert a.recv(16) == b"%d" % i
+            assert_would_block(lambda: a.recv(16))
         poll.registry.deregister(a)
 
 
