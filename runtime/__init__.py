@@ -11,12 +11,24 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from . import lowlevel
+from .channel import (
+    BroadcastReceiver,
+    BroadcastSender,
+    OneshotReceiver,
+    OneshotSender,
+    Receiver,
+    Sender,
+    broadcast,
+    channel,
+    oneshot,
+)
 from .errors import (
     BrokenResourceError,
     BusyResourceError,
     Cancelled,
     ClosedResourceError,
     EndOfChannel,
+    Lagged,
     WouldBlock,
 )
 from .executor import (
@@ -33,6 +45,7 @@ from .executor import (
 from .executor import context as _context
 from .executor.threads import to_thread
 from .executor.traps import checkpoint, yield_now
+from .sync import Condition, Event, Lock, Semaphore
 from .time import current_time, sleep, sleep_until
 
 T = TypeVar("T")
@@ -53,16 +66,29 @@ def spawn(coro: Coroutine[Any, Any, T], *, name: str | None = None) -> JoinHandl
 
 
 __all__ = [
+    "BroadcastReceiver",
+    "BroadcastSender",
     "BrokenResourceError",
     "BusyResourceError",
     "CancelScope",
     "Cancelled",
     "ClosedResourceError",
+    "Condition",
     "EndOfChannel",
+    "Event",
     "JoinHandle",
+    "Lagged",
+    "Lock",
+    "OneshotReceiver",
+    "OneshotSender",
+    "Receiver",
+    "Semaphore",
+    "Sender",
     "TaskGroup",
     "TaskStatus",
     "WouldBlock",
+    "broadcast",
+    "channel",
     "checkpoint",
     "current_time",
     "fail_after",
@@ -70,6 +96,7 @@ __all__ = [
     "lowlevel",
     "move_on_after",
     "move_on_at",
+    "oneshot",
     "run",
     "sleep",
     "sleep_until",

@@ -29,3 +29,15 @@ class EndOfChannel(Exception):
 
 class WouldBlock(Exception):
     """A ``try_*`` operation could not complete without waiting."""
+
+
+class Lagged(Exception):
+    """A broadcast subscriber fell behind and ``missed`` messages were overwritten.
+
+    Its next receive returns the oldest message still retained (tokio's
+    ``RecvError::Lagged``).
+    """
+
+    def __init__(self, missed: int) -> None:
+        super().__init__(f"the subscriber fell behind and missed {missed} message(s)")
+        self.missed = missed

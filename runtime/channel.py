@@ -1,0 +1,829 @@
+"""Channels: bounded mpsc/mpmc `channel`, `oneshot`, and `broadcast`.
+
+The bounded channel
+-------------------
+``tx, rx = channel(capacity)`` shares one `_Channel`: a buffer of at most
+``capacity`` messages and two queues of `Waiter` nodes (the same nodes the
+locks in `runtime.sync` use), parked senders holding their message and
+parked receivers waiting for one. The structure keeps one invariant: a
+receiver parks only when the buffer is empty, so when one is parked a send
+*hands* its message straight to the first of them (as trio's memory channel
+does) instead of buffering it. A receive that makes room moves the first
+parked sender's message into the buffer and wakes it; with ``capacity=0``
+there is no buffer and a receive takes the message out of the parked
+sender's node: a rendezvous, the send completes only when someone took it.
+
+Cancel safety
+-------------
+* A cancelled ``send`` has not enqueued: its message lives in its own node
+  until a receiver takes it, and the cancelled sender removes the node.
+* A cancelled ``recv`` loses nothing. Messages are not handed to a receiver
+  whose task already has a cancellation on its way (`Waiter.claim` skips
+  it, as trio's abort callback would have removed it); if one is handed a
+  message and cancelled anyway, it puts the message back at the *front* of
+  the buffer (or into the hands of the next parked receiver).
+* A sent message that a receiver already took cannot be un-sent: if the
+  sender then sees `Cancelled`, ``send`` returns normally (it did complete)
+  and the next checkpoint raises the cancellation, which is level-triggered.
+
+Closing
+-------
+Each handle is closed once (`close`, ``with``/``async with``); a closed
+handle raises `ClosedResourceError`, and so does a wait that was parked on
+it. When the last `Sender` closes, receivers drain the buffer and then get
+`EndOfChannel` (``async for`` ends). When the last `Receiver` closes, the
+buffer is dropped and every send raises `BrokenResourceError`.
+
+Feeding from a thread
+---------------------
+`Sender.send_from_thread` is called from a plain thread. It must not touch
+the loop's structure, so it goes through an *inbox*: under a small lock it
+appends the message (accepted at once if the buffer has room) or a
+`_ThreadWaiter` (if full: the thread then blocks on a `threading.Event`),
+and wakes the first parked receiver with its `Waker`, which is
+thread-safe. Receivers move the inbox into the channel before they look at
+the buffer, and again whenever they wake. See `Sender.send_from_thread`.
+
+`oneshot` is a single-value slot; `broadcast` is tokio's: one shared ring
+in which every subscriber has its own position, and a subscriber that falls
+more than ``capacity`` messages behind gets `Lagged` instead of stalling
+the sender (see `broadcast`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from .errors import (
+    BrokenResourceError,
+    BusyResourceError,
+    Cancelled,
+    ClosedResourceError,
+    EndOfChannel,
+    Lagged,
+    WouldBlock,
+)
+from .executor import context
+from .executor.task import Waker
+from .executor.traps import checkpoint_if_cancelled, park
+from .lowlevel import current_task
+from .sync import DONE, FAILED, GONE, WAITING, Waiter, forget, take_first
+
+T = TypeVar("T")
+
+#: What `_Channel.take` returns when there is nothing to take.
+_EMPTY: Any = object()
+
+
+class _ThreadWaiter(Waiter):
+    """A parked *thread* in a channel's sender queue (see `send_from_thread`).
+
+    Its "waker" is itself: `wake` sets a `threading.Event`. Serving it and
+    the thread giving up on a timeout race, so both decide under a lock.
+    """
+
+    __slots__ = ("_event", "_lock")
+
+    def __init__(self, value: Any, owner: Sender[Any], lock: threading.Lock) -> None:
+        super().__init__(None, self, value, owner)
+        self._event = threading.Event()
+        self._lock = lock
+
+    def claim(self) -> bool:
+        with self._lock:
+            if self.state is not WAITING:
+                return False
+            self.state = DONE  # ours now; the thread may no longer withdraw
+            return True
+
+    def withdraw(self) -> bool:
+        """Called by the thread on timeout: True if it left unserved."""
+        with self._lock:
+            if self.state is WAITING:
+                self.state = GONE
+                return True
+            return False
+
+    def wake(self) -> None:
+        self._event.set()
+
+
+class _Channel:
+    """The state both ends of a `channel` share (tokio's ``Chan``)."""
+
+    __slots__ = (
+        "buffer",
+        "capacity",
+        "inbox",
+        "inbox_lock",
+        "receivers",
+        "recv_waiters",
+        "send_waiters",
+        "senders",
+    )
+
+    def __init__(self, capacity: float) -> None:
+        self.capacity = capacity
+        self.buffer: deque[Any] = deque()
+        self.send_waiters: deque[Waiter] = deque()
+        self.recv_waiters: deque[Waiter] = deque()
+        self.senders = 1
+        self.receivers = 1
+        # Messages and parked threads from send_from_thread; see drain_inbox.
+        self.inbox: deque[tuple[Any, _ThreadWaiter | None]] = deque()
+        self.inbox_lock = threading.Lock()
+
+    def offer(self, value: Any) -> bool:
+        """Hand ``value`` to a parked receiver or buffer it; False if full."""
+        if self.inbox:
+            self.drain_inbox()
+        waiter = take_first(self.recv_waiters)
+        if waiter is not None:
+            waiter.value = value
+            waiter.state = DONE
+            waiter.waker.wake()
+            return True
+        if len(self.buffer) < self.capacity:
+            self.buffer.append(value)
+            return True
+        return False
+
+    def take(self) -> Any:
+        """The next message (refilling from parked senders), or ``_EMPTY``."""
+        if self.inbox:
+            self.drain_inbox()
+        buffer = self.buffer
+        if buffer:
+            value = buffer.popleft()
+            if self.send_waiters:
+                self.refill()
+            return value
+        # Empty buffer: a rendezvous takes straight from a parked sender.
+        waiter = take_first(self.send_waiters)
+        if waiter is None:
+            return _EMPTY
+        value = waiter.value
+        waiter.value = None
+        waiter.state = DONE
+        waiter.waker.wake()
+        return value
+
+    def refill(self) -> None:
+        """Move parked senders' messages into the buffer while it has room."""
+        buffer = self.buffer
+        while len(buffer) < self.capacity:
+            waiter = take_first(self.send_waiters)
+            if waiter is None:
+                return
+            buffer.append(waiter.value)
+            waiter.value = None
+            waiter.state = DONE
+            waiter.waker.wake()
+
+    def feed(self) -> None:
+        """Hand buffered messages to parked receivers (after a put-back or a drain)."""
+        buffer = self.buffer
+        while buffer and self.recv_waiters:
+            waiter = take_first(self.recv_waiters)
+            if waiter is None:
+                return
+            waiter.value = buffer.popleft()
+            waiter.state = DONE
+            waiter.waker.wake()
+        if self.send_waiters:
+            self.refill()
+
+    def put_back(self, value: Any) -> None:
+        """A receiver that was handed ``value`` but is leaving returns it."""
+        if self.receivers:
+            self.buffer.appendleft(value)
+            self.feed()
+
+    def drain_inbox(self) -> None:
+        """Move what threads queued into the channel (on the loop's thread)."""
+        inbox = self.inbox
+        while inbox:
+            value, waiter = inbox.popleft()
+            if waiter is None:
+                self.buffer.append(value)  # accepted when the thread sent it
+            elif waiter.state is WAITING:
+                self.send_waiters.append(waiter)
+        self.feed()
+
+    def fail(self, queue: deque[Waiter], error: type[Exception], message: str,
+             owner: Any = None) -> None:
+        """Wake parked waiters (all, or ``owner``'s) with ``error(message)``."""
+        failed = []
+        kept = []
+        while queue:
+            waiter = queue.popleft()
+            if owner is not None and waiter.owner is not owner:
+                kept.append(waiter)
+            elif waiter.claim():
+                waiter.state = FAILED
+                waiter.value = error(message)
+                failed.append(waiter)
+        queue.extend(kept)
+        for waiter in failed:  # wake once the queue is consistent
+            waiter.waker.wake()
+
+
+class Sender(Generic[T]):
+    """The sending end of a `channel`. `clone` it for more producers."""
+
+    __slots__ = ("_ch", "_closed")
+
+    def __init__(self, ch: _Channel) -> None:
+        self._ch = ch
+        self._closed = False
+
+    async def send(self, value: T) -> None:
+        """Send ``value``, waiting while the channel is full; a cancellation point.
+
+        `BrokenResourceError` if every receiver is closed (then or while
+        waiting), `ClosedResourceError` if this sender is. A cancelled send
+        did not enqueue its message.
+        """
+        await checkpoint_if_cancelled()
+        ch = self._ch
+        if self._closed:
+            raise ClosedResourceError("send() on a closed Sender")
+        if not ch.receivers:
+            raise BrokenResourceError("send() on a channel whose receivers are all closed")
+        if ch.offer(value):
+            return
+        task = current_task()
+        waiter = Waiter(task, task.waker, value, self)
+        ch.send_waiters.append(waiter)
+        try:
+            while waiter.state is WAITING:
+                await park()
+        except BaseException as exc:
+            if waiter.state is WAITING:
+                forget(ch.send_waiters, waiter)
+            elif waiter.state is DONE and isinstance(exc, Cancelled):
+                return  # a receiver already took it: the send happened
+            raise
+        if waiter.state is FAILED:
+            raise waiter.value
+
+    def try_send(self, value: T) -> None:
+        """Send without waiting: `WouldBlock` if the channel is full."""
+        ch = self._ch
+        if self._closed:
+            raise ClosedResourceError("try_send() on a closed Sender")
+        if not ch.receivers:
+            raise BrokenResourceError("try_send() on a channel whose receivers are all closed")
+        if not ch.offer(value):
+            raise WouldBlock("the channel is full")
+
+    def send_from_thread(self, value: T, timeout: float | None = None) -> None:
+        """Send ``value`` from a thread that is not running the runtime.
+
+        Blocks the calling thread while the channel is full (with
+        ``capacity=0``, until a receiver takes the message), like
+        ``queue.Queue.put``; raises `TimeoutError` if ``timeout`` seconds
+        pass first, and then the message was not sent. Returns as soon as
+        the message is accepted; a parked receiver is woken through its
+        `Waker`. `BrokenResourceError` if every receiver is closed (then or
+        while waiting), `ClosedResourceError` if this sender is closed.
+
+        The check for room happens on the thread, so messages racing in
+        from several threads at once can overfill the buffer by one each.
+        Calling this on the runtime's own thread is a `RuntimeError`: it
+        would block the loop that must make the room.
+        """
+        if context.runner_or_none() is not None:
+            raise RuntimeError(
+                "send_from_thread() called on a thread running a runtime; use await send()")
+        ch = self._ch
+        waiter: _ThreadWaiter | None = None
+        with ch.inbox_lock:
+            if self._closed:
+                raise ClosedResourceError("send_from_thread() on a closed Sender")
+            if not ch.receivers:
+                raise BrokenResourceError(
+                    "send_from_thread() on a channel whose receivers are all closed")
+            if len(ch.buffer) + len(ch.inbox) < ch.capacity and not ch.send_waiters:
+                ch.inbox.append((value, None))
+            else:
+                waiter = _ThreadWaiter(value, self, ch.inbox_lock)
+                ch.inbox.append((value, waiter))
+        # Wake a parked receiver to drain the inbox. Reading the queue from
+        # here races with the loop, harmlessly: a receiver registers before
+        # it checks the inbox, and one leaving checks it on the way out.
+        try:
+            first = ch.recv_waiters[0]
+        except IndexError:
+            pass
+        else:
+            first.waker.wake()
+        if waiter is None:
+            return
+        if not waiter._event.wait(timeout):
+            if waiter.withdraw():
+                raise TimeoutError(f"send_from_thread() found the channel full for {timeout} s")
+            waiter._event.wait()  # the loop claimed it just now; its verdict is coming
+        if waiter.state is FAILED:
+            raise waiter.value
+
+    def clone(self) -> Sender[T]:
+        """Another sender on the same channel; each must be closed."""
+        if self._closed:
+            raise ClosedResourceError("clone() of a closed Sender")
+        self._ch.senders += 1
+        return Sender(self._ch)
+
+    def close(self) -> None:
+        """Close this handle (idempotent). The last one ends the receivers' stream."""
+        if self._closed:
+            return
+        ch = self._ch
+        with ch.inbox_lock:
+            self._closed = True
+        ch.senders -= 1
+        ch.drain_inbox()
+        ch.fail(ch.send_waiters, ClosedResourceError, "the Sender was closed while sending",
+                owner=self)
+        if not ch.senders:
+            ch.fail(ch.recv_waiters, EndOfChannel, "every sender of the channel was closed")
+
+    async def aclose(self) -> None:
+        self.close()
+        await checkpoint_if_cancelled()
+
+    def __enter__(self) -> Sender[T]:
+        return self
+
+    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Sender[T]:
+        return self
+
+    async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Sender {'closed' if self._closed else 'open'} {_describe(self._ch)}>"
+
+
+class Receiver(Generic[T]):
+    """The receiving end of a `channel`; ``async for x in rx`` until it ends."""
+
+    __slots__ = ("_ch", "_closed")
+
+    def __init__(self, ch: _Channel) -> None:
+        self._ch = ch
+        self._closed = False
+
+    async def recv(self) -> T:
+        """The next message, waiting for one; a cancellation point.
+
+        `EndOfChannel` once every sender is closed and the buffer is
+        drained; `ClosedResourceError` if this receiver is closed. A
+        cancelled recv loses no message.
+        """
+        await checkpoint_if_cancelled()
+        ch = self._ch
+        if self._closed:
+            raise ClosedResourceError("recv() on a closed Receiver")
+        value = ch.take()
+        if value is not _EMPTY:
+            return value  # type: ignore[no-any-return]
+        if not ch.senders:
+            raise EndOfChannel("every sender of the channel was closed")
+        task = current_task()
+        waiter = Waiter(task, task.waker, None, self)
+        ch.recv_waiters.append(waiter)
+        try:
+            while waiter.state is WAITING:
+                if ch.inbox:  # a thread may have sent while we registered
+                    ch.drain_inbox()
+                    if waiter.state is not WAITING:
+                        break
+                await park()
+        except BaseException:
+            if waiter.state is DONE:
+                ch.put_back(waiter.value)
+            else:
+                forget(ch.recv_waiters, waiter)
+            raise
+        finally:
+            if ch.inbox:
+                ch.drain_inbox()
+        if waiter.state is FAILED:
+            raise waiter.value
+        return waiter.value  # type: ignore[no-any-return]
+
+    def try_recv(self) -> T:
+        """The next message without waiting: `WouldBlock` if there is none yet."""
+        ch = self._ch
+        if self._closed:
+            raise ClosedResourceError("try_recv() on a closed Receiver")
+        value = ch.take()
+        if value is not _EMPTY:
+            return value  # type: ignore[no-any-return]
+        if not ch.senders:
+            raise EndOfChannel("every sender of the channel was closed")
+        raise WouldBlock("the channel is empty")
+
+    def clone(self) -> Receiver[T]:
+        """Another receiver on the same channel (each message goes to one of them)."""
+        if self._closed:
+            raise ClosedResourceError("clone() of a closed Receiver")
+        self._ch.receivers += 1
+        return Receiver(self._ch)
+
+    def close(self) -> None:
+        """Close this handle (idempotent). The last one breaks the senders."""
+        if self._closed:
+            return
+        self._closed = True
+        ch = self._ch
+        ch.fail(ch.recv_waiters, ClosedResourceError, "the Receiver was closed while receiving",
+                owner=self)
+        with ch.inbox_lock:
+            ch.receivers -= 1
+            last = not ch.receivers
+        if last:
+            ch.drain_inbox()
+            ch.buffer.clear()
+            ch.fail(ch.send_waiters, BrokenResourceError,
+                    "every receiver of the channel was closed")
+
+    async def aclose(self) -> None:
+        self.close()
+        await checkpoint_if_cancelled()
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self.recv()
+        except EndOfChannel:
+            raise StopAsyncIteration from None
+
+    def __enter__(self) -> Receiver[T]:
+        return self
+
+    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Receiver[T]:
+        return self
+
+    async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Receiver {'closed' if self._closed else 'open'} {_describe(self._ch)}>"
+
+
+def _describe(ch: _Channel) -> str:
+    return (f"capacity={ch.capacity} buffered={len(ch.buffer)} "
+            f"senders={ch.senders} receivers={ch.receivers}")
+
+
+def channel(capacity: float) -> tuple[Sender[Any], Receiver[Any]]:
+    """A bounded channel: ``tx, rx = channel(16)``.
+
+    ``capacity`` messages are buffered (``0``: a rendezvous, each send waits
+    for a receiver; ``math.inf``: unbounded). Any number of senders and
+    receivers (`clone`); each message goes to exactly one receiver, in
+    order. Works between tasks of one runtime; see `Sender.send_from_thread`
+    for threads.
+    """
+    if capacity != math.inf and (not isinstance(capacity, int) or isinstance(capacity, bool)):
+        raise TypeError(f"channel capacity must be an int or math.inf, got {capacity!r}")
+    if capacity < 0:
+        raise ValueError(f"channel capacity must be >= 0, got {capacity}")
+    ch = _Channel(capacity)
+    return Sender(ch), Receiver(ch)
+
+
+# -- oneshot ---------------------------------------------------------------------
+
+
+class _Oneshot:
+    __slots__ = ("receiver_closed", "sender_closed", "sent", "taken", "value", "waker")
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.sent = False
+        self.taken = False
+        self.sender_closed = False
+        self.receiver_closed = False
+        self.waker: Waker | None = None
+
+
+class OneshotSender(Generic[T]):
+    """Sends the one value of a `oneshot` (no waiting: there is room for one)."""
+
+    __slots__ = ("_st",)
+
+    def __init__(self, st: _Oneshot) -> None:
+        self._st = st
+
+    def send(self, value: T) -> None:
+        """Deliver ``value``; `BrokenResourceError` if the receiver is closed.
+
+        A second send, or one after `close`, is a `ClosedResourceError`.
+        """
+        st = self._st
+        if st.sent or st.sender_closed:
+            raise ClosedResourceError("this oneshot sender was already used or closed")
+        if st.receiver_closed:
+            raise BrokenResourceError("the oneshot's receiver was closed")
+        st.value = value
+        st.sent = True
+        self._wake()
+
+    def close(self) -> None:
+        """Give up without sending: the receiver gets `EndOfChannel`."""
+        st = self._st
+        if not st.sender_closed:
+            st.sender_closed = True
+            self._wake()
+
+    def _wake(self) -> None:
+        waker, self._st.waker = self._st.waker, None
+        if waker is not None:
+            waker.wake()
+
+    def __enter__(self) -> OneshotSender[T]:
+        return self
+
+    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class OneshotReceiver(Generic[T]):
+    """Receives the one value of a `oneshot`: ``value = await rx``."""
+
+    __slots__ = ("_st",)
+
+    def __init__(self, st: _Oneshot) -> None:
+        self._st = st
+
+    def try_recv(self) -> T:
+        """The value if it was sent; `WouldBlock` if not yet.
+
+        `EndOfChannel` if the sender closed without sending, or the value
+        was already received.
+        """
+        st = self._st
+        if st.receiver_closed:
+            raise ClosedResourceError("recv() on a closed oneshot receiver")
+        if st.sent and not st.taken:
+            st.taken = True
+            value, st.value = st.value, None
+            return value  # type: ignore[no-any-return]
+        if st.sent or st.sender_closed:
+            raise EndOfChannel("the oneshot's sender closed without sending"
+                               if not st.sent else "the oneshot's value was already received")
+        raise WouldBlock("the oneshot's value was not sent yet")
+
+    async def recv(self) -> T:
+        """Wait for the value; a cancellation point. The value stays if cancelled."""
+        await checkpoint_if_cancelled()
+        st = self._st
+        task = current_task()
+        while True:
+            try:
+                return self.try_recv()
+            except WouldBlock:
+                pass
+            if st.waker is not None and st.waker is not task.waker:
+                raise BusyResourceError("another task is already receiving on this oneshot")
+            st.waker = task.waker
+            try:
+                await park()
+            finally:
+                st.waker = None
+
+    def __await__(self) -> Any:
+        return self.recv().__await__()
+
+    def close(self) -> None:
+        """Refuse the value: a later `OneshotSender.send` raises `BrokenResourceError`."""
+        st = self._st
+        st.receiver_closed = True
+        st.value = None
+
+    def __enter__(self) -> OneshotReceiver[T]:
+        return self
+
+    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def oneshot() -> tuple[OneshotSender[Any], OneshotReceiver[Any]]:
+    """A channel for exactly one value (tokio's ``oneshot``): ``tx.send(v)``; ``await rx``."""
+    st = _Oneshot()
+    return OneshotSender(st), OneshotReceiver(st)
+
+
+# -- broadcast -------------------------------------------------------------------
+
+
+class _Broadcast:
+    """One ring of the last ``capacity`` messages, shared by every subscriber.
+
+    ``tail`` counts the messages ever sent; message number ``i`` lives in
+    ``ring[i % capacity]`` until message ``i + capacity`` overwrites it.
+    """
+
+    __slots__ = ("capacity", "closed", "ring", "subscribers", "tail", "wakers")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.ring: list[Any] = [None] * capacity
+        self.tail = 0
+        self.subscribers = 1
+        self.closed = False
+        # The parked subscribers (each re-registers after a wake).
+        self.wakers: dict[BroadcastReceiver[Any], Waker] = {}
+
+
+class BroadcastSender(Generic[T]):
+    """The one sending end of a `broadcast`. `send` never waits."""
+
+    __slots__ = ("_bc", "_closed")
+
+    def __init__(self, bc: _Broadcast) -> None:
+        self._bc = bc
+        self._closed = False
+
+    def send(self, value: T) -> int:
+        """Publish ``value`` to every subscriber; returns how many there are.
+
+        Never waits: a subscriber ``capacity`` messages behind loses its
+        oldest one (it learns of it through `Lagged`). With no subscribers
+        the message is dropped (tokio reports that as an error; here it is
+        the count 0, since new subscribers can come at any time).
+        """
+        if self._closed:
+            raise ClosedResourceError("send() on a closed BroadcastSender")
+        bc = self._bc
+        bc.ring[bc.tail % bc.capacity] = value
+        bc.tail += 1
+        if bc.wakers:
+            wakers = list(bc.wakers.values())
+            bc.wakers.clear()
+            for waker in wakers:
+                waker.wake()
+        return bc.subscribers
+
+    def subscribe(self) -> BroadcastReceiver[T]:
+        """A new subscriber; it sees the messages sent from now on."""
+        if self._closed:
+            raise ClosedResourceError("subscribe() on a closed BroadcastSender")
+        self._bc.subscribers += 1
+        return BroadcastReceiver(self._bc)
+
+    def close(self) -> None:
+        """End the stream: subscribers drain what they have, then `EndOfChannel`."""
+        if self._closed:
+            return
+        self._closed = True
+        bc = self._bc
+        bc.closed = True
+        wakers = list(bc.wakers.values())
+        bc.wakers.clear()
+        for waker in wakers:
+            waker.wake()
+
+    def __enter__(self) -> BroadcastSender[T]:
+        return self
+
+    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        bc = self._bc
+        return (f"<BroadcastSender {'closed' if self._closed else 'open'} capacity={bc.capacity} "
+                f"sent={bc.tail} subscribers={bc.subscribers}>")
+
+
+class BroadcastReceiver(Generic[T]):
+    """One subscriber of a `broadcast`: its own position in the shared ring."""
+
+    __slots__ = ("__weakref__", "_bc", "_closed", "_next")
+
+    def __init__(self, bc: _Broadcast) -> None:
+        self._bc = bc
+        self._next = bc.tail
+        self._closed = False
+
+    def try_recv(self) -> T:
+        """The next message without waiting.
+
+        `Lagged` if messages were overwritten before this subscriber read
+        them (then the next call returns the oldest one retained);
+        `WouldBlock` if there is nothing new; `EndOfChannel` once the sender
+        is closed and everything was read.
+        """
+        if self._closed:
+            raise ClosedResourceError("recv() on a closed BroadcastReceiver")
+        bc = self._bc
+        position = self._next
+        if position < bc.tail:
+            oldest = bc.tail - bc.capacity
+            if position < oldest:
+                self._next = oldest
+                raise Lagged(oldest - position)
+            self._next = position + 1
+            return bc.ring[position % bc.capacity]  # type: ignore[no-any-return]
+        if bc.closed:
+            raise EndOfChannel("the broadcast sender was closed")
+        raise WouldBlock("no new broadcast message")
+
+    async def recv(self) -> T:
+        """Wait for the next message; a cancellation point (cancel-safe: the
+        message stays in the ring). Raises as `try_recv` does, but waits
+        instead of `WouldBlock`."""
+        await checkpoint_if_cancelled()
+        bc = self._bc
+        while True:
+            try:
+                return self.try_recv()
+            except WouldBlock:
+                pass
+            bc.wakers[self] = current_task().waker
+            try:
+                await park()
+            finally:
+                bc.wakers.pop(self, None)
+
+    def close(self) -> None:
+        """Unsubscribe (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._bc.subscribers -= 1
+            self._bc.wakers.pop(self, None)
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        """Next message; `Lagged` propagates (loop on `recv` to skip over it)."""
+        try:
+            return await self.recv()
+        except EndOfChannel:
+            raise StopAsyncIteration from None
+
+    def __enter__(self) -> BroadcastReceiver[T]:
+        return self
+
+    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        behind = self._bc.tail - self._next
+        return f"<BroadcastReceiver {'closed' if self._closed else 'open'} {behind} unread>"
+
+
+def broadcast(capacity: int) -> tuple[BroadcastSender[Any], BroadcastReceiver[Any]]:
+    """One sender, many subscribers, every message to each (tokio's ``broadcast``).
+
+    ``tx, rx = broadcast(64)``; more subscribers with ``tx.subscribe()``.
+    The lag policy: the sender never waits. Each subscriber may fall up to
+    ``capacity`` messages behind; past that its oldest unread messages are
+    overwritten, and its next receive raises ``Lagged(n)`` (``n`` = how
+    many it missed), after which it continues from the oldest message still
+    retained. Messages are stored once, in a ring shared by all subscribers
+    (so it behaves as if each had its own bounded buffer, at the memory cost
+    of one); a slot is released when it is overwritten.
+    """
+    if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+        raise ValueError(f"broadcast capacity must be an int >= 1, got {capacity!r}")
+    bc = _Broadcast(capacity)
+    return BroadcastSender(bc), BroadcastReceiver(bc)
+
+
+__all__ = [
+    "BroadcastReceiver",
+    "BroadcastSender",
+    "OneshotReceiver",
+    "OneshotSender",
+    "Receiver",
+    "Sender",
+    "broadcast",
+    "channel",
+    "oneshot",
+]
