@@ -45,23 +45,14 @@ def test_only_the_source_that_became_ready_is_reported(poll: Poll, events: Event
         poll.registry.register(a1, Token(1), Interest.READABLE)
         poll.registry.register(a2, Token(2), Interest.READABLE)
         b2.send(b"x")
-        expect_events(poll, events, [(Token(2), Interest.READABLE)])
+        seen = expect_events(poll, events, [(Token(2), Interest.READABLE)])
+        assert {e.token for e in seen} == {2}
         expect_no_events(poll, events)
         b1.send(b"x")
-        assert tokens(events) == [] and poll.poll(events, 1.0) == 1
+        assert poll.poll(events, 1.0) == 1
         assert tokens(events) == [Token(1)]
         poll.registry.deregister(a1)
         poll.registry.deregister(a2)
-
-
-def test_the_largest_token_comes_back_intact(poll: Poll, events: Events) -> None:
-    big = Token(2**64 - 1)
-    with socket_pair() as (a, b):
-        poll.registry.register(a, big, Interest.READABLE)
-        b.send(b"x")
-        seen = expect_events(poll, events, [(big, Interest.READABLE)])
-        assert seen[0].token == 2**64 - 1
-        poll.registry.deregister(a)
 
 
 @pytest.mark.parametrize("host", HOSTS)
