@@ -62,7 +62,7 @@ needs_kqueue = pytest.mark.skipif(
     "scripts/install-libkqueue.sh, then pip install -e . again)",
 )
 on_libkqueue = pytest.mark.skipif(
-    not LIBKQUEUE, reason="a fact about libkqueue, not about a kernel's kqueue"
+    HAVE_KQUEUE and not LIBKQUEUE, reason="a fact about libkqueue, not about a kernel's kqueue"
 )
 
 
