@@ -198,7 +198,6 @@ class KqueueSelector:
         self._fds: dict[int, _Registration] = {}
         # Registry calls may come from any thread: book and kernel change together.
         self._lock = threading.Lock()
-        self._errs = ffi.new("int[2]")
         self._capacity = 0
         self._buf = ffi.NULL
         self._out = ffi.NULL
@@ -213,7 +212,8 @@ class KqueueSelector:
         """Apply (ident, filter, flags) changes; each change's errno (0: done)."""
         if not changes:
             return []
-        errs = self._errs
+        # Per call: the Waker's thread applies changes without our lock.
+        errs = ffi.new("int[]", len(changes))
         n = lib.rt_kevent_ctl(self._kq, len(changes), [c[0] for c in changes],
                               [c[1] for c in changes], [c[2] for c in changes],
                               fflags, token, errs)
