@@ -137,6 +137,8 @@ import math
 import os
 import threading
 import time
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from ._kqueue_cffi import ffi, lib
 from .errors import AlreadyRegisteredError, NotRegisteredError, PollClosedError
@@ -449,3 +451,58 @@ class UserEventWaker:
                 self._open = False
                 if self._selector.fileno() >= 0:
                     self._selector._apply([(_WAKER_IDENT, _USER, lib.EV_DELETE)], 0)
+
+
+# -- kevent(2) raw -------------------------------------------------------------
+# The selector above never needs these. The facts tests use them to show a
+# fact underneath the backend (tests/reactor/test_kqueue_facts.py), so no one
+# outside this module touches ffi/lib.
+
+EVFILT_READ, EVFILT_WRITE, EVFILT_USER = _READ, _WRITE, _USER
+EV_ADD, EV_DELETE, EV_CLEAR = lib.EV_ADD, lib.EV_DELETE, lib.EV_CLEAR
+EV_RECEIPT, EV_EOF, EV_ERROR = lib.EV_RECEIPT, lib.EV_EOF, lib.EV_ERROR
+NOTE_TRIGGER = lib.NOTE_TRIGGER
+#: sizeof(struct kevent) and sizeof(udata) as the header has them.
+KEVENT_SIZE = ffi.sizeof("struct kevent")
+UDATA_SIZE = ffi.sizeof("void *")
+
+
+class Kevent(NamedTuple):
+    ident: int
+    filter: int
+    flags: int
+    fflags: int
+    data: int
+    udata: int
+
+
+def raw_kqueue() -> int:
+    """A bare kqueue fd (close it with ``os.close``)."""
+    kq = lib.kqueue()
+    if kq < 0:
+        err = ffi.errno
+        raise OSError(err, f"kqueue: {os.strerror(err)}")
+    return int(kq)
+
+
+def raw_kevent(kq: int, changes: Sequence[tuple[int, int, int, int, int]], nevents: int = 0,
+               timeout: float | None = 0.0) -> tuple[int, int, list[Kevent]]:
+    """One ``kevent(2)`` call, as is: (return value, errno, the entries written).
+
+    ``changes`` are (ident, filter, flags, fflags, udata); ``nevents`` 0
+    passes no eventlist; ``timeout`` None waits without limit.
+    """
+    ch = ffi.new("struct kevent[]", max(1, len(changes)))
+    for k, (ident, filt, flags, fflags, udata) in enumerate(changes):
+        ch[k].ident, ch[k].filter, ch[k].flags, ch[k].fflags = ident, filt, flags, fflags
+        ch[k].udata = ffi.cast("void *", udata)
+    out = ffi.new("struct kevent[]", max(1, nevents))
+    ts = ffi.NULL
+    if timeout is not None:
+        ts = ffi.new("struct timespec *", [int(timeout), int(timeout % 1 * 1e9)])
+    ffi.errno = 0
+    n = lib.kevent(kq, ch, len(changes), out if nevents else ffi.NULL, nevents, ts)
+    err = ffi.errno
+    got = [Kevent(e.ident, e.filter, e.flags, e.fflags, e.data,
+                  int(ffi.cast("uintptr_t", e.udata))) for e in out[0:max(n, 0)]]
+    return n, err, got

@@ -4,9 +4,9 @@ One test per name the essay gives, in the essay's order. The first group is
 about kqueue itself and must hold on a BSD kernel and on libkqueue alike; the
 second (``test_libkqueue_*``) pins down how libkqueue 2.3.1, the emulation
 these tests run on under Linux, differs from a kernel, and is skipped on a
-real kqueue. A few tests call ``kevent(2)`` raw, through the backend's cffi
-module, to show the fact under the backend rather than the backend's answer
-to it.
+real kqueue. A few tests call ``kevent(2)`` raw, through the backend's
+``raw_kevent``, to show the fact under the backend rather than the backend's
+answer to it.
 
 Where the kqueue backend was not built (no libkqueue on a Linux machine) every
 test here is skipped with that reason, except one: under ``CI=true`` it fails,
@@ -52,9 +52,11 @@ from tests.helpers import (
 
 HAVE_KQUEUE = "kqueue" in available_backends()
 if HAVE_KQUEUE:
-    from runtime.reactor._kqueue import LIBKQUEUE, ffi, lib
+    from runtime.reactor import _kqueue as K
+
+    LIBKQUEUE = K.LIBKQUEUE
 else:
-    LIBKQUEUE, ffi, lib = False, None, None
+    LIBKQUEUE = False
 
 needs_kqueue = pytest.mark.skipif(
     not HAVE_KQUEUE,
@@ -90,35 +92,15 @@ def events() -> Events:
 @pytest.fixture
 def kq() -> Iterator[int]:
     """A bare kqueue for the raw ``kevent(2)`` tests."""
-    fd = lib.kqueue()
-    assert fd >= 0
+    fd = K.raw_kqueue()
     yield fd
     os.close(fd)
 
 
-Change = tuple[int, int, int, int, int]  # ident, filter, flags, fflags, udata
-
-
-def kevent(kq: int, changes: list[Change], nevents: int = 0,
-           timeout: float | None = 0.0) -> tuple[int, int, list[dict[str, Any]]]:
-    """``kevent(2)`` raw: (return value, errno, the events it wrote)."""
-    ch = ffi.new("struct kevent[]", max(1, len(changes)))
-    for k, (ident, filt, flags, fflags, udata) in enumerate(changes):
-        ch[k].ident, ch[k].filter, ch[k].flags, ch[k].fflags = ident, filt, flags, fflags
-        ch[k].udata = ffi.cast("void *", udata)
-    out = ffi.new("struct kevent[]", max(1, nevents))
-    ts = ffi.NULL
-    if timeout is not None:
-        ts = ffi.new("struct timespec *", [int(timeout), int(timeout % 1 * 1e9)])
-    ffi.errno = 0
-    n = lib.kevent(kq, ch, len(changes), out if nevents else ffi.NULL, nevents, ts)
-    err = ffi.errno
-    got = [
-        {"ident": e.ident, "filter": e.filter, "flags": e.flags, "fflags": e.fflags,
-         "data": e.data, "udata": int(ffi.cast("uintptr_t", e.udata))}
-        for e in out[0:max(n, 0)]
-    ]
-    return n, err, got
+def kevent(kq: int, changes: list[tuple[int, int, int, int, int]], nevents: int = 0,
+           timeout: float | None = 0.0) -> tuple[int, int, list[Any]]:
+    """``kevent(2)`` raw: (return value, errno, the entries it wrote)."""
+    return K.raw_kevent(kq, changes, nevents, timeout)
 
 
 def drain(sock: socket.socket) -> None:
@@ -141,15 +123,15 @@ def test_read_and_write_filters_are_two_kevents_with_one_udata(kq: int) -> None:
         # On libkqueue the write filter needs its own fd (fact 13).
         wfd = os.dup(a.fileno()) if LIBKQUEUE else a.fileno()
         try:
-            for ident, filt in ((a.fileno(), lib.EVFILT_READ), (wfd, lib.EVFILT_WRITE)):
-                n, err, _ = kevent(kq, [(ident, filt, lib.EV_ADD | lib.EV_CLEAR, 0, 42)])
+            for ident, filt in ((a.fileno(), K.EVFILT_READ), (wfd, K.EVFILT_WRITE)):
+                n, err, _ = kevent(kq, [(ident, filt, K.EV_ADD | K.EV_CLEAR, 0, 42)])
                 assert n == 0, os.strerror(err)
             n, _, got = kevent(kq, [], nevents=8, timeout=1.0)
             assert n == 2
-            assert sorted(e["filter"] for e in got) == sorted([lib.EVFILT_READ, lib.EVFILT_WRITE])
-            assert [e["udata"] for e in got] == [42, 42]
-            n, _, _ = kevent(kq, [(a.fileno(), lib.EVFILT_READ, lib.EV_DELETE, 0, 0),
-                                  (wfd, lib.EVFILT_WRITE, lib.EV_DELETE, 0, 0)])
+            assert sorted(e.filter for e in got) == sorted([K.EVFILT_READ, K.EVFILT_WRITE])
+            assert [e.udata for e in got] == [42, 42]
+            n, _, _ = kevent(kq, [(a.fileno(), K.EVFILT_READ, K.EV_DELETE, 0, 0),
+                                  (wfd, K.EVFILT_WRITE, K.EV_DELETE, 0, 0)])
             assert n == 0
         finally:
             if wfd != a.fileno():
@@ -498,23 +480,23 @@ def test_regular_file_is_accepted_and_readable(poll: Poll, events: Events,
 @on_libkqueue
 def test_libkqueue_gives_no_receipts(kq: int) -> None:
     with socket_pair() as (a, _):
-        change = (a.fileno(), lib.EVFILT_READ, lib.EV_ADD | lib.EV_CLEAR | lib.EV_RECEIPT, 0, 1)
+        change = (a.fileno(), K.EVFILT_READ, K.EV_ADD | K.EV_CLEAR | K.EV_RECEIPT, 0, 1)
         n, _, got = kevent(kq, [change], nevents=1)
         # A kernel returns one entry with EV_ERROR set and data 0.
         assert (n, got) == (0, [])
-        assert kevent(kq, [(a.fileno(), lib.EVFILT_READ, lib.EV_DELETE, 0, 0)])[0] == 0
+        assert kevent(kq, [(a.fileno(), K.EVFILT_READ, K.EV_DELETE, 0, 0)])[0] == 0
 
 
 @needs_kqueue
 @on_libkqueue
 def test_libkqueue_a_change_with_an_eventlist_can_dequeue_real_events(kq: int) -> None:
     with socket_pair() as (a, _):
-        change = (a.fileno(), lib.EVFILT_WRITE, lib.EV_ADD | lib.EV_CLEAR | lib.EV_RECEIPT, 0, 5)
+        change = (a.fileno(), K.EVFILT_WRITE, K.EV_ADD | K.EV_CLEAR | K.EV_RECEIPT, 0, 5)
         n, _, got = kevent(kq, [change], nevents=4)
         # Not a receipt: the write readiness itself, now gone from the queue.
-        assert n == 1 and not got[0]["flags"] & lib.EV_ERROR and got[0]["udata"] == 5
+        assert n == 1 and not got[0].flags & K.EV_ERROR and got[0].udata == 5
         assert kevent(kq, [], nevents=4)[0] == 0
-        assert kevent(kq, [(a.fileno(), lib.EVFILT_WRITE, lib.EV_DELETE, 0, 0)])[0] == 0
+        assert kevent(kq, [(a.fileno(), K.EVFILT_WRITE, K.EV_DELETE, 0, 0)])[0] == 0
 
 
 # 11 (libkqueue). No EBADF for a bad fd.
@@ -524,9 +506,9 @@ def test_libkqueue_a_change_with_an_eventlist_can_dequeue_real_events(kq: int) -
 @on_libkqueue
 def test_libkqueue_adds_a_bad_fd_without_ebadf(kq: int) -> None:
     fd = closed_fd()
-    n, err, _ = kevent(kq, [(fd, lib.EVFILT_READ, lib.EV_ADD, 0, 0)])
+    n, err, _ = kevent(kq, [(fd, K.EVFILT_READ, K.EV_ADD, 0, 0)])
     assert n == -1 and err != errno.EBADF  # a kernel says EBADF
-    n, _, got = kevent(kq, [(fd, lib.EVFILT_READ, lib.EV_ADD | lib.EV_RECEIPT, 0, 0)],
+    n, _, got = kevent(kq, [(fd, K.EVFILT_READ, K.EV_ADD | K.EV_RECEIPT, 0, 0)],
                        nevents=4)
     assert (n, got) == (0, [])  # and with an eventlist: no EV_ERROR entry at all
 
@@ -538,22 +520,22 @@ def test_libkqueue_adds_a_bad_fd_without_ebadf(kq: int) -> None:
 @on_libkqueue
 def test_libkqueue_stale_filter_blocks_add_after_reuse_until_deleted(kq: int) -> None:
     r, w = os.pipe()
-    n, _, _ = kevent(kq, [(r, lib.EVFILT_READ, lib.EV_ADD | lib.EV_CLEAR, 0, 1)])
+    n, _, _ = kevent(kq, [(r, K.EVFILT_READ, K.EV_ADD | K.EV_CLEAR, 0, 1)])
     assert n == 0
     os.close(r)  # no EV_DELETE: a kernel drops the filter here, libkqueue keeps it
     r2, w2 = os.pipe()
     try:
         assert r2 == r
-        add = (r2, lib.EVFILT_READ, lib.EV_ADD | lib.EV_CLEAR, 0, 2)
+        add = (r2, K.EVFILT_READ, K.EV_ADD | K.EV_CLEAR, 0, 2)
         assert kevent(kq, [add])[0] == -1
         assert kevent(kq, [add])[0] == -1  # and again: it does not heal by itself
-        n, err, _ = kevent(kq, [(r2, lib.EVFILT_READ, lib.EV_DELETE, 0, 0)])
+        n, err, _ = kevent(kq, [(r2, K.EVFILT_READ, K.EV_DELETE, 0, 0)])
         assert (n, err) == (-1, errno.ENOENT)  # "not there", yet this clears it
         assert kevent(kq, [add])[0] == 0
         os.write(w2, b"x")
         n, _, got = kevent(kq, [], nevents=4, timeout=1.0)
-        assert n == 1 and got[0]["udata"] == 2
-        assert kevent(kq, [(r2, lib.EVFILT_READ, lib.EV_DELETE, 0, 0)])[0] == 0
+        assert n == 1 and got[0].udata == 2
+        assert kevent(kq, [(r2, K.EVFILT_READ, K.EV_DELETE, 0, 0)])[0] == 0
     finally:
         for fd in (w, r2, w2):
             os.close(fd)
@@ -567,16 +549,16 @@ def test_libkqueue_stale_filter_blocks_add_after_reuse_until_deleted(kq: int) ->
 def test_libkqueue_refuses_a_second_filter_on_one_fd(kq: int) -> None:
     with socket_pair() as (a, _):
         fd = a.fileno()
-        assert kevent(kq, [(fd, lib.EVFILT_READ, lib.EV_ADD | lib.EV_CLEAR, 0, 1)])[0] == 0
+        assert kevent(kq, [(fd, K.EVFILT_READ, K.EV_ADD | K.EV_CLEAR, 0, 1)])[0] == 0
         # Each filter is its own epoll_ctl(ADD) of the fd: EEXIST inside, -1 out.
-        assert kevent(kq, [(fd, lib.EVFILT_WRITE, lib.EV_ADD | lib.EV_CLEAR, 0, 1)])[0] == -1
+        assert kevent(kq, [(fd, K.EVFILT_WRITE, K.EV_ADD | K.EV_CLEAR, 0, 1)])[0] == -1
         wfd = os.dup(fd)  # a dup is another (file, fd) key to epoll: accepted
         try:
-            assert kevent(kq, [(wfd, lib.EVFILT_WRITE, lib.EV_ADD | lib.EV_CLEAR, 0, 1)])[0] == 0
-            assert kevent(kq, [(wfd, lib.EVFILT_WRITE, lib.EV_DELETE, 0, 0)])[0] == 0
+            assert kevent(kq, [(wfd, K.EVFILT_WRITE, K.EV_ADD | K.EV_CLEAR, 0, 1)])[0] == 0
+            assert kevent(kq, [(wfd, K.EVFILT_WRITE, K.EV_DELETE, 0, 0)])[0] == 0
         finally:
             os.close(wfd)
-        assert kevent(kq, [(fd, lib.EVFILT_READ, lib.EV_DELETE, 0, 0)])[0] == 0
+        assert kevent(kq, [(fd, K.EVFILT_READ, K.EV_DELETE, 0, 0)])[0] == 0
 
 
 # 14 (libkqueue). A filter cannot be modified in place.
@@ -587,10 +569,10 @@ def test_libkqueue_refuses_a_second_filter_on_one_fd(kq: int) -> None:
 def test_libkqueue_cannot_modify_a_filter_in_place(kq: int) -> None:
     with socket_pair() as (a, _):
         fd = a.fileno()
-        assert kevent(kq, [(fd, lib.EVFILT_READ, lib.EV_ADD | lib.EV_CLEAR, 0, 1)])[0] == 0
+        assert kevent(kq, [(fd, K.EVFILT_READ, K.EV_ADD | K.EV_CLEAR, 0, 1)])[0] == 0
         # A kernel takes this as "replace the udata"; libkqueue fails it.
-        assert kevent(kq, [(fd, lib.EVFILT_READ, lib.EV_ADD | lib.EV_CLEAR, 0, 2)])[0] == -1
-        assert kevent(kq, [(fd, lib.EVFILT_READ, lib.EV_DELETE, 0, 0)])[0] == 0
+        assert kevent(kq, [(fd, K.EVFILT_READ, K.EV_ADD | K.EV_CLEAR, 0, 2)])[0] == -1
+        assert kevent(kq, [(fd, K.EVFILT_READ, K.EV_DELETE, 0, 0)])[0] == 0
 
 
 # 15 (libkqueue). Some kinds of file cannot be watched.
@@ -680,8 +662,8 @@ def test_libkqueue_pipe_reader_gone_is_writable_without_eof(
 @needs_kqueue
 @on_libkqueue
 def test_libkqueue_struct_kevent_is_the_32_byte_layout_with_a_pointer_udata() -> None:
-    assert ffi.sizeof("struct kevent") == 32
-    assert ffi.sizeof("void *") == 8  # a 64-bit token fits in udata
+    assert K.KEVENT_SIZE == 32
+    assert K.UDATA_SIZE == 8  # a 64-bit token fits in udata
 
 
 @needs_kqueue
