@@ -6,8 +6,10 @@ BSDs, and on Linux when libkqueue's headers are installed
 numbers differ between macOS, FreeBSD and libkqueue, and so does
 ``struct kevent`` (FreeBSD >= 12 made ``data`` 64-bit and added ``ext[4]``):
 all of them are declared with ``...`` so the C compiler reads them from
-``<sys/event.h>``. Python never touches a ``struct kevent`` field; the two C
-helpers below fill and read them, so the cdef does not even name the fields.
+``<sys/event.h>``: the numbers, the struct's size and padding, and (through
+``__typeof__``) the type of ``data``. The selector never touches a
+``struct kevent`` field from Python; the two C helpers below fill and read
+them. Only ``_kqueue.raw_kevent``, for the facts tests, uses the fields.
 """
 
 from __future__ import annotations
