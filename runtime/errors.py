@@ -31,6 +31,28 @@ class WouldBlock(Exception):
     """A ``try_*`` operation could not complete without waiting."""
 
 
+class IncompleteReadError(EOFError):
+    """EOF came before ``expected`` bytes; ``partial`` holds what was read."""
+
+    def __init__(self, partial: bytes, expected: int) -> None:
+        super().__init__(f"EOF after {len(partial)} of {expected} expected bytes")
+        self.partial = partial
+        self.expected = expected
+
+
+class LineTooLong(ValueError):
+    """A line (or a read_until chunk) exceeded its limit without a separator.
+
+    The over-long data is discarded up to and including the next separator,
+    so the stream stays usable for the next line.
+    """
+
+    def __init__(self, limit: int, separator: bytes) -> None:
+        super().__init__(f"no {separator!r} within {limit} bytes: line too long")
+        self.limit = limit
+        self.separator = separator
+
+
 class Lagged(Exception):
     """A broadcast subscriber fell behind and ``missed`` messages were overwritten.
 

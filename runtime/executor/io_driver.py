@@ -28,6 +28,10 @@ from .task import Waker
 #: or an error it will see when it tries.
 READ_READY = READABLE | READ_CLOSED | ERROR
 WRITE_READY = WRITABLE | WRITE_CLOSED | ERROR
+#: What ``EAGAIN`` proves stale. Closed bits stay: a closed direction never
+#: answers ``EAGAIN`` again, and no new edge would come to set them back.
+READ_STALE = READABLE | ERROR
+WRITE_STALE = WRITABLE | ERROR
 
 #: Tokens below this are the runner's own (its Waker, its signal socket).
 FIRST_SLOT = 2

@@ -4,7 +4,9 @@ The edge-triggered contract reaches up to here: call `wait_readable` /
 `wait_writable` *after* an operation raised ``BlockingIOError``. They clear
 the direction's readiness bit (the operation just proved it stale) and park
 until the reactor reports a new edge, so a readiness that was already used
-up can never make them return at once and spin.
+up can never make them return at once and spin. The *closed* bits are never
+cleared (tokio does the same): once the peer has hung up, reads return EOF
+at once and never ``EAGAIN``, so a wait must not sleep past it.
 """
 
 from __future__ import annotations
@@ -12,12 +14,41 @@ from __future__ import annotations
 from ..errors import BusyResourceError, ClosedResourceError
 from ..reactor.poll import Source, _fd_of
 from . import context
-from .io_driver import READ_READY, WRITE_READY, ScheduledIo
+from .io_driver import READ_READY, READ_STALE, WRITE_READY, WRITE_STALE, ScheduledIo
 from .traps import park
 
 
-def _closed(fd: int) -> ClosedResourceError:
-    return ClosedResourceError(f"fd {fd} was closed (notify_closing) while a task waited on it")
+async def wait_ready(sio: ScheduledIo, reading: bool) -> None:
+    """Park until ``sio`` is ready in one direction (readiness already cleared).
+
+    The single place a task waits on the IO driver. Raises
+    `BusyResourceError` if another task already waits in that direction and
+    `ClosedResourceError` if the fd is closed (`notify_closing`) meanwhile.
+    """
+    if reading:
+        mask, busy = READ_READY, sio.reader is not None
+    else:
+        mask, busy = WRITE_READY, sio.writer is not None
+    if busy:
+        verb = "read" if reading else "write"
+        raise BusyResourceError(f"another task is already waiting to {verb} fd {sio.fd}")
+    waker = context.runner().current.waker
+    if reading:
+        sio.reader = waker
+    else:
+        sio.writer = waker
+    try:
+        while not sio.readiness & mask and not sio.closed:
+            await park()
+    finally:
+        if reading:
+            if sio.reader is waker:
+                sio.reader = None
+        elif sio.writer is waker:
+            sio.writer = None
+    if sio.closed:
+        raise ClosedResourceError(
+            f"fd {sio.fd} was closed (notify_closing) while a task waited on it")
 
 
 async def wait_readable(source: Source) -> None:
@@ -26,44 +57,16 @@ async def wait_readable(source: Source) -> None:
     Raises `BusyResourceError` if another task already waits to read it,
     `ClosedResourceError` if `notify_closing` is called meanwhile.
     """
-    fd = _fd_of(source)
-    runner = context.runner()
-    sio = runner.io.scheduled_io(fd)
-    if sio.reader is not None:
-        raise BusyResourceError(f"another task is already waiting to read fd {fd}")
-    sio.readiness &= ~READ_READY
-    waker = sio.reader = runner.current.waker
-    try:
-        while not sio.readiness & READ_READY:
-            if sio.closed:
-                raise _closed(fd)
-            await park()
-    finally:
-        if sio.reader is waker:
-            sio.reader = None
-    if sio.closed:
-        raise _closed(fd)
+    sio = context.runner().io.scheduled_io(_fd_of(source))
+    sio.readiness &= ~READ_STALE
+    await wait_ready(sio, True)
 
 
 async def wait_writable(source: Source) -> None:
     """Park until ``source`` is writable (see `wait_readable` for the errors)."""
-    fd = _fd_of(source)
-    runner = context.runner()
-    sio = runner.io.scheduled_io(fd)
-    if sio.writer is not None:
-        raise BusyResourceError(f"another task is already waiting to write fd {fd}")
-    sio.readiness &= ~WRITE_READY
-    waker = sio.writer = runner.current.waker
-    try:
-        while not sio.readiness & WRITE_READY:
-            if sio.closed:
-                raise _closed(fd)
-            await park()
-    finally:
-        if sio.writer is waker:
-            sio.writer = None
-    if sio.closed:
-        raise _closed(fd)
+    sio = context.runner().io.scheduled_io(_fd_of(source))
+    sio.readiness &= ~WRITE_STALE
+    await wait_ready(sio, False)
 
 
 def notify_closing(source: Source) -> None:

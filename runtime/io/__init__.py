@@ -1,0 +1,26 @@
+"""The io layer: TCP, UDP and Unix sockets, buffered streams, DNS.
+
+Written only against the executor's `IoSource` and leaf awaitables; nothing
+here calls epoll (or any reactor) directly.
+"""
+
+from ..errors import IncompleteReadError, LineTooLong
+from .dns import getaddrinfo
+from .serve import serve_tcp
+from .stream import Stream
+from .tcp import TcpListener, TcpStream
+from .udp import UdpSocket
+from .unix import UnixListener, UnixStream
+
+__all__ = [
+    "IncompleteReadError",
+    "LineTooLong",
+    "Stream",
+    "TcpListener",
+    "TcpStream",
+    "UdpSocket",
+    "UnixListener",
+    "UnixStream",
+    "getaddrinfo",
+    "serve_tcp",
+]

@@ -1,0 +1,166 @@
+"""`IoSource`: the one interface through which the io layer touches sockets.
+
+`runtime.io` never calls a socket's ``recv``/``send`` itself: it calls these
+methods (tokio's ``PollEvented``). On the readiness backends (epoll, kqueue)
+each one follows the same recipe:
+
+1. a cheap checkpoint (`checkpoint_if_cancelled`: cancellation + budget),
+   *before* the syscall, so a cancelled task never loses data it just read;
+2. if the `ScheduledIo` says the direction may be ready, try the syscall;
+3. on ``BlockingIOError`` clear that readiness and park until the reactor
+   reports a new edge (`wait_ready`), then go to 2.
+
+A read that returns fewer bytes than asked also clears readiness: the
+socket buffer is empty, so asking again would only earn an ``EAGAIN``
+(tokio PR #4840). A completion backend (io_uring) implements the same
+methods as "submit, then await the completion"; `runtime.io` stays the same.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from typing import Any
+
+from ..reactor._readiness import READABLE, WRITABLE
+from . import context
+from .io_driver import READ_READY, READ_STALE, WRITE_READY, WRITE_STALE, ScheduledIo
+from .io_wait import wait_ready
+from .traps import checkpoint_if_cancelled
+
+Address = Any  # whatever the socket family uses: (host, port), (host, port, flow, scope), path
+
+
+class IoSource:
+    """A non-blocking socket registered with the running runtime's IO driver."""
+
+    __slots__ = ("_io", "_sio", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self._io = context.runner().io
+        self._sio: ScheduledIo = self._io.scheduled_io(sock.fileno())
+        # Try first: a fresh socket is assumed ready; one wasted EAGAIN costs
+        # less than a trip through the loop for every accepted connection.
+        # Only the plain bits: a closed bit is never cleared, so seeding one
+        # would make every wait return at once.
+        self._sio.readiness |= READABLE | WRITABLE
+
+    @property
+    def closed(self) -> bool:
+        return self._sio.closed
+
+    async def recv_into(self, buf: Any, nbytes: int = 0) -> int:
+        """Read into ``buf``; 0 means EOF. Waits while nothing is buffered."""
+        await checkpoint_if_cancelled()
+        sio = self._sio
+        want = nbytes or len(buf)
+        while True:
+            if sio.readiness & READ_READY:
+                try:
+                    n = self.sock.recv_into(buf, nbytes)
+                except BlockingIOError:
+                    sio.readiness &= ~READ_STALE
+                else:
+                    if 0 < n < want:
+                        sio.readiness &= ~READ_STALE  # short read: buffer drained
+                    return n
+            await wait_ready(sio, True)
+
+    async def recv(self, max_bytes: int) -> bytes:
+        """Read up to ``max_bytes`` as a new ``bytes``; ``b""`` means EOF."""
+        await checkpoint_if_cancelled()
+        sio = self._sio
+        while True:
+            if sio.readiness & READ_READY:
+                try:
+                    data = self.sock.recv(max_bytes)
+                except BlockingIOError:
+                    sio.readiness &= ~READ_STALE
+                else:
+                    if 0 < len(data) < max_bytes:
+                        sio.readiness &= ~READ_STALE
+                    return data
+            await wait_ready(sio, True)
+
+    async def send(self, data: Any) -> int:
+        """Send some of ``data``; return how many bytes the kernel took."""
+        await checkpoint_if_cancelled()
+        sio = self._sio
+        while True:
+            if sio.readiness & WRITE_READY:
+                try:
+                    return self.sock.send(data)
+                except BlockingIOError:
+                    sio.readiness &= ~WRITE_STALE
+            await wait_ready(sio, False)
+
+    async def recvfrom(self, max_bytes: int) -> tuple[bytes, Address]:
+        """Receive one datagram (truncated to ``max_bytes``) and its sender."""
+        await checkpoint_if_cancelled()
+        sio = self._sio
+        while True:
+            if sio.readiness & READ_READY:
+                try:
+                    return self.sock.recvfrom(max_bytes)
+                except BlockingIOError:
+                    sio.readiness &= ~READ_STALE
+            await wait_ready(sio, True)
+
+    async def sendto(self, data: Any, address: Address) -> int:
+        """Send one datagram to ``address``."""
+        await checkpoint_if_cancelled()
+        sio = self._sio
+        while True:
+            if sio.readiness & WRITE_READY:
+                try:
+                    return self.sock.sendto(data, address)
+                except BlockingIOError:
+                    sio.readiness &= ~WRITE_STALE
+            await wait_ready(sio, False)
+
+    async def accept(self) -> tuple[socket.socket, Address]:
+        """Accept one connection (non-blocking socket) and its peer address."""
+        await checkpoint_if_cancelled()
+        sio = self._sio
+        while True:
+            if sio.readiness & READ_READY:
+                try:
+                    return self.sock.accept()
+                except BlockingIOError:
+                    sio.readiness &= ~READ_STALE
+            await wait_ready(sio, True)
+
+    async def connect(self, address: Address) -> None:
+        """Connect to ``address``; raises the `OSError` the kernel reports."""
+        await checkpoint_if_cancelled()
+        try:
+            self.sock.connect(address)
+            return
+        except BlockingIOError:
+            pass  # EINPROGRESS: the answer comes as writability
+        sio = self._sio
+        sio.readiness &= ~WRITE_STALE
+        await wait_ready(sio, False)
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, f"{os.strerror(err)}: connect to {address!r}")
+
+    def detach(self) -> socket.socket:
+        """Deregister without closing; the socket is the caller's again."""
+        if not self._sio.closed:
+            self._io.notify_closing(self.sock.fileno())
+        return self.sock
+
+    def close(self) -> None:
+        """Wake waiters with `ClosedResourceError`, deregister, close the socket."""
+        if not self._sio.closed:
+            self._io.notify_closing(self.sock.fileno())
+        self.sock.close()
+
+
+def is_out_of_fds(exc: OSError) -> bool:
+    """Errors ``accept`` gives when the process or system is out of resources."""
+    return exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS)

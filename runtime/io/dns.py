@@ -1,0 +1,41 @@
+"""Name resolution off the loop: `getaddrinfo`."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+
+from ..executor.threads import to_thread
+from ..executor.traps import checkpoint_if_cancelled
+
+AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
+
+
+def _is_numeric(host: str | bytes | None) -> bool:
+    if host is None:
+        return True
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    try:
+        ipaddress.ip_address(host.partition("%")[0])  # allow a ::1%lo scope id
+    except ValueError:
+        return False
+    return True
+
+
+async def getaddrinfo(host: str | bytes | None, port: int | str | None, family: int = 0,
+                      type: int = 0, proto: int = 0, flags: int = 0) -> list[AddrInfo]:
+    """`socket.getaddrinfo`, run in a worker thread so the loop never blocks.
+
+    Numeric addresses are answered in the loop (no lookup happens). A name
+    that does not resolve raises `socket.gaierror` naming it. Cancellable:
+    a cancelled lookup is abandoned in its thread.
+    """
+    if _is_numeric(host):
+        await checkpoint_if_cancelled()
+        return socket.getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+    try:
+        return await to_thread(socket.getaddrinfo, host, port, family, type, proto, flags)
+    except socket.gaierror as exc:
+        raise socket.gaierror(exc.errno, f"{exc.strerror}: cannot resolve {host!r}") from None

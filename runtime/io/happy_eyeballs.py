@@ -1,0 +1,92 @@
+"""Happy eyeballs (RFC 8305): connect to the first address that answers.
+
+A name often resolves to several addresses (IPv6 and IPv4). Trying them one
+after another waits a full timeout on each dead one; trying all at once is
+rude to the server. RFC 8305's middle way, as trio and asyncio do it: order
+the addresses alternating families, start the first attempt, and start the
+next one when the previous fails *or* ``delay`` seconds pass without an
+answer, whichever is first. The first connection to succeed wins; the other
+attempts are cancelled and their sockets closed.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from ..executor.cancel import move_on_after
+from ..executor.io_source import IoSource
+from ..executor.task_group import TaskGroup
+from ..sync import Event
+
+Target = tuple[int, int, int, Any]  # family, type, proto, sockaddr
+
+
+def interleave_families(targets: list[Target]) -> list[Target]:
+    """First address of the first family, then alternate families (RFC 8305 §4)."""
+    if not targets:
+        return []
+    first_family = targets[0][0]
+    first = [t for t in targets if t[0] == first_family]
+    other = [t for t in targets if t[0] != first_family]
+    out: list[Target] = []
+    for i in range(max(len(first), len(other))):
+        out.extend(group[i] for group in (first, other) if i < len(group))
+    return out
+
+
+async def _attempt(target: Target) -> socket.socket:
+    family, type_, proto, address = target
+    sock = socket.socket(family, type_, proto)
+    try:
+        if family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        src = IoSource(sock)
+        try:
+            await src.connect(address)
+        except BaseException:
+            src.close()
+            raise
+        # Hand the socket over: the stream registers it again on its own.
+        src.detach()
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+async def connect_first(targets: list[Target], delay: float) -> socket.socket:
+    """The socket of the first target that connects; `OSError` if none did."""
+    targets = interleave_families(targets)
+    winner: list[socket.socket] = []
+    errors: list[OSError] = []
+
+    async def run(target: Target, failed: Event) -> None:
+        try:
+            sock = await _attempt(target)
+        except OSError as exc:
+            errors.append(exc)
+            failed.set()
+            return
+        if winner:
+            sock.close()  # lost a photo finish
+            return
+        winner.append(sock)
+        group.cancel_scope.cancel()
+
+    async with TaskGroup() as group:
+        for target in targets:
+            failed = Event()
+            group.spawn(run(target, failed))
+            with move_on_after(delay):
+                await failed.wait()
+    if winner:
+        return winner[0]
+    if len(errors) == 1:
+        raise errors[0]
+    where = ", ".join(str(t[3][0]) for t in targets)
+    raise OSError(
+        errors[-1].errno if errors else None,
+        f"all {len(targets)} connection attempts failed ({where}): "
+        + "; ".join(str(e) for e in errors),
+    )

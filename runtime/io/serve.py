@@ -1,0 +1,55 @@
+"""`serve_tcp`: accept connections forever, one handler task each."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..executor.io_source import is_out_of_fds
+from ..executor.task_group import TaskGroup, TaskStatus
+from ..time import sleep
+from .tcp import TcpListener, TcpStream
+
+logger = logging.getLogger("runtime.io")
+
+#: How long the accept loop sleeps when the process is out of fds. Sleeping
+#: (not retrying) is what keeps it from spinning: the pending connection
+#: stays in the backlog and no new readiness edge would come anyway.
+ACCEPT_BACKOFF = 0.1
+
+
+async def serve_tcp(handler: Callable[[TcpStream], Awaitable[Any]], host: str | None, port: int,
+                    *, backlog: int = 1024, reuse_port: bool = False,
+                    task_status: TaskStatus[int] | None = None) -> None:
+    """Serve ``handler(stream)`` for every connection, until cancelled.
+
+    Use with ``port = await tg.start(serve_tcp, handler, host, 0)`` to learn
+    the bound port. Each handler runs in a task group owned by the server and
+    its stream is closed when it returns; an exception in one handler is
+    logged and does not stop the server. When cancelled, the listener closes
+    and every handler is cancelled and awaited.
+    """
+    async with await TcpListener.bind(host, port, backlog=backlog,
+                                      reuse_port=reuse_port) as listener:
+        if task_status is not None:
+            task_status.started(listener.local_address[1])
+        async with TaskGroup() as handlers:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:
+                    if not is_out_of_fds(exc):
+                        raise
+                    logger.warning("accept() failed (%s); retrying in %.1f s", exc, ACCEPT_BACKOFF)
+                    await sleep(ACCEPT_BACKOFF)
+                    continue
+                handlers.spawn(_serve_one(handler, stream))
+
+
+async def _serve_one(handler: Callable[[TcpStream], Awaitable[Any]], stream: TcpStream) -> None:
+    async with stream:
+        try:
+            await handler(stream)
+        except Exception:
+            logger.exception("connection handler for %s failed", stream.peer_address)

@@ -1,0 +1,259 @@
+"""`Stream`: buffered reading and writing over a connected socket.
+
+Reads pull up to 64 KiB at a time into one ``bytearray``; `read_line` and
+`read_until` search it without copying. Writes go straight to the kernel:
+`write_all` loops on ``send`` and waits for writability when the kernel's
+buffer is full, which is the flow control (memory stays bounded however
+slowly the peer reads). One task may read and one may write at a time; a
+second gets `BusyResourceError` instead of interleaved bytes.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any
+
+from ..errors import BusyResourceError, ClosedResourceError, IncompleteReadError, LineTooLong
+from ..executor.io_source import IoSource
+from ..executor.traps import checkpoint, checkpoint_if_cancelled
+
+READ_CHUNK = 65536
+
+
+class Stream:
+    """A connected byte stream (TCP or Unix). Use as an async context manager."""
+
+    __slots__ = ("_buf", "_closed", "_peer", "_reading", "_skip_line", "_src", "_writing")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._src = IoSource(sock)
+        self._buf = bytearray()
+        self._closed = False
+        self._reading = False
+        self._writing = False
+        self._skip_line: bytes | None = None
+        try:
+            self._peer: Any = sock.getpeername()
+        except OSError:
+            self._peer = None
+
+    # -- addresses -------------------------------------------------------------
+
+    @property
+    def socket(self) -> socket.socket:
+        return self._src.sock
+
+    @property
+    def local_address(self) -> Any:
+        return self._src.sock.getsockname()
+
+    @property
+    def peer_address(self) -> Any:
+        return self._peer
+
+    def _describe(self) -> str:
+        peer = self._peer
+        if isinstance(peer, tuple):
+            host = f"[{peer[0]}]" if ":" in peer[0] else peer[0]
+            return f"{host}:{peer[1]}"
+        return repr(peer) if peer else "unnamed peer"
+
+    def _fail(self, exc: OSError, op: str) -> OSError:
+        # Same type (ConnectionResetError stays ConnectionResetError) with the
+        # peer and the operation in the message.
+        return type(exc)(exc.errno, f"{exc.strerror} ({op} {self._describe()})")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedResourceError(f"stream to {self._describe()} is closed")
+
+    # -- reading ---------------------------------------------------------------
+
+    def _begin_read(self) -> None:
+        self._check_open()
+        if self._reading:
+            raise BusyResourceError(f"another task is already reading from {self._describe()}")
+        self._reading = True
+
+    async def _fill(self, max_bytes: int = READ_CHUNK) -> bool:
+        """Append one chunk to the buffer; False at EOF."""
+        try:
+            data = await self._src.recv(max_bytes)
+        except ClosedResourceError:
+            raise ClosedResourceError(
+                f"stream to {self._describe()} was closed while reading") from None
+        except OSError as exc:
+            raise self._fail(exc, "reading from") from None
+        if not data:
+            return False
+        self._buf += data
+        return True
+
+    async def read(self, max_bytes: int = READ_CHUNK) -> bytes:
+        """Up to ``max_bytes`` bytes, as soon as any are available; ``b""`` at EOF."""
+        if max_bytes < 1:
+            raise ValueError(f"read() max_bytes must be >= 1, got {max_bytes}")
+        self._begin_read()
+        try:
+            buf = self._buf
+            if buf:
+                data = bytes(buf[:max_bytes])
+                del buf[:max_bytes]
+                await checkpoint_if_cancelled()
+                return data
+            try:
+                return await self._src.recv(max_bytes)
+            except ClosedResourceError:
+                raise ClosedResourceError(
+                    f"stream to {self._describe()} was closed while reading") from None
+            except OSError as exc:
+                raise self._fail(exc, "reading from") from None
+        finally:
+            self._reading = False
+
+    async def read_exact(self, n: int) -> bytes:
+        """Exactly ``n`` bytes; `IncompleteReadError` (with ``.partial``) at early EOF."""
+        self._begin_read()
+        try:
+            while len(self._buf) < n:
+                if not await self._fill(max(READ_CHUNK, n - len(self._buf))):
+                    partial = bytes(self._buf)
+                    self._buf.clear()
+                    raise IncompleteReadError(partial, n)
+            data = bytes(self._buf[:n])
+            del self._buf[:n]
+            return data
+        finally:
+            self._reading = False
+
+    async def read_until(self, separator: bytes = b"\n", limit: int = 65536) -> bytes:
+        """Bytes up to and including ``separator``; at EOF, what is left (maybe ``b""``).
+
+        If ``limit`` bytes arrive without the separator, raises `LineTooLong`
+        and discards that data up to and including the next separator, so
+        the following call reads the next line.
+        """
+        if not separator:
+            raise ValueError("read_until() separator must not be empty")
+        self._begin_read()
+        try:
+            buf = self._buf
+            if self._skip_line is not None and not await self._skip_to(self._skip_line):
+                return b""
+            start = 0
+            while True:
+                i = buf.find(separator, start)
+                if i >= 0:
+                    end = i + len(separator)
+                    if end - len(separator) > limit:
+                        break
+                    line = bytes(buf[:end])
+                    del buf[:end]
+                    return line
+                if len(buf) > limit:
+                    break
+                start = max(0, len(buf) - len(separator) + 1)
+                if not await self._fill():
+                    line = bytes(buf)
+                    buf.clear()
+                    return line
+            # Over the limit: drop what we have, skip the rest of the line later.
+            i = buf.find(separator)
+            if i >= 0:
+                del buf[: i + len(separator)]
+            else:
+                buf.clear()
+                self._skip_line = separator
+            raise LineTooLong(limit, separator)
+        finally:
+            self._reading = False
+
+    async def _skip_to(self, separator: bytes) -> bool:
+        buf = self._buf
+        while True:
+            i = buf.find(separator)
+            if i >= 0:
+                del buf[: i + len(separator)]
+                self._skip_line = None
+                return True
+            keep = len(separator) - 1
+            del buf[: len(buf) - keep if keep else len(buf)]
+            if not await self._fill():
+                buf.clear()
+                self._skip_line = None
+                return False
+
+    async def read_line(self, limit: int = 65536) -> bytes:
+        """One ``\\n``-terminated line (kept), or the last unterminated bytes at EOF."""
+        return await self.read_until(b"\n", limit)
+
+    async def lines(self, limit: int = 65536) -> AsyncIterator[bytes]:
+        """``async for line in stream.lines()``: each line until EOF."""
+        while True:
+            line = await self.read_line(limit)
+            if not line:
+                return
+            yield line
+
+    # -- writing ---------------------------------------------------------------
+
+    async def write_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Send every byte of ``data``, waiting while the kernel buffer is full."""
+        self._check_open()
+        if self._writing:
+            raise BusyResourceError(f"another task is already writing to {self._describe()}")
+        self._writing = True
+        try:
+            view = memoryview(data).cast("B")
+            src = self._src
+            total = len(view)
+            sent = 0
+            try:
+                sent = await src.send(view)
+                while sent < total:
+                    sent += await src.send(view[sent:])
+            except ClosedResourceError:
+                raise ClosedResourceError(
+                    f"stream to {self._describe()} was closed while writing") from None
+            except OSError as exc:
+                raise self._fail(exc, "writing to") from None
+        finally:
+            self._writing = False
+
+    async def shutdown_write(self) -> None:
+        """Half-close: the peer reads EOF; this side can still read."""
+        self._check_open()
+        try:
+            self._src.sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            raise self._fail(exc, "shutting down the write side to") from None
+        await checkpoint()
+
+    # -- closing ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close now (idempotent); tasks waiting on the stream get `ClosedResourceError`."""
+        if not self._closed:
+            self._closed = True
+            self._src.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        await checkpoint()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def __aenter__(self) -> Stream:
+        return self
+
+    async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"fd={self._src.sock.fileno()}"
+        return f"<{type(self).__name__} {self._describe()} {state}>"

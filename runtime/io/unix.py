@@ -1,0 +1,99 @@
+"""Unix-domain stream sockets: `UnixListener` and `UnixStream`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from types import TracebackType
+
+from ..errors import ClosedResourceError
+from ..executor.io_source import IoSource
+from ..executor.traps import checkpoint
+from .stream import Stream
+
+
+class UnixStream(Stream):
+    """A connected Unix-domain stream socket (a buffered `Stream`)."""
+
+    __slots__ = ()
+
+    @classmethod
+    async def connect(cls, path: str | bytes) -> UnixStream:
+        """Connect to the listener at ``path``; `FileNotFoundError` /
+        `ConnectionRefusedError` name the path when nobody listens there."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        src = IoSource(sock)
+        try:
+            try:
+                await src.connect(path)
+            except OSError as exc:
+                raise type(exc)(exc.errno, f"{exc.strerror}: connect to {path!r}") from None
+        except BaseException:
+            src.close()
+            raise
+        return cls(src.detach())
+
+
+class UnixListener:
+    """A listening Unix-domain socket. `aclose` removes the socket file it made."""
+
+    __slots__ = ("_closed", "_identity", "_src", "path")
+
+    def __init__(self, sock: socket.socket, path: str | bytes) -> None:
+        self._src = IoSource(sock)
+        self._closed = False
+        self.path = path
+        st = os.stat(path)
+        self._identity = (st.st_dev, st.st_ino)
+
+    @classmethod
+    async def bind(cls, path: str | bytes, *, backlog: int = 1024) -> UnixListener:
+        """Listen at ``path`` (which must not exist yet)."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            try:
+                sock.bind(path)
+            except OSError as exc:
+                raise type(exc)(exc.errno, f"{exc.strerror}: bind to {path!r}") from None
+            sock.listen(backlog)
+            listener = cls(sock, path)
+        except BaseException:
+            sock.close()
+            raise
+        await checkpoint()
+        return listener
+
+    @property
+    def local_address(self) -> str | bytes:
+        return self.path
+
+    async def accept(self) -> UnixStream:
+        if self._closed:
+            raise ClosedResourceError("accept() on a closed UnixListener")
+        sock, _ = await self._src.accept()
+        return UnixStream(sock)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._src.close()
+        # Remove the file only if it is still the socket we created.
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return
+        if stat.S_ISSOCK(st.st_mode) and (st.st_dev, st.st_ino) == self._identity:
+            os.unlink(self.path)
+
+    async def aclose(self) -> None:
+        self.close()
+        await checkpoint()
+
+    async def __aenter__(self) -> UnixListener:
+        return self
+
+    async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self.close()
