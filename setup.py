@@ -4,7 +4,9 @@ import sys
 
 from setuptools import setup
 
-cffi_modules = ["runtime/reactor/_build/epoll_build.py:ffi"]
+cffi_modules = []
+if sys.platform.startswith("linux"):
+    cffi_modules.append("runtime/reactor/_build/epoll_build.py:ffi")
 # kqueue: always on macOS/BSD; on Linux only where libkqueue's headers are
 # installed (scripts/install-libkqueue.sh), otherwise skipped without a word.
 if (sys.platform == "darwin" or "bsd" in sys.platform

@@ -2,93 +2,53 @@
 
 Layers (each uses only the one below): `runtime.reactor` (the OS event queue),
 `runtime.executor` (tasks, wakers, the run loop), `runtime.io` (sockets).
-This module is the small public surface; ``tests/test_exports.py`` keeps it honest.
+This module is the small public surface; ``tests/test_exports.py`` keeps it
+honest.
+
+The names below are imported on first use (PEP 562), so that
+``import runtime.reactor`` loads the reactor and nothing above it: the layering
+rule holds even though the package's own ``__init__`` runs first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from . import lowlevel
-from .channel import (
-    BroadcastReceiver,
-    BroadcastSender,
-    OneshotReceiver,
-    OneshotSender,
-    Receiver,
-    Sender,
-    broadcast,
-    channel,
-    oneshot,
-)
-from .errors import (
-    BrokenResourceError,
-    BusyResourceError,
-    Cancelled,
-    ClosedResourceError,
-    EndOfChannel,
-    Lagged,
-    WouldBlock,
-)
-from .executor import (
-    CancelScope,
-    JoinHandle,
-    TaskGroup,
-    TaskStatus,
-    fail_after,
-    fail_at,
-    move_on_after,
-    move_on_at,
-    run,
-)
-from .executor import context as _context
-from .executor.threads import to_thread
-from .executor.traps import checkpoint, yield_now
-from .sync import Condition, Event, Lock, Semaphore
-from .time import current_time, sleep, sleep_until
+#: public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        ["BrokenResourceError", "BusyResourceError", "Cancelled", "ClosedResourceError",
+         "EndOfChannel", "IncompleteReadError", "LineTooLong", "WouldBlock"],
+        "runtime.errors",
+    ),
+    **dict.fromkeys(
+        ["CancelScope", "fail_after", "fail_at", "move_on_after", "move_on_at"],
+        "runtime.executor.cancel",
+    ),
+    **dict.fromkeys(["run", "spawn"], "runtime.executor.runner"),
+    "JoinHandle": "runtime.executor.task",
+    **dict.fromkeys(["TaskGroup", "TaskStatus"], "runtime.executor.task_group"),
+    "to_thread": "runtime.executor.threads",
+    **dict.fromkeys(["checkpoint", "yield_now"], "runtime.executor.traps"),
+    **dict.fromkeys(["current_time", "sleep", "sleep_until"], "runtime.time"),
+}
+_SUBMODULES = {"executor", "io", "lowlevel", "reactor"}
 
-T = TypeVar("T")
-
-
-def spawn(coro: Coroutine[Any, Any, T], *, name: str | None = None) -> JoinHandle[T]:
-    """Run ``coro`` as a new task, detached from the caller (tokio's ``spawn``).
-
-    Returns its `JoinHandle`. The task is cancelled and awaited when ``main``
-    ends if it is still running then. `RuntimeError` outside a runtime.
-    """
-    runner = _context.runner_or_none()
-    if runner is None:
-        if isinstance(coro, Coroutine):
-            coro.close()
-        raise RuntimeError("runtime.spawn() called outside runtime.run()")
-    return JoinHandle(runner.spawn(coro, runner.root_scope, name))
-
-
+# Spelled out so tools see the exports; a test checks it matches _EXPORTS.
 __all__ = [
-    "BroadcastReceiver",
-    "BroadcastSender",
     "BrokenResourceError",
     "BusyResourceError",
     "CancelScope",
     "Cancelled",
     "ClosedResourceError",
-    "Condition",
     "EndOfChannel",
-    "Event",
+    "IncompleteReadError",
     "JoinHandle",
-    "Lagged",
-    "Lock",
-    "OneshotReceiver",
-    "OneshotSender",
-    "Receiver",
-    "Semaphore",
-    "Sender",
+    "LineTooLong",
     "TaskGroup",
     "TaskStatus",
     "WouldBlock",
-    "broadcast",
-    "channel",
     "checkpoint",
     "current_time",
     "fail_after",
@@ -96,7 +56,6 @@ __all__ = [
     "lowlevel",
     "move_on_after",
     "move_on_at",
-    "oneshot",
     "run",
     "sleep",
     "sleep_until",
@@ -104,3 +63,39 @@ __all__ = [
     "to_thread",
     "yield_now",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"runtime.{name}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})
+
+
+if TYPE_CHECKING:
+    from . import lowlevel
+    from .errors import (
+        BrokenResourceError,
+        BusyResourceError,
+        Cancelled,
+        ClosedResourceError,
+        EndOfChannel,
+        IncompleteReadError,
+        LineTooLong,
+        WouldBlock,
+    )
+    from .executor.cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at
+    from .executor.runner import run, spawn
+    from .executor.task import JoinHandle
+    from .executor.task_group import TaskGroup, TaskStatus
+    from .executor.threads import to_thread
+    from .executor.traps import checkpoint, yield_now
+    from .time import current_time, sleep, sleep_until

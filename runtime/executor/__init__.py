@@ -4,7 +4,7 @@ Uses only `runtime.reactor`'s public API below it; knows nothing of sockets.
 """
 
 from .cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at
-from .runner import Runner, run
+from .runner import Runner, run, spawn
 from .task import JoinHandle, Task, Waker
 from .task_group import TaskGroup, TaskStatus
 
@@ -21,4 +21,5 @@ __all__ = [
     "move_on_after",
     "move_on_at",
     "run",
+    "spawn",
 ]

@@ -20,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import Cancelled
 from ..reactor import Events, Poll, Token, Waker
@@ -29,12 +29,13 @@ from .cancel import CancelScope, RootScope
 from .io_driver import IoDriver
 from .run_queue import RunQueue
 from .signals import SigintCatcher
-from .task import Task, _UnretrievedException
+from .task import JoinHandle, Task, _UnretrievedException
 from .threads import ThreadPool
 from .time_driver import TimerHeap
 from .traps import PARK, YIELD
 
 logger = logging.getLogger("runtime")
+T = TypeVar("T")
 
 #: tokio's cooperative budget: ready operations a task may complete in one
 #: step before a checkpoint makes it yield to the others.
@@ -242,6 +243,20 @@ class Runner:
     def take_crash(self) -> BaseException | None:
         crash, self._crash = self._crash, None
         return crash
+
+
+def spawn(coro: Coroutine[Any, Any, T], *, name: str | None = None) -> JoinHandle[T]:
+    """Run ``coro`` as a new task, detached from the caller (tokio's ``spawn``).
+
+    Returns its `JoinHandle`. The task is cancelled and awaited when ``main``
+    ends if it is still running then. `RuntimeError` outside a runtime.
+    """
+    runner = context.runner_or_none()
+    if runner is None:
+        if isinstance(coro, Coroutine):
+            coro.close()
+        raise RuntimeError("runtime.spawn() called outside runtime.run()")
+    return JoinHandle(runner.spawn(coro, runner.root_scope, name))
 
 
 def run(main: Coroutine[Any, Any, Any], *, backend: str | None = None, debug: bool = False) -> Any:
