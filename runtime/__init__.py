@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(
         ["BrokenResourceError", "BusyResourceError", "Cancelled", "ClosedResourceError",
-         "EndOfChannel", "IncompleteReadError", "LineTooLong", "WouldBlock"],
+         "EndOfChannel", "IncompleteReadError", "Lagged", "LineTooLong", "WouldBlock"],
         "runtime.errors",
     ),
     **dict.fromkeys(
@@ -32,23 +32,42 @@ _EXPORTS: dict[str, str] = {
     "to_thread": "runtime.executor.threads",
     **dict.fromkeys(["checkpoint", "yield_now"], "runtime.executor.traps"),
     **dict.fromkeys(["current_time", "sleep", "sleep_until"], "runtime.time"),
+    **dict.fromkeys(["Condition", "Event", "Lock", "Semaphore"], "runtime.sync"),
+    **dict.fromkeys(
+        ["BroadcastReceiver", "BroadcastSender", "OneshotReceiver", "OneshotSender", "Receiver",
+         "Sender", "broadcast", "channel", "oneshot"],
+        "runtime.channel",
+    ),
 }
 _SUBMODULES = {"executor", "io", "lowlevel", "reactor"}
 
 # Spelled out so tools see the exports; a test checks it matches _EXPORTS.
 __all__ = [
+    "BroadcastReceiver",
+    "BroadcastSender",
     "BrokenResourceError",
     "BusyResourceError",
     "CancelScope",
     "Cancelled",
     "ClosedResourceError",
+    "Condition",
     "EndOfChannel",
+    "Event",
     "IncompleteReadError",
     "JoinHandle",
+    "Lagged",
     "LineTooLong",
+    "Lock",
+    "OneshotReceiver",
+    "OneshotSender",
+    "Receiver",
+    "Semaphore",
+    "Sender",
     "TaskGroup",
     "TaskStatus",
     "WouldBlock",
+    "broadcast",
+    "channel",
     "checkpoint",
     "current_time",
     "fail_after",
@@ -56,6 +75,7 @@ __all__ = [
     "lowlevel",
     "move_on_after",
     "move_on_at",
+    "oneshot",
     "run",
     "sleep",
     "sleep_until",
@@ -82,6 +102,17 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from . import lowlevel
+    from .channel import (
+        BroadcastReceiver,
+        BroadcastSender,
+        OneshotReceiver,
+        OneshotSender,
+        Receiver,
+        Sender,
+        broadcast,
+        channel,
+        oneshot,
+    )
     from .errors import (
         BrokenResourceError,
         BusyResourceError,
@@ -89,6 +120,7 @@ if TYPE_CHECKING:
         ClosedResourceError,
         EndOfChannel,
         IncompleteReadError,
+        Lagged,
         LineTooLong,
         WouldBlock,
     )
@@ -98,4 +130,5 @@ if TYPE_CHECKING:
     from .executor.task_group import TaskGroup, TaskStatus
     from .executor.threads import to_thread
     from .executor.traps import checkpoint, yield_now
+    from .sync import Condition, Event, Lock, Semaphore
     from .time import current_time, sleep, sleep_until
