@@ -145,8 +145,16 @@ class IoSource:
         sio.readiness &= ~WRITE_STALE
         await wait_ready(sio, False)
         err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
-            raise OSError(err, f"{os.strerror(err)}: connect to {address!r}")
+        if not err:
+            # SO_ERROR can read 0 after a failed connect when the backend has
+            # already consumed it (libkqueue reads it to build the event), so
+            # ask whether we have a peer at all.
+            try:
+                self.sock.getpeername()
+                return
+            except OSError as exc:
+                err = exc.errno or errno.ENOTCONN
+        raise OSError(err, f"{os.strerror(err)}: connect to {address!r}")
 
     def detach(self) -> socket.socket:
         """Deregister without closing; the socket is the caller's again."""

@@ -19,10 +19,14 @@ from tests.helpers import (
     tcp_pair,
     tokens,
 )
+from tests.reactor.limits import skip_unless_supported
 
 
 @pytest.mark.parametrize("kind", CONDUIT_KINDS)
-def test_readable_event_carries_the_token(poll: Poll, events: Events, kind: str) -> None:
+def test_readable_event_carries_the_token(
+    backend: str, poll: Poll, events: Events, kind: str
+) -> None:
+    skip_unless_supported(backend, kind)
     with open_conduit(kind) as c:
         poll.registry.register(c.reader, Token(7), Interest.READABLE)
         c.send(b"ping")
@@ -32,7 +36,10 @@ def test_readable_event_carries_the_token(poll: Poll, events: Events, kind: str)
 
 
 @pytest.mark.parametrize("kind", CONDUIT_KINDS)
-def test_writable_event_carries_the_token(poll: Poll, events: Events, kind: str) -> None:
+def test_writable_event_carries_the_token(
+    backend: str, poll: Poll, events: Events, kind: str
+) -> None:
+    skip_unless_supported(backend, kind)
     with open_conduit(kind) as c:
         poll.registry.register(c.writer, Token(9), Interest.WRITABLE)
         seen = expect_events(poll, events, [(Token(9), Interest.WRITABLE)])
@@ -57,8 +64,9 @@ def test_only_the_source_that_became_ready_is_reported(poll: Poll, events: Event
 
 @pytest.mark.parametrize("host", HOSTS)
 def test_out_of_band_tcp_data_is_a_priority_event(
-    poll: Poll, events: Events, host: str
+    backend: str, poll: Poll, events: Events, host: str
 ) -> None:
+    skip_unless_supported(backend, "priority")
     with tcp_pair(host) as (client, server):
         poll.registry.register(client, Token(3), Interest.PRIORITY)
         server.send(b"!", socket.MSG_OOB)

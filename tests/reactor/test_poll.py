@@ -24,6 +24,7 @@ from runtime.reactor import (
     default_backend,
 )
 from tests.helpers import expect_events, socket_pair, tokens
+from tests.reactor.limits import skip_unless_supported
 
 # -- timeouts ------------------------------------------------------------------------
 
@@ -274,6 +275,7 @@ def test_an_unknown_backend_is_a_value_error() -> None:
 
 
 def test_a_poll_can_be_nested_in_another(backend: str, events: Events) -> None:
+    skip_unless_supported(backend, "nesting")
     with Poll(backend=backend) as outer, Poll(backend=backend) as inner, socket_pair() as (a, b):
         inner.registry.register(a, Token(1), Interest.READABLE)
         outer.registry.register(inner.fileno(), Token(2), Interest.READABLE)
