@@ -1,4 +1,4 @@
-"""The repository is ruff clean (the rules are in pyproject.toml)."""
+"""The repository is ruff clean and the package type-checks (rules in pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -22,3 +22,16 @@ def test_ruff_check_is_clean() -> None:
     )
     if result.returncode != 0:
         pytest.fail(f"ruff check found problems:\n{result.stdout}{result.stderr}", pytrace=False)
+
+
+@pytest.mark.timeout(180)
+def test_mypy_is_clean_on_the_package() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental", "runtime"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"mypy found problems:\n{result.stdout}{result.stderr}", pytrace=False)

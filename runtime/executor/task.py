@@ -96,7 +96,7 @@ class Task:
         """Is a cancellation visible to this task right now? (level-triggered)"""
         if self.aborted:
             return True
-        scope = self.scope
+        scope: CancelScope | None = self.scope
         while scope is not None:
             if scope.cancel_called:
                 return True

@@ -9,7 +9,7 @@ from typing import Any
 from ..executor.threads import to_thread
 from ..executor.traps import checkpoint_if_cancelled
 
-AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
+AddrInfo = tuple[int, int, int, str, Any]  # family, type, proto, canonname, sockaddr
 
 
 def _is_numeric(host: str | bytes | None) -> bool:
@@ -34,8 +34,11 @@ async def getaddrinfo(host: str | bytes | None, port: int | str | None, family: 
     """
     if _is_numeric(host):
         await checkpoint_if_cancelled()
-        return socket.getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+        infos: list[AddrInfo] = socket.getaddrinfo(  # type: ignore[assignment]
+            host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+        return infos
     try:
-        return await to_thread(socket.getaddrinfo, host, port, family, type, proto, flags)
+        return await to_thread(socket.getaddrinfo, host, port,  # type: ignore[arg-type]
+                               family, type, proto, flags)
     except socket.gaierror as exc:
         raise socket.gaierror(exc.errno, f"{exc.strerror}: cannot resolve {host!r}") from None

@@ -28,7 +28,8 @@ class TcpStream(Stream):
         every attempt fails, `socket.gaierror` when the name does not resolve.
         """
         infos = await getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        targets = [(family, type_, proto, addr) for family, type_, proto, _, addr in infos]
+        targets = [(int(family), int(type_), proto, addr)
+                   for family, type_, proto, _, addr in infos]
         sock = await connect_first(targets, happy_eyeballs_delay)
         return cls(sock)
 
