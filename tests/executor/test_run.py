@@ -205,8 +205,14 @@ def test_leftover_task_parked_on_io_is_cancelled() -> None:
 # -- leaks (the autouse fixture checks every test; this one says it outright) --------
 
 
-def _fds() -> set[str]:
-    return set(os.listdir("/proc/self/fd"))
+def _fds() -> dict[str, str]:
+    found = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            found[name] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            pass  # the directory fd listdir itself used, closed again
+    return found
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
