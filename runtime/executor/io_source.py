@@ -141,6 +141,10 @@ class IoSource:
             return
         except BlockingIOError:
             pass  # EINPROGRESS: the answer comes as writability
+        except OSError as exc:
+            # Failed at once (ENETUNREACH, a Unix path that does not exist):
+            # name the address, as the asynchronous failure below does.
+            raise OSError(exc.errno, f"{exc.strerror}: connect to {address!r}") from None
         sio = self._sio
         sio.readiness &= ~WRITE_STALE
         await wait_ready(sio, False)

@@ -25,10 +25,7 @@ class UnixStream(Stream):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         src = IoSource(sock)
         try:
-            try:
-                await src.connect(path)
-            except OSError as exc:
-                raise type(exc)(exc.errno, f"{exc.strerror}: connect to {path!r}") from None
+            await src.connect(path)  # its errors name the path
         except BaseException:
             src.close()
             raise

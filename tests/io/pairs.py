@@ -27,6 +27,8 @@ STREAM_KINDS = [
     pytest.param("tcp-ipv6", id="tcp-ipv6", marks=_no_ipv6),
     pytest.param("unix", id="unix"),
 ]
+#: The TCP transports only.
+TCP_KINDS = STREAM_KINDS[:2]
 #: Loopback hosts for TCP/UDP tests.
 HOSTS = [
     pytest.param("127.0.0.1", id="ipv4"),

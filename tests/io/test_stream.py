@@ -465,6 +465,6 @@ def test_stream_repr_and_addresses_name_the_peer() -> None:
             assert server.peer_address == client.local_address
             return client, server, repr(client)
 
-    client, server, text = runtime.run(main())
+    client, _server, text = runtime.run(main())
     assert f"127.0.0.1:{client.peer_address[1]}" in text
     assert "closed" in repr(client)

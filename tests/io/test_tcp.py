@@ -1,0 +1,187 @@
+"""`TcpListener` and `TcpStream` on 127.0.0.1 and ::1.
+
+The fault cases (resets, refused, unreachable, out of fds) are in
+``test_faults.py``; happy eyeballs has its own file.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+import runtime
+from runtime import ClosedResourceError
+from runtime.io import TcpListener, TcpStream
+from tests.io.pairs import HOSTS, stream_pair
+
+
+@pytest.fixture(params=HOSTS)
+def host(request: pytest.FixtureRequest) -> str:
+    return request.param  # type: ignore[no-any-return]
+
+
+def test_listener_on_port_zero_reports_the_port_it_got(host: str) -> None:
+    async def main() -> tuple[str, int]:
+        async with await TcpListener.bind(host, 0) as listener:
+            address = listener.local_address
+            return address[0], address[1]
+
+    got_host, port = runtime.run(main())
+    assert got_host == host
+    assert 0 < port < 65536
+
+
+def test_accept_and_connect_give_streams_that_agree_on_addresses(host: str) -> None:
+    async def main() -> None:
+        async with await TcpListener.bind(host, 0) as listener:
+            port = listener.local_address[1]
+            async with await TcpStream.connect(host, port) as client, \
+                    await listener.accept() as server:
+                assert client.peer_address[:2] == (host, port)
+                assert server.peer_address == client.local_address
+                assert client.peer_address == server.local_address
+                await client.write_all(b"ping")
+                assert await server.read_exact(4) == b"ping"
+                await server.write_all(b"pong")
+                assert await client.read_exact(4) == b"pong"
+
+    runtime.run(main())
+
+
+def test_both_ends_have_tcp_nodelay_on(host: str) -> None:
+    async def main() -> tuple[int, int]:
+        async with stream_pair("tcp-ipv6" if ":" in host else "tcp-ipv4") as (client, server):
+            opt = (socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            return client.socket.getsockopt(*opt), server.socket.getsockopt(*opt)
+
+    assert all(runtime.run(main()))
+
+
+def test_accept_waits_for_a_client_that_connects_later(host: str) -> None:
+    async def main() -> bytes:
+        async with await TcpListener.bind(host, 0) as listener:
+            async def client() -> None:
+                await runtime.sleep(0.03)
+                async with await TcpStream.connect(host, listener.local_address[1]) as c:
+                    await c.write_all(b"late client")
+
+            runtime.spawn(client())
+            async with await listener.accept() as server:
+                return await server.read_exact(11)
+
+    assert runtime.run(main()) == b"late client"
+
+
+def test_many_clients_are_accepted_and_served_concurrently(host: str) -> None:
+    n = 50
+
+    async def main() -> list[bytes]:
+        async with await TcpListener.bind(host, 0) as listener:
+            port = listener.local_address[1]
+
+            async def serve_one(stream: TcpStream) -> None:
+                async with stream:
+                    line = await stream.read_line()
+                    await stream.write_all(line.upper())
+
+            async def acceptor() -> None:
+                async with runtime.TaskGroup() as tg:
+                    for _ in range(n):
+                        tg.spawn(serve_one(await listener.accept()))
+
+            async def client(i: int) -> bytes:
+                async with await TcpStream.connect(host, port) as c:
+                    await c.write_all(f"client {i}\n".encode())
+                    return await c.read_line()
+
+            runtime.spawn(acceptor())
+            handles = [runtime.spawn(client(i)) for i in range(n)]
+            return [await h for h in handles]
+
+    assert runtime.run(main()) == [f"CLIENT {i}\n".encode() for i in range(n)]
+
+
+def test_connect_by_the_name_localhost_reaches_a_loopback_listener() -> None:
+    # localhost resolves from /etc/hosts (no query leaves the machine).
+    async def main() -> bytes:
+        async with await TcpListener.bind("127.0.0.1", 0) as listener:
+            port = listener.local_address[1]
+            async with await TcpStream.connect("localhost", port) as client, \
+                    await listener.accept() as server:
+                await server.write_all(b"hi")
+                return await client.read_exact(2)
+
+    assert runtime.run(main()) == b"hi"
+
+
+def test_bind_to_an_address_in_use_raises_naming_the_address(host: str) -> None:
+    async def main() -> None:
+        async with await TcpListener.bind(host, 0) as first:
+            port = first.local_address[1]
+            with pytest.raises(OSError, match="in use") as info:
+                await TcpListener.bind(host, port)
+            assert str(port) in str(info.value)
+
+    runtime.run(main())
+
+
+def test_closing_the_listener_wakes_a_task_blocked_in_accept(host: str) -> None:
+    async def main() -> tuple[str, float]:
+        listener = await TcpListener.bind(host, 0)
+
+        async def acceptor() -> str:
+            try:
+                await listener.accept()
+            except ClosedResourceError as exc:
+                return type(exc).__name__
+            return "accepted?"
+
+        handle = runtime.spawn(acceptor())
+        await runtime.sleep(0.02)
+        start = runtime.current_time()
+        await listener.aclose()
+        with runtime.fail_after(2):
+            result = await handle
+        return result, runtime.current_time() - start
+
+    result, took = runtime.run(main())
+    assert result == "ClosedResourceError"
+    assert took < 0.5
+
+
+def test_accept_on_a_closed_listener_raises_closed_resource_error() -> None:
+    async def main() -> str:
+        listener = await TcpListener.bind("127.0.0.1", 0)
+        listener.close()
+        listener.close()  # idempotent
+        with pytest.raises(ClosedResourceError):
+            await listener.accept()
+        return repr(listener)
+
+    assert "closed" in runtime.run(main())
+
+
+def test_cancelling_a_connect_in_progress_closes_its_socket() -> None:
+    # A listener whose backlog is full never completes the handshake; the
+    # connect stays in progress until cancelled. The fixture checks no fd leaks.
+    async def main() -> bool:
+        with socket.socket() as full:
+            full.bind(("127.0.0.1", 0))
+            full.listen(0)
+            port = full.getsockname()[1]
+            fillers = []
+            try:
+                for _ in range(8):  # fill the accept queue (backlog 0 admits one or two)
+                    s = socket.socket()
+                    s.setblocking(False)
+                    s.connect_ex(("127.0.0.1", port))
+                    fillers.append(s)
+                with runtime.move_on_after(0.2) as scope:
+                    await TcpStream.connect("127.0.0.1", port)
+                return scope.cancelled_caught
+            finally:
+                for s in fillers:
+                    s.close()
+
+    assert runtime.run(main()) is True
