@@ -1,0 +1,139 @@
+"""`UdpSocket`: datagrams on 127.0.0.1 and ::1, unconnected and connected."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+import runtime
+from runtime import ClosedResourceError
+from runtime.io import UdpSocket
+from tests.io.pairs import HOSTS
+
+
+@pytest.fixture(params=HOSTS)
+def host(request: pytest.FixtureRequest) -> str:
+    return request.param  # type: ignore[no-any-return]
+
+
+def test_send_to_and_recv_from_carry_datagrams_and_name_the_sender(host: str) -> None:
+    async def main() -> list[object]:
+        async with await UdpSocket.bind(host, 0) as a, await UdpSocket.bind(host, 0) as b:
+            await a.send_to(b"first", b.local_address)
+            await a.send_to(b"second", b.local_address)
+            d1, sender = await b.recv_from()
+            d2, _ = await b.recv_from()
+            await b.send_to(b"reply", sender)
+            d3, replier = await a.recv_from()
+            return [d1, d2, d3, sender == a.local_address, replier == b.local_address]
+
+    assert runtime.run(main()) == [b"first", b"second", b"reply", True, True]
+
+
+def test_recv_from_waits_for_a_datagram_that_comes_later(host: str) -> None:
+    async def main() -> tuple[bytes, float]:
+        async with await UdpSocket.bind(host, 0) as a, await UdpSocket.bind(host, 0) as b:
+            async def later() -> None:
+                await runtime.sleep(0.03)
+                await a.send_to(b"late", b.local_address)
+
+            runtime.spawn(later())
+            start = runtime.current_time()
+            data, _ = await b.recv_from()
+            return data, runtime.current_time() - start
+
+    data, waited = runtime.run(main())
+    assert data == b"late"
+    assert 0.02 <= waited < 2
+
+
+def test_connected_socket_sends_and_receives_without_addresses(host: str) -> None:
+    async def main() -> list[bytes]:
+        async with await UdpSocket.bind(host, 0) as a, await UdpSocket.bind(host, 0) as b:
+            await a.connect(host, b.local_address[1])
+            await b.connect(host, a.local_address[1])
+            await a.send(b"ping")
+            got = await b.recv()
+            await b.send(b"pong")
+            return [got, await a.recv()]
+
+    assert runtime.run(main()) == [b"ping", b"pong"]
+
+
+def test_a_connected_socket_drops_datagrams_from_others(host: str) -> None:
+    async def main() -> bytes:
+        async with await UdpSocket.bind(host, 0) as a, \
+                await UdpSocket.bind(host, 0) as b, \
+                await UdpSocket.bind(host, 0) as stranger:
+            await a.connect(host, b.local_address[1])
+            await stranger.send_to(b"from a stranger", a.local_address)
+            await b.send_to(b"from b", a.local_address)
+            return await a.recv()
+
+    assert runtime.run(main()) == b"from b"
+
+
+def test_recv_from_truncates_to_max_bytes_and_a_datagram_stays_whole(host: str) -> None:
+    async def main() -> list[bytes]:
+        async with await UdpSocket.bind(host, 0) as a, await UdpSocket.bind(host, 0) as b:
+            await a.send_to(b"0123456789", b.local_address)
+            await a.send_to(b"next", b.local_address)
+            first, _ = await b.recv_from(4)
+            second, _ = await b.recv_from()
+            return [first, second]
+
+    assert runtime.run(main()) == [b"0123", b"next"]
+
+
+def test_a_burst_of_datagrams_arrives_in_order_on_loopback(host: str) -> None:
+    async def main() -> list[bytes]:
+        async with await UdpSocket.bind(host, 0) as a, await UdpSocket.bind(host, 0) as b:
+            for i in range(200):
+                await a.send_to(b"%d" % i, b.local_address)
+            return [(await b.recv_from())[0] for _ in range(200)]
+
+    assert runtime.run(main()) == [b"%d" % i for i in range(200)]
+
+
+def test_one_byte_and_empty_datagrams(host: str) -> None:
+    async def main() -> list[bytes]:
+        async with await UdpSocket.bind(host, 0) as a, await UdpSocket.bind(host, 0) as b:
+            await a.send_to(b"x", b.local_address)
+            await a.send_to(b"", b.local_address)
+            return [(await b.recv_from(1))[0], (await b.recv_from())[0]]
+
+    assert runtime.run(main()) == [b"x", b""]
+
+
+def test_closing_a_udp_socket_wakes_its_receiver_and_blocks_later_use(host: str) -> None:
+    async def main() -> str:
+        sock = await UdpSocket.bind(host, 0)
+
+        async def receiver() -> str:
+            try:
+                await sock.recv_from()
+            except ClosedResourceError:
+                return "closed"
+            return "received?"
+
+        handle = runtime.spawn(receiver())
+        await runtime.sleep(0.02)
+        await sock.aclose()
+        with runtime.fail_after(2):
+            result = await handle
+        with pytest.raises(ClosedResourceError):
+            await sock.send_to(b"x", ("127.0.0.1", 9))
+        return result
+
+    assert runtime.run(main()) == "closed"
+
+
+def test_udp_socket_family_follows_the_host(host: str) -> None:
+    async def main() -> int:
+        async with await UdpSocket.bind(host, 0) as a:
+            return len(a.local_address)
+
+    expected = 4 if ":" in host else 2
+    assert runtime.run(main()) == expected
+    assert socket.has_ipv6 or host == "127.0.0.1"
