@@ -1,14 +1,21 @@
 """The traps: the only functions that ever yield a task back to the executor.
 
 Every suspension in `runtime` goes through here (curio's ``traps.py``, trio's
-``_traps.py``). A task yields one of two typed trap objects, and the run loop
-(`Runner._step`) dispatches on them:
+``_traps.py``). A task yields one of three typed trap objects, and the run
+loop (`Runner._step`) dispatches on them:
 
 * `PARK`: "I stored my `Waker` somewhere; don't run me until it is woken."
   Resumed with ``send(None)`` when woken, or with ``throw(Cancelled)`` when a
-  cancel scope around it is cancelled while it waits.
+  cancel scope around it is cancelled while it waits (or already was).
 * `YIELD`: "run me again, after the others that are ready" (one trip through
   the run queue, for fairness).
+* `CHECKPOINT`: `YIELD`, and on resumption throw `Cancelled` if the task is
+  cancelled by then.
+
+The cancellation checks live in the run loop, not here: a trap needs no
+lookup of the current task, and a task that is already cancelled still goes
+through the scheduler before `Cancelled` is thrown, as in trio, so even a
+task that swallows `Cancelled` in a loop cannot starve the others.
 
 A leaf awaitable (a socket wait, a sleep, a lock) does the rest: it stores
 ``current_task().waker`` with whoever will make it ready, calls `park`, and
@@ -40,19 +47,18 @@ class Trap:
 
 PARK = Trap("PARK")
 YIELD = Trap("YIELD")
+CHECKPOINT = Trap("CHECKPOINT")
 
 
 @types.coroutine
 def park() -> Generator[Trap, Any, None]:
     """Suspend until the task's waker is woken; a cancellation point.
 
-    Raises `Cancelled` at once if the task is already cancelled, or when it
-    is cancelled while parked. The caller must have stored the waker first,
-    and must tolerate a spurious wake (check its condition again).
+    Raises `Cancelled` if the task is cancelled, whether before it parked
+    (after one trip through the run queue) or while parked. The caller must
+    have stored the waker first, and must tolerate a spurious wake (check
+    its condition again).
     """
-    task = context.runner().current
-    if task.cancel_pending():
-        raise Cancelled(task.cancel_reason())
     yield PARK
 
 
@@ -77,12 +83,10 @@ def yield_now() -> Generator[Trap, Any, None]:
     yield YIELD
 
 
-async def checkpoint() -> None:
-    """Raise `Cancelled` if the task is cancelled, then yield to the others."""
-    task = context.runner().current
-    if task.cancel_pending():
-        raise Cancelled(task.cancel_reason())
-    await yield_now()
+@types.coroutine
+def checkpoint() -> Generator[Trap, Any, None]:
+    """Yield to the others; raise `Cancelled` on return if the task is cancelled."""
+    yield CHECKPOINT
 
 
 async def checkpoint_if_cancelled() -> None:
@@ -95,9 +99,12 @@ async def checkpoint_if_cancelled() -> None:
     the rest.
     """
     runner = context.runner()
+    runner.budget -= 1
+    if runner.budget <= 0:
+        # Spent before the cancel check, so that even a task that swallows
+        # Cancelled around ready operations yields now and then.
+        await checkpoint()
+        return
     task = runner.current
     if task.cancel_pending():
         raise Cancelled(task.cancel_reason())
-    runner.budget -= 1
-    if runner.budget <= 0:
-        await yield_now()

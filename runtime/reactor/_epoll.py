@@ -129,6 +129,8 @@ class EpollSelector:
             self._capacity = capacity
         if timeout is None:
             ms, deadline = -1, None
+        elif timeout == 0:
+            ms, deadline = 0, None
         else:
             ms, deadline = _timeout_ms(timeout), time.monotonic() + timeout
         while True:
