@@ -623,3 +623,44 @@ def test_fail_after_inside_a_cancelled_scope_lets_the_outer_catch(fl: Flavor) ->
 
     run_noting(fl, main, trace)
     assert trace == ["inside fail_at: Cancelled", "outer caught=True", "run: None"]
+
+
+# -- a checkpoint that raises is still a schedule point ------------------------------
+
+
+@pytest.mark.parametrize("wait", ["checkpoint", "sleep"])
+def test_a_task_swallowing_cancelled_still_lets_others_run(fl: Flavor, wait: str) -> None:
+    # Level-triggered re-delivery means every checkpoint in a cancelled scope
+    # raises. If raising skipped the trip through the scheduler, a task that
+    # catches Cancelled and tries again would never let anyone else run.
+    trace: list[str] = []
+    other_ran = False
+
+    async def other() -> None:
+        nonlocal other_ran
+        await fl.checkpoint()
+        other_ran = True
+
+    async def swallower() -> None:
+        with fl.cancel_scope() as scope:
+            scope.cancel()
+            for attempt in range(1, 1001):
+                try:
+                    if wait == "checkpoint":
+                        await fl.checkpoint()
+                    else:
+                        await fl.sleep(1)
+                except fl.Cancelled:
+                    pass
+                if other_ran:
+                    trace.append(f"other ran while the swallower looped: {attempt < 10}")
+                    return
+            trace.append("other was starved for 1000 cancelled checkpoints")
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            group.spawn(other)
+            group.spawn(swallower)
+
+    run_noting(fl, main, trace)
+    assert trace == ["other ran while the swallower looped: True", "run: None"]

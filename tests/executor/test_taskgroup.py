@@ -1,0 +1,586 @@
+"""Task groups, side by side with trio's nurseries (strict exception groups).
+
+Each scenario runs under trio and under `runtime` and must produce the trace
+written out in the test: which children are cancelled, which ``finally``
+blocks run, and exactly what escapes the group (``ExceptionGroup[...]``
+members in order, or nothing). trio runs each batch of ready tasks in a
+random order, so scenarios never let two tasks that become ready together
+both write to the trace; where two children fail in the same batch, the
+group's members are compared sorted.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+
+from tests.executor.trio_compat import FLAVORS, Flavor, describe, noting, run_noting
+
+pytestmark = pytest.mark.parametrize("fl", FLAVORS)
+
+
+def sorted_members(exc: BaseException) -> str:
+    assert isinstance(exc, BaseExceptionGroup), describe(exc)
+    return f"{type(exc).__name__}{sorted(describe(e) for e in exc.exceptions)}"
+
+
+# -- failures ----------------------------------------------------------------------
+
+
+def test_two_children_fail_and_the_group_raises_both(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def fail(exc: Exception) -> None:
+        raise exc
+
+    async def main() -> None:
+        try:
+            async with fl.open_group() as group:
+                group.spawn(fail, ValueError("a"))
+                group.spawn(fail, KeyError("b"))
+                with noting(trace, "body"):
+                    await fl.sleep_forever()
+        except BaseExceptionGroup as exc:
+            trace.append(f"group raised {sorted_members(exc)}")
+        trace.append(f"group caught={group.cancel_scope.cancelled_caught}")
+
+    run_noting(fl, main, trace)
+    assert trace == [
+        "body: Cancelled",
+        "group raised ExceptionGroup['KeyError', 'ValueError']",
+        "group caught=True",
+        "run: None",
+    ]
+
+
+def test_the_group_keeps_the_order_in_which_children_failed(fl: Flavor) -> None:
+    # The second failure happens while handling the cancellation the first caused.
+    trace: list[str] = []
+
+    async def fails_first() -> None:
+        await fl.sleep(0.01)
+        trace.append("first fails")
+        raise ValueError("first")
+
+    async def fails_when_cancelled() -> None:
+        try:
+            await fl.sleep_forever()
+        except fl.Cancelled:
+            trace.append("second cancelled, fails")
+            raise KeyError("second") from None
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            group.spawn(fails_when_cancelled)
+            group.spawn(fails_first)
+
+    run_noting(fl, main, trace)
+    assert trace == [
+        "first fails",
+        "second cancelled, fails",
+        "run raised ExceptionGroup[ValueError, KeyError]",
+    ]
+
+
+def test_the_body_fails_and_the_children_are_cancelled(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def child() -> None:
+        with noting(trace, "child"):
+            await fl.sleep_forever()
+
+    async def main() -> None:
+        with noting(trace, "group"):
+            async with fl.open_group() as group:
+                group.spawn(child)
+                await fl.sleep(0.01)
+                raise ValueError("body")
+
+    run_noting(fl, main, trace)
+    assert trace == [
+        "child: Cancelled",
+        "group: ExceptionGroup[ValueError]",
+        "run raised ExceptionGroup[ValueError]",
+    ]
+
+
+def test_a_child_fails_after_the_body_has_finished(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def late_failure() -> None:
+        await fl.sleep(0.02)
+        raise ValueError("late")
+
+    async def sibling() -> None:
+        with noting(trace, "sibling"):
+            await fl.sleep_forever()
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            group.spawn(late_failure)
+            group.spawn(sibling)
+            trace.append("body done")
+
+    run_noting(fl, main, trace)
+    assert trace == [
+        "body done",
+        "sibling: Cancelled",
+        "run raised ExceptionGroup[ValueError]",
+    ]
+
+
+def test_a_shielded_body_finishes_before_the_group_raises(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def fail() -> None:
+        raise ValueError("child")
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            group.spawn(fail)
+            with fl.cancel_scope(shield=True):
+                await fl.sleep(0.02)
+                trace.append("shielded body finished its sleep")
+            with noting(trace, "body after the shield"):
+                await fl.checkpoint()
+
+    run_noting(fl, main, trace)
+    assert trace == [
+        "shielded body finished its sleep",
+        "body after the shield: Cancelled",
+        "run raised ExceptionGroup[ValueError]",
+    ]
+
+
+def test_nested_groups_nest_their_exception_groups(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def fail() -> None:
+        await fl.sleep(0.01)
+        raise ValueError("deep")
+
+    async def outer_sibling() -> None:
+        with noting(trace, "outer sibling"):
+            await fl.sleep_forever()
+
+    async def main() -> None:
+        async with fl.open_group() as outer:
+            outer.spawn(outer_sibling)
+            with noting(trace, "inner group"):
+                async with fl.open_group() as inner:
+                    inner.spawn(fail)
+
+    run_noting(fl, main, trace)
+    assert trace == [
+        "inner group: ExceptionGroup[ValueError]",
+        "outer sibling: Cancelled",
+        "run raised ExceptionGroup[ExceptionGroup[ValueError]]",
+    ]
+
+
+def test_a_failing_child_does_not_disturb_an_enclosing_scope(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def fail() -> None:
+        raise ValueError("child")
+
+    async def main() -> None:
+        with fl.cancel_scope() as outer:
+            try:
+                async with fl.open_group() as group:
+                    group.spawn(fail)
+            except ExceptionGroup as exc:
+                trace.append(f"caught {describe(exc)}")
+            await fl.checkpoint()
+            trace.append("outer scope still usable")
+        trace.append(f"outer called={outer.cancel_called}")
+
+    run_noting(fl, main, trace)
+    assert trace == [
+        "caught ExceptionGroup[ValueError]",
+        "outer scope still usable",
+        "outer called=False",
+        "run: None",
+    ]
+
+
+# -- Cancelled stays inside the group that caught it ------------------------------------
+
+
+def test_cancelling_the_group_scope_ends_the_group_quietly(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def child(name: str) -> None:
+        try:
+            await fl.sleep_forever()
+        finally:
+            trace.append(f"{name} finally")
+
+    async def main() -> str:
+        async with fl.open_group() as group:
+            group.spawn(child, "a")
+            await fl.sleep(0.01)
+            group.spawn(child, "b")
+            await fl.sleep(0.01)
+            group.cancel_scope.cancel()
+            with noting(trace, "body"):
+                await fl.checkpoint()
+        trace.append(f"group caught={group.cancel_scope.cancelled_caught}")
+        return "no exception left the group"
+
+    run_noting(fl, main, trace)
+    # The children (woken by the cancel) and the body (at its checkpoint) are
+    # ready in the same batch: any order.
+    assert sorted(trace[:3]) == ["a finally", "b finally", "body: Cancelled"]
+    assert trace[3:] == [
+        "group caught=True",
+        "run: no exception left the group",
+    ]
+
+
+def test_a_child_cancelling_its_group_ends_it_quietly(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def stopper(group: Any) -> None:
+        await fl.sleep(0.01)
+        trace.append("stopper cancels the group")
+        group.cancel_scope.cancel()
+        await fl.checkpoint()
+        trace.append("not reached: the stopper is inside the group too")
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            group.spawn(stopper, group)
+            with noting(trace, "body"):
+                await fl.sleep_forever()
+        trace.append(f"group caught={group.cancel_scope.cancelled_caught}")
+
+    run_noting(fl, main, trace)
+    assert trace == [
+        "stopper cancels the group",
+        "body: Cancelled",
+        "group caught=True",
+        "run: None",
+    ]
+
+
+def test_a_group_inside_a_cancelled_scope_passes_cancelled_on(fl: Flavor) -> None:
+    # The cancellation is the outer scope's, so the group must not swallow it,
+    # and the outer scope must catch it. What travels between the two differs:
+    # trio (strict) wraps every Cancelled in a BaseExceptionGroup; runtime's
+    # TaskGroup re-raises a lone Cancelled bare when that is all it holds (as
+    # asyncio.TaskGroup does with CancelledError), so ``except Cancelled``
+    # around a group works. Either way nothing leaks past the outer scope.
+    trace: list[str] = []
+
+    async def child() -> None:
+        with noting(trace, "child"):
+            await fl.sleep_forever()
+
+    async def main() -> None:
+        with fl.cancel_scope() as outer:
+            with noting(trace, "group"):
+                async with fl.open_group() as group:
+                    group.spawn(child)
+                    await fl.sleep(0.01)
+                    outer.cancel()
+                    with noting(trace, "body"):
+                        await fl.sleep_forever()
+            trace.append("not reached")
+        trace.append(f"group caught={group.cancel_scope.cancelled_caught} "
+                     f"outer caught={outer.cancelled_caught}")
+
+    run_noting(fl, main, trace)
+    between = {
+        "trio": "group: BaseExceptionGroup[Cancelled, Cancelled]",
+        "runtime": "group: Cancelled",
+    }[fl.name]
+    assert sorted(trace[:2]) == ["body: Cancelled", "child: Cancelled"]  # same batch
+    assert trace[2:] == [between, "group caught=False outer caught=True", "run: None"]
+
+
+def test_a_failure_inside_a_cancelled_scope_still_escapes(fl: Flavor) -> None:
+    # The outer scope catches only the Cancelled part; the child's error goes on.
+    trace: list[str] = []
+
+    async def fails_when_cancelled() -> None:
+        try:
+            await fl.sleep_forever()
+        except fl.Cancelled:
+            raise ValueError("cleanup failed") from None
+
+    async def main() -> None:
+        with fl.cancel_scope() as outer:
+            async with fl.open_group() as group:
+                group.spawn(fails_when_cancelled)
+                await fl.sleep(0.01)
+                outer.cancel()
+        trace.append("not reached")
+
+    run_noting(fl, main, trace)
+    assert trace == ["run raised ExceptionGroup[ValueError]"]
+
+
+# -- spawning ------------------------------------------------------------------------
+
+
+def test_spawning_into_a_closed_group_is_a_runtime_error(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def child() -> None:
+        trace.append("never runs")
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            pass
+        with noting(trace, "spawn after close"):
+            group.spawn(child)
+
+    run_noting(fl, main, trace)
+    assert trace == ["spawn after close: RuntimeError", "run raised RuntimeError"]
+
+
+def test_starting_into_a_closed_group_is_a_runtime_error(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def child(task_status: Any) -> None:
+        trace.append("never runs")
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            pass
+        with noting(trace, "start after close"):
+            await group.start(child)
+
+    run_noting(fl, main, trace)
+    assert trace == ["start after close: RuntimeError", "run raised RuntimeError"]
+
+
+def test_children_may_spawn_siblings_while_the_group_waits(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def late(group: Any) -> None:
+        await fl.sleep(0.02)
+        trace.append("late child ran")
+
+    async def spawner(group: Any) -> None:
+        await fl.sleep(0.01)
+        group.spawn(late, group)
+        trace.append("spawned a sibling")
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            group.spawn(spawner, group)
+            trace.append("body done")
+        trace.append("group done")
+
+    run_noting(fl, main, trace)
+    assert trace == ["body done", "spawned a sibling", "late child ran", "group done", "run: None"]
+
+
+def test_a_child_spawned_into_a_cancelled_group_runs_to_its_first_checkpoint(
+        fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def child() -> None:
+        trace.append("child started")
+        with noting(trace, "child's first checkpoint"):
+            await fl.checkpoint()
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            group.cancel_scope.cancel()
+            group.spawn(child)
+        trace.append(f"group caught={group.cancel_scope.cancelled_caught}")
+
+    run_noting(fl, main, trace)
+    assert trace == [
+        "child started",
+        "child's first checkpoint: Cancelled",
+        "group caught=True",
+        "run: None",
+    ]
+
+
+# -- start() ---------------------------------------------------------------------------
+
+
+def test_start_returns_the_value_passed_to_started(fl: Flavor) -> None:
+    # A server reports its bound port; the caller connects to it.
+    trace: list[str] = []
+
+    async def server(task_status: Any) -> None:
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            listener.setblocking(False)
+            task_status.started(listener.getsockname()[1])
+            await fl.wait_readable(listener)
+            conn, _ = listener.accept()
+            with conn:
+                trace.append("server accepted")
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            port = await group.start(server)
+            trace.append(f"started, port is an int: {isinstance(port, int) and port > 0}")
+            with socket.create_connection(("127.0.0.1", port)):
+                trace.append("client connected")
+                await fl.sleep(0.02)
+        trace.append("group done")
+
+    run_noting(fl, main, trace)
+    assert trace == [
+        "started, port is an int: True",
+        "client connected",
+        "server accepted",
+        "group done",
+        "run: None",
+    ]
+
+
+def test_start_fails_when_the_task_fails_before_started(fl: Flavor) -> None:
+    # The error is start()'s, raised bare; the group and its other children
+    # are not disturbed.
+    trace: list[str] = []
+
+    async def broken(task_status: Any) -> None:
+        await fl.sleep(0.01)
+        raise ValueError("could not bind")
+
+    async def sibling() -> None:
+        await fl.sleep(0.03)
+        trace.append("sibling finished undisturbed")
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            group.spawn(sibling)
+            try:
+                await group.start(broken)
+            except ValueError as exc:
+                trace.append(f"start raised {describe(exc)}: {exc}")
+        trace.append(f"group done, caught={group.cancel_scope.cancelled_caught}")
+
+    run_noting(fl, main, trace)
+    assert trace == [
+        "start raised ValueError: could not bind",
+        "sibling finished undisturbed",
+        "group done, caught=False",
+        "run: None",
+    ]
+
+
+def test_start_fails_when_the_task_returns_without_started(fl: Flavor) -> None:
+    async def lazy(task_status: Any) -> None:
+        await fl.checkpoint()
+
+    async def main() -> str:
+        async with fl.open_group() as group:
+            try:
+                await group.start(lazy)
+            except RuntimeError:
+                return "RuntimeError"
+        return "no error"
+
+    assert fl.run(main) == "RuntimeError"
+
+
+def test_a_started_task_belongs_to_the_group_not_the_caller(fl: Flavor) -> None:
+    # Before started() the task runs under the caller's scopes; after, it is
+    # the group's: cancelling the caller's scope no longer reaches it.
+    trace: list[str] = []
+
+    async def service(task_status: Any) -> None:
+        task_status.started("ready")
+        await fl.sleep(0.03)
+        trace.append("service outlived the caller's cancelled scope")
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            with fl.cancel_scope() as caller_scope:
+                trace.append(await group.start(service))
+                caller_scope.cancel()
+                with noting(trace, "caller"):
+                    await fl.checkpoint()
+            trace.append(f"caller scope caught={caller_scope.cancelled_caught}")
+
+    run_noting(fl, main, trace)
+    assert trace == [
+        "ready",
+        "caller: Cancelled",
+        "caller scope caught=True",
+        "service outlived the caller's cancelled scope",
+        "run: None",
+    ]
+
+
+def test_cancelling_the_caller_of_start_cancels_the_starting_task(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def slow_to_start(task_status: Any) -> None:
+        with noting(trace, "starting task"):
+            await fl.sleep_forever()
+        task_status.started()
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            with fl.move_on_after(0.02) as scope:
+                await group.start(slow_to_start)
+                trace.append("not reached")
+            trace.append(f"start moved on: caught={scope.cancelled_caught}")
+        trace.append(f"group caught={group.cancel_scope.cancelled_caught}")
+
+    run_noting(fl, main, trace)
+    assert trace == [
+        "starting task: Cancelled",
+        "start moved on: caught=True",
+        "group caught=False",
+        "run: None",
+    ]
+
+
+def test_a_started_task_that_fails_later_fails_the_group(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def service(task_status: Any) -> None:
+        task_status.started()
+        await fl.sleep(0.01)
+        raise ValueError("service crashed")
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            await group.start(service)
+            trace.append("started")
+            with noting(trace, "body"):
+                await fl.sleep_forever()
+
+    run_noting(fl, main, trace)
+    assert trace == ["started", "body: Cancelled", "run raised ExceptionGroup[ValueError]"]
+
+
+def test_a_task_started_into_a_cancelled_group_is_cancelled_after_started(
+        fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def service(task_status: Any) -> None:
+        await fl.checkpoint()
+        trace.append("starting: the caller's scope is not cancelled")
+        task_status.started()
+        with noting(trace, "after started"):
+            await fl.checkpoint()
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            group.cancel_scope.cancel()
+            with fl.cancel_scope(shield=True):
+                await group.start(service)
+            trace.append("start returned")
+
+    run_noting(fl, main, trace)
+    assert trace[0] == "starting: the caller's scope is not cancelled"
+    # After started() the child (cancelled at its next checkpoint) and the
+    # caller (returning from start) are ready in the same batch: any order.
+    assert sorted(trace[1:3]) == ["after started: Cancelled", "start returned"]
+    assert trace[3:] == ["run: None"]
