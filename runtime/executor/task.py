@@ -29,21 +29,20 @@ class Waker:
     task ready calls `wake`. Safe from any thread (another thread's wake goes
     through the runner's queue and the reactor's `Waker`). Waking a finished
     task is a no-op; a task may be woken spuriously and must re-check.
+
+    A task is its own waker (``task.waker is task``), as in tokio, where a
+    waker is a pointer to the task's header: no object per task, and no
+    reference cycle between the two.
     """
 
-    __slots__ = ("_task",)
-
-    def __init__(self, task: Task) -> None:
-        self._task = task
+    __slots__ = ()
+    runner: Runner
 
     def wake(self) -> None:
-        self._task.runner.wake(self._task)
-
-    def __repr__(self) -> str:
-        return f"<Waker of {self._task!r}>"
+        self.runner.wake(self)  # type: ignore[arg-type]
 
 
-class Task:
+class Task(Waker):
     """A coroutine plus what the run loop needs to step it.
 
     ``scheduled`` is true while the task sits in the `RunQueue`; a task that
@@ -52,7 +51,6 @@ class Task:
     """
 
     __slots__ = (
-        "__weakref__",
         "aborted",
         "cancellable",
         "context",
@@ -69,7 +67,6 @@ class Task:
         "runner",
         "scheduled",
         "scope",
-        "waker",
     )
 
     def __init__(self, coro: Coroutine[Any, Any, Any], runner: Runner, scope: CancelScope,
@@ -90,7 +87,11 @@ class Task:
         self.join_wakers: list[Waker] | None = None
         self.on_done: Callable[[Task], None] | None = None
         self.reporter: _UnretrievedException | None = None
-        self.waker = Waker(self)
+
+    @property
+    def waker(self) -> Waker:
+        """What to store for a later `Waker.wake`: the task itself."""
+        return self
 
     def cancel_pending(self) -> bool:
         """Is a cancellation visible to this task right now? (level-triggered)"""
