@@ -42,7 +42,9 @@ appends the message (accepted at once if the buffer has room) or a
 `_ThreadWaiter` (if full: the thread then blocks on a `threading.Event`),
 and wakes the first parked receiver with its `Waker`, which is
 thread-safe. Receivers move the inbox into the channel before they look at
-the buffer, and again whenever they wake. See `Sender.send_from_thread`.
+the buffer, and again whenever they wake. A `Sender.close` on such a
+thread is queued the same way, behind the messages it sent. Every other
+method belongs on the loop's thread. See `Sender.send_from_thread`.
 
 `oneshot` is a single-value slot; `broadcast` is tokio's: one shared ring
 in which every subscriber has its own position, and a subscriber that falls
@@ -53,7 +55,9 @@ the sender (see `broadcast`).
 from __future__ import annotations
 
 import math
+import sys
 import threading
+import types
 from collections import deque
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -78,6 +82,8 @@ T = TypeVar("T")
 
 #: What `_Channel.take` returns when there is nothing to take.
 _EMPTY: Any = object()
+#: In the inbox: "this sender was closed on another thread; finish it here".
+_CLOSE: Any = object()
 
 
 class _ThreadWaiter(Waiter):
@@ -134,8 +140,8 @@ class _Channel:
         self.recv_waiters: deque[Waiter] = deque()
         self.senders = 1
         self.receivers = 1
-        # Messages and parked threads from send_from_thread; see drain_inbox.
-        self.inbox: deque[tuple[Any, _ThreadWaiter | None]] = deque()
+        # Messages, parked threads and closes from other threads; see drain_inbox.
+        self.inbox: deque[tuple[Any, Any]] = deque()
         self.inbox_lock = threading.Lock()
 
     def offer(self, value: Any) -> bool:
@@ -211,9 +217,25 @@ class _Channel:
             value, waiter = inbox.popleft()
             if waiter is None:
                 self.buffer.append(value)  # accepted when the thread sent it
+            elif waiter is _CLOSE:
+                self.feed()  # parked receivers take what came before the close
+                value._finish_close(from_inbox=True)
             elif waiter.state is WAITING:
                 self.send_waiters.append(waiter)
         self.feed()
+
+    def wake_a_receiver(self) -> None:
+        """From another thread: wake a parked receiver to drain the inbox.
+
+        Reading the queue from here races with the loop, harmlessly: a
+        receiver registers before it checks the inbox, and one leaving the
+        queue checks it on the way out.
+        """
+        try:
+            first = self.recv_waiters[0]
+        except IndexError:
+            return
+        first.waker.wake()
 
     def fail(self, queue: deque[Waiter], error: type[Exception], message: str,
              owner: Any = None) -> None:
@@ -301,6 +323,7 @@ class Sender(Generic[T]):
         if context.runner_or_none() is not None:
             raise RuntimeError(
                 "send_from_thread() called on a thread running a runtime; use await send()")
+        # Everything below touches only the inbox (under its lock) and wakers.
         ch = self._ch
         waiter: _ThreadWaiter | None = None
         with ch.inbox_lock:
@@ -314,15 +337,7 @@ class Sender(Generic[T]):
             else:
                 waiter = _ThreadWaiter(value, self, ch.inbox_lock)
                 ch.inbox.append((value, waiter))
-        # Wake a parked receiver to drain the inbox. Reading the queue from
-        # here races with the loop, harmlessly: a receiver registers before
-        # it checks the inbox, and one leaving checks it on the way out.
-        try:
-            first = ch.recv_waiters[0]
-        except IndexError:
-            pass
-        else:
-            first.waker.wake()
+        ch.wake_a_receiver()
         if waiter is None:
             return
         if not waiter._event.wait(timeout):
@@ -340,14 +355,32 @@ class Sender(Generic[T]):
         return Sender(self._ch)
 
     def close(self) -> None:
-        """Close this handle (idempotent). The last one ends the receivers' stream."""
+        """Close this handle (idempotent). The last one ends the receivers' stream.
+
+        Also safe from a plain thread (one feeding with `send_from_thread`):
+        there the close is queued and the loop finishes it, after the
+        messages this thread sent before.
+        """
         if self._closed:
             return
         ch = self._ch
         with ch.inbox_lock:
             self._closed = True
+            if context.runner_or_none() is None:
+                ch.inbox.append((self, _CLOSE))
+                remote = True
+            else:
+                remote = False
+        if remote:
+            ch.wake_a_receiver()
+        else:
+            self._finish_close()
+
+    def _finish_close(self, from_inbox: bool = False) -> None:
+        ch = self._ch
         ch.senders -= 1
-        ch.drain_inbox()
+        if not from_inbox:
+            ch.drain_inbox()
         ch.fail(ch.send_waiters, ClosedResourceError, "the Sender was closed while sending",
                 owner=self)
         if not ch.senders:
@@ -815,6 +848,21 @@ def broadcast(capacity: int) -> tuple[BroadcastSender[Any], BroadcastReceiver[An
     bc = _Broadcast(capacity)
     return BroadcastSender(bc), BroadcastReceiver(bc)
 
+
+class _CallableModule(types.ModuleType):
+    """`runtime.channel` is both this module and the function users call.
+
+    The first import of a submodule binds its name in the parent package,
+    which would shadow the lazily re-exported `channel` function there; so
+    the module itself forwards a call to `channel`: ``runtime.channel(16)``
+    works whichever of the two the name holds.
+    """
+
+    def __call__(self, capacity: float) -> tuple[Sender[Any], Receiver[Any]]:
+        return channel(capacity)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = [
     "BroadcastReceiver",

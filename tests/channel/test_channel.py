@@ -9,6 +9,8 @@ success even if `Cancelled` arrives (reached by stepping coroutines by hand).
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -178,3 +180,19 @@ def test_fan_in_and_fan_out_with_clones() -> None:
         return sorted(out)
 
     assert runtime.run(main()) == sorted(p * 1000 + i for p in range(5) for i in range(100))
+
+
+def test_runtime_channel_stays_callable_after_the_submodule_is_imported() -> None:
+    # Importing runtime.channel binds the module over the lazily re-exported
+    # function in the package; the module forwards calls (fresh interpreter).
+    code = (
+        "import runtime\n"
+        "from runtime.channel import Sender\n"
+        "tx, rx = runtime.channel(1)\n"
+        "assert isinstance(tx, Sender)\n"
+        "from runtime import channel\n"
+        "assert channel(0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 0, result.stderr
