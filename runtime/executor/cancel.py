@@ -45,6 +45,7 @@ class CancelScope:
     __slots__ = (
         "_children",
         "_deadline",
+        "_relative",
         "_shield",
         "_state",
         "_task",
@@ -60,6 +61,7 @@ class CancelScope:
         if math.isnan(deadline):
             raise ValueError("a cancel scope's deadline must not be NaN")
         self._deadline = deadline
+        self._relative = math.inf  # move_on_after's seconds, until entered
         self._shield = bool(shield)
         self.cancel_called = False
         self.cancelled_caught = False
@@ -81,6 +83,10 @@ class CancelScope:
         self._attach(task.scope)
         task.scope.move_task(task, self)
         task.scope = self
+        if self._relative != math.inf:
+            # move_on_after/fail_after count from entering, not creating (trio).
+            self._deadline = context.runner().clock() + self._relative
+            self._relative = math.inf
         if self._deadline != math.inf:
             self._arm_deadline()
         return self
@@ -178,10 +184,12 @@ class CancelScope:
 
     @property
     def deadline(self) -> float:
+        self._check_not_relative()
         return self._deadline
 
     @deadline.setter
     def deadline(self, value: float) -> None:
+        self._check_not_relative()
         value = float(value)
         if math.isnan(value):
             raise ValueError("a cancel scope's deadline must not be NaN")
@@ -190,6 +198,13 @@ class CancelScope:
             self._disarm_deadline()
             if value != math.inf:
                 self._arm_deadline()
+
+    def _check_not_relative(self) -> None:
+        if self._relative != math.inf:
+            raise RuntimeError(
+                "this move_on_after/fail_after scope has not been entered yet: "
+                "its deadline counts from entering, so it has no absolute deadline"
+            )
 
     def _arm_deadline(self) -> None:
         runner = context.runner()
@@ -251,10 +266,19 @@ def move_on_at(deadline: float, *, shield: bool = False) -> CancelScope:
     return CancelScope(deadline=deadline, shield=shield)
 
 
+def _relative(scope: CancelScope, seconds: float) -> CancelScope:
+    scope._relative = seconds
+    return scope
+
+
 def move_on_after(seconds: float, *, shield: bool = False) -> CancelScope:
-    """A scope cancelled ``seconds`` from now: the block is left quietly."""
+    """A scope cancelled ``seconds`` after it is entered: the block is left quietly.
+
+    As in trio, the clock starts at ``with``, not at this call; until then
+    the scope has no absolute ``deadline`` (reading it is a `RuntimeError`).
+    """
     seconds = _check_seconds(seconds, "move_on_after")
-    return CancelScope(deadline=context.runner().clock() + seconds, shield=shield)
+    return _relative(CancelScope(shield=shield), seconds)
 
 
 def fail_at(deadline: float, *, shield: bool = False) -> CancelScope:
@@ -263,6 +287,7 @@ def fail_at(deadline: float, *, shield: bool = False) -> CancelScope:
 
 
 def fail_after(seconds: float, *, shield: bool = False) -> CancelScope:
-    """Like `move_on_after`, but raise the built-in `TimeoutError` if it expires."""
+    """Like `move_on_after` (counting from entering), but raise the built-in
+    `TimeoutError` if it expires."""
     seconds = _check_seconds(seconds, "fail_after")
-    return FailScope(deadline=context.runner().clock() + seconds, shield=shield)
+    return _relative(FailScope(shield=shield), seconds)

@@ -664,3 +664,42 @@ def test_a_task_swallowing_cancelled_still_lets_others_run(fl: Flavor, wait: str
 
     run_noting(fl, main, trace)
     assert trace == ["other ran while the swallower looped: True", "run: None"]
+
+
+# -- relative deadlines ------------------------------------------------------------------
+
+
+def test_move_on_after_counts_from_entering_not_creating(fl: Flavor) -> None:
+    # trio (since 0.27): move_on_after/fail_after start the clock at ``with``.
+    async def main() -> tuple[bool, bool]:
+        early = fl.move_on_after(0.05)
+        failing = fl.fail_after(0.05)
+        await fl.sleep(0.1)  # longer than either timeout, before entering
+        with early:
+            await fl.sleep(0.01)
+        with failing:
+            await fl.sleep(0.01)
+        return early.cancel_called, early.cancelled_caught
+
+    assert fl.run(main) == (False, False)
+
+
+def test_an_unentered_move_on_after_has_no_absolute_deadline(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def main() -> None:
+        scope = fl.move_on_after(1)
+        with noting(trace, "deadline before entering"):
+            _ = scope.deadline
+
+    run_noting(fl, main, trace)
+    assert trace == ["deadline before entering: RuntimeError", "run raised RuntimeError"]
+
+
+def test_an_entered_move_on_after_has_its_deadline(fl: Flavor) -> None:
+    async def main() -> bool:
+        with fl.move_on_after(10) as scope:
+            entered = fl.current_time()
+            return entered + 9 < scope.deadline <= fl.current_time() + 10
+
+    assert fl.run(main) is True
