@@ -241,6 +241,36 @@ class RootScope(CancelScope):
             self._attach(parent)
 
 
+class AbortScope(RootScope):
+    """The scope `JoinHandle.abort` slides around a whole task, then cancels.
+
+    Made only when a task is aborted, so other tasks pay nothing for it. It
+    goes between the scopes the task entered itself and the scope it was
+    spawned in, so an abort is exactly a cancelled scope enclosing the task's
+    body: shields inside the task hold it off until lifted, it reaches the
+    children of task groups the task opened, and it stays level-triggered.
+    The runner detaches it from the tree when the task finishes.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def around(cls, task: Task) -> AbortScope:
+        outermost: CancelScope | None = None
+        base = task.scope
+        while base._task is task:  # the scopes this task entered itself
+            outermost = base
+            base = base.parent  # type: ignore[assignment]
+        scope = cls(parent=base)
+        if outermost is None:
+            base.move_task(task, scope)
+            task.scope = scope
+        else:
+            base._children.discard(outermost)
+            outermost._attach(scope)
+        return scope
+
+
 class FailScope(CancelScope):
     """A scope that turns its own expired deadline into `TimeoutError`."""
 

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from ..errors import Cancelled
 from ..reactor import Events, Poll, Token, Waker
 from . import context
-from .cancel import CancelScope, RootScope
+from .cancel import AbortScope, CancelScope, RootScope
 from .io_driver import IoDriver
 from .run_queue import RunQueue
 from .signals import SigintCatcher
@@ -129,6 +129,13 @@ class Runner:
         task.scheduled = True
         self.run_queue.append(task)
 
+    def abort(self, task: Task) -> None:
+        """`JoinHandle.abort`: cancel an `AbortScope` put around ``task`` (once)."""
+        if task.finished or task.aborted:
+            return
+        task.aborted = True
+        AbortScope.around(task).cancel()
+
     def _step(self, task: Task) -> None:
         self.current = task
         self.budget = BUDGET
@@ -180,7 +187,11 @@ class Runner:
         task.finished = True
         task.result = result
         task.exception = exc
-        task.scope._tasks.discard(task)
+        scope = task.scope
+        scope._tasks.discard(task)
+        if task.aborted and isinstance(scope, AbortScope):
+            scope.parent._children.discard(scope)  # type: ignore[union-attr]
+            scope = scope.parent  # type: ignore[assignment]
         self.live_tasks -= 1
         if task.join_wakers:
             for waker in task.join_wakers:
@@ -189,7 +200,7 @@ class Runner:
         if task.on_done is not None:
             task.on_done(task)
         elif exc is not None and not isinstance(exc, Cancelled):
-            detached = task.scope is self.root_scope
+            detached = scope is self.root_scope
             if not isinstance(exc, Exception) and self._crash is None and detached:
                 # KeyboardInterrupt/SystemExit in a detached task: stop the program.
                 self._crash = exc

@@ -95,8 +95,6 @@ class Task(Waker):
 
     def cancel_pending(self) -> bool:
         """Is a cancellation visible to this task right now? (level-triggered)"""
-        if self.aborted:
-            return True
         scope: CancelScope | None = self.scope
         while scope is not None:
             if scope.cancel_called:
@@ -155,11 +153,13 @@ class JoinHandle(Generic[T]):
         return self._task.finished
 
     def abort(self) -> None:
-        """Cancel the task: it gets `Cancelled` at its next checkpoint."""
-        task = self._task
-        if not task.finished:
-            task.aborted = True
-            task.runner.deliver_cancel(task)
+        """Cancel the task: it gets `Cancelled` at its next checkpoint.
+
+        As if a cancel scope enclosing the task's whole body were cancelled
+        (`AbortScope`): a shield inside the task holds it off, and the
+        children of task groups the task opened are cancelled too.
+        """
+        self._task.runner.abort(self._task)
 
     def __await__(self) -> Generator[Any, Any, T]:
         return self._join().__await__()

@@ -56,7 +56,9 @@ class TaskGroup:
     def _child_done(self, task: Task) -> None:
         self._children -= 1
         exc = task.exception
-        if exc is not None:
+        # An aborted child that ended by its abort's Cancelled was stopped on
+        # purpose by its owner: not a failure, so its siblings go on.
+        if exc is not None and not (task.aborted and isinstance(exc, Cancelled)):
             self._errors.append(exc)
             self.cancel_scope.cancel()
         if self._children == 0 and self._waiting:
