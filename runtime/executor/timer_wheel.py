@@ -12,17 +12,17 @@ is a rotate and a count of trailing zeros, whatever the number of timers.
 
 * insert: compute level and slot, put the entry in that slot's dict: O(1).
 * cancel: delete it from its slot's dict: O(1), no tombstone.
-* next_deadline: the start of the first occupied slot of the lowest occupied
+* next_deadline: the tick of the first occupied slot of the lowest occupied
   level (lower levels always expire first): O(levels).
 * fire_expired: take due slots in order; a level-0 slot fires (its entries
   sorted by deadline, then insertion order: the same order as the heap), a
   higher slot *cascades* (its entries are re-inserted, landing lower).
 
 Deadlines are floats on the runner's clock; a tick is a millisecond since
-the wheel was made (rounded down), and an entry fires only once ``now >=
-deadline`` exactly, so the slot of the current millisecond may be fired in
-part. `next_deadline` is exact for what is due within the current 64 ms and
-early (a slot's start, to cascade it) for what is farther: never late.
+the wheel was made, and a deadline's tick is rounded *up*, as tokio does: a
+slot fires once its millisecond has ended, so a timer never fires early and
+at most 1 ms late (the heap fires at the exact deadline). Within a slot,
+entries fire in deadline order, then insertion order, as the heap's do.
 
 Not used by the runner: ``benchmarks/timers.py`` measures it against the
 heap, and the faster is what `Runner` uses (see ``time_driver.py``).
@@ -73,13 +73,13 @@ class TimerWheel:
     def insert(self, deadline: float, callback: Callable[[], object]) -> TimerEntry:
         """Call ``callback()`` from the run loop once ``deadline`` has passed."""
         entry = [deadline, next(self._seq), callback, 0, 0, 0]
-        self._place(entry, math.floor((deadline - self._origin) * 1000.0))
+        self._place(entry, math.ceil((deadline - self._origin) * 1000.0))
         self._len += 1
         return entry
 
     def _place(self, entry: TimerEntry, tick: int) -> None:
         elapsed = self._elapsed
-        if tick < elapsed:
+        if tick <= elapsed:
             entry[LEVEL] = IN_EXPIRED
             self._expired.append(entry)
             return
@@ -129,12 +129,10 @@ class TimerWheel:
         return None
 
     def next_deadline(self) -> float | None:
-        """The earliest live deadline (or, for a far one, when to cascade it).
+        """When the first slot is due (or, for a far one, when to cascade it).
 
-        ``None`` when nothing is pending. Exact for timers due within the
-        current 64 ms; for later ones it is the start of their slot, where
-        `fire_expired` moves them down a level (waking the loop early, never
-        late).
+        ``None`` when nothing is pending. A slot's time is its millisecond's
+        end, so it is never before any deadline in it, and at most 1 ms after.
         """
         if self._expired:
             live = [e[DEADLINE] for e in self._expired if e[CALLBACK] is not None]
@@ -144,13 +142,10 @@ class TimerWheel:
         expiration = self._next_expiration()
         if expiration is None:
             return None
-        tick, level, slot = expiration
-        if level == 0:
-            return min(e[DEADLINE] for e in self._slots[0][slot].values())
-        return self._origin + tick / 1000.0
+        return self._origin + expiration[0] / 1000.0
 
     def fire_expired(self, now: float) -> int:
-        """Run the callbacks of every entry due at ``now``; return how many."""
+        """Run the callbacks of every slot due at ``now``; return how many ran."""
         # The nudge: a `next_deadline` value converted back must land on its
         # own tick, not a hair before it (firing still compares exact floats).
         now_tick = math.floor((now - self._origin) * 1000.0 + 1e-6)
@@ -168,22 +163,9 @@ class TimerWheel:
                 break
             tick, level, slot = expiration
             bucket = self._slots[level][slot]
-            self._elapsed = tick
-            if level == 0 and tick == now_tick:
-                # The current millisecond: only part of it has passed.
-                due = [e for e in bucket.values() if e[DEADLINE] <= now]
-                if not due:
-                    break
-                for entry in due:
-                    del bucket[entry[SEQ]]
-                if not bucket:
-                    self._occupied[0] &= ~(1 << slot)
-                due.sort()
-                for entry in due:
-                    fired += self._fire(entry, now, early)
-                continue
             self._slots[level][slot] = {}
             self._occupied[level] &= ~(1 << slot)
+            self._elapsed = tick
             if level == 0:
                 for entry in sorted(bucket.values()):
                     fired += self._fire(entry, now, early)
@@ -193,7 +175,8 @@ class TimerWheel:
         if now_tick > self._elapsed:
             self._elapsed = now_tick
         for entry in early:
-            self._place(entry, math.floor((entry[DEADLINE] - self._origin) * 1000.0))
+            tick = math.ceil((entry[DEADLINE] - self._origin) * 1000.0)
+            self._place(entry, max(tick, self._elapsed + 1))
         return fired
 
     def _fire(self, entry: TimerEntry, now: float, early: list[TimerEntry]) -> int:
