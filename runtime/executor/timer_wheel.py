@@ -46,6 +46,11 @@ MAX_TICKS = (1 << (SLOT_BITS * LEVELS)) - 1
 #: works on both.
 DEADLINE, SEQ, CALLBACK, TICK, LEVEL, SLOT = range(6)
 IN_EXPIRED = -1  # LEVEL of an entry waiting in the due list
+#: The level of a deadline, indexed by the bit length of ``elapsed ^ tick``.
+#: Capped at the top level (tokio caps the same): a tick within MAX_TICKS of
+#: ``elapsed`` can still differ above bit 36 when it crosses a 2^36 boundary.
+_LEVEL_OF_BITS = [min(LEVELS - 1, max(0, bits - 1) // SLOT_BITS) for bits in range(65)]
+_ceil = math.ceil
 
 TimerEntry = list
 
@@ -72,9 +77,20 @@ class TimerWheel:
 
     def insert(self, deadline: float, callback: Callable[[], object]) -> TimerEntry:
         """Call ``callback()`` from the run loop once ``deadline`` has passed."""
-        entry = [deadline, next(self._seq), callback, 0, 0, 0]
-        self._place(entry, math.ceil((deadline - self._origin) * 1000.0))
+        tick = _ceil((deadline - self._origin) * 1000.0)
+        seq = next(self._seq)
+        elapsed = self._elapsed
         self._len += 1
+        if elapsed < tick <= elapsed + MAX_TICKS:
+            # `_place`, inlined: this is the hot path (every sleep, every timeout).
+            level = _LEVEL_OF_BITS[((elapsed ^ tick) | (SLOTS - 1)).bit_length()]
+            slot = (tick >> (level * SLOT_BITS)) & (SLOTS - 1)
+            entry = [deadline, seq, callback, tick, level, slot]
+            self._slots[level][slot][seq] = entry
+            self._occupied[level] |= 1 << slot
+            return entry
+        entry = [deadline, seq, callback, 0, 0, 0]
+        self._place(entry, tick)
         return entry
 
     def _place(self, entry: TimerEntry, tick: int) -> None:
@@ -85,7 +101,7 @@ class TimerWheel:
             return
         if tick - elapsed > MAX_TICKS:
             tick = elapsed + MAX_TICKS  # comes round early, is re-placed then
-        level = (((elapsed ^ tick) | (SLOTS - 1)).bit_length() - 1) // SLOT_BITS
+        level = _LEVEL_OF_BITS[((elapsed ^ tick) | (SLOTS - 1)).bit_length()]
         slot = (tick >> (level * SLOT_BITS)) & (SLOTS - 1)
         entry[TICK] = tick
         entry[LEVEL] = level

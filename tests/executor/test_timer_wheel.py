@@ -131,3 +131,19 @@ def test_callbacks_may_insert_due_timers_which_fire_in_the_same_call() -> None:
     wheel.insert(0.001, first)
     assert wheel.fire_expired(0.002) == 2
     assert trace == ["first", "inserted while firing"]
+
+
+def test_timers_crossing_the_top_level_boundary_still_fire() -> None:
+    # 2^36 ticks after the origin (2.2 years of uptime), elapsed ^ tick has a
+    # bit above the top level's; the wheel must file it at the top level.
+    wheel = TimerWheel(origin=0.0)
+    boundary = (1 << 36) / 1000.0
+    wheel.fire_expired(boundary - 0.5)
+    trace: list[float] = []
+    for d in (boundary - 0.2, boundary + 0.3, boundary + 70.0):
+        wheel.insert(d, lambda d=d: trace.append(d))
+    now = boundary - 0.5
+    while (deadline := wheel.next_deadline()) is not None:
+        now = max(now, deadline)
+        wheel.fire_expired(now)
+    assert trace == [boundary - 0.2, boundary + 0.3, boundary + 70.0]
