@@ -1,0 +1,249 @@
+"""The chat server under hostile or unlucky clients: each hardening promise, tested."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.examples.chat_harness import WELCOME, ChatProcess, Client, clients
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+def server() -> Iterator[ChatProcess]:
+    with ChatProcess() as proc:
+        yield proc
+        proc.stop()
+
+
+# -- slow readers ----------------------------------------------------------------
+
+
+def test_a_slow_reader_is_disconnected_and_the_room_keeps_going() -> None:
+    with ChatProcess("--queue", "16") as server:
+        talker, fast = clients(server.port, ["talker", "fast"])
+        # A small receive buffer so the kernel fills up sooner.
+        slow = Client(server.port, "slow", rcvbuf=4096)
+        with talker, fast, slow:
+            talker.expect("[lobby] * slow joined")
+            fast.expect("[lobby] * slow joined")
+            big = "x" * 4000
+            kicked = "[lobby] * slow left (too slow: outbound queue full)"
+            talker_saw_it = False
+            for i in range(5000):
+                said = f"[lobby] <talker> {i} {big}"
+                talker.send(f"{i} {big}")
+                for line in talker.skip_until(said):
+                    talker_saw_it = talker_saw_it or line == kicked
+                fast_lines = fast.skip_until(said)
+                assert set(fast_lines[:-1]) <= {kicked}
+                if kicked in fast_lines:
+                    break
+            else:
+                pytest.fail("the slow reader was never disconnected")
+            if not talker_saw_it:
+                talker.skip_until(kicked)
+            # The slow client gets whole lines, then the reason, then EOF.
+            rest = slow.read_to_eof()
+            assert rest[-1] == "! bye: too slow: outbound queue full"
+            said = rest[rest.index("[lobby] * slow joined") + 1:-1]
+            assert said == [f"[lobby] <talker> {i} {big}" for i in range(len(said))]
+            # The others were never held up and carry on.
+            talker.send("still here")
+            fast.expect("[lobby] <talker> still here")
+        server.stop()
+
+
+# -- bad input -----------------------------------------------------------------------
+
+
+def test_a_line_over_4_kib_gets_an_error_and_the_connection_stays_usable(
+        server: ChatProcess) -> None:
+    alice, bob = clients(server.port, ["alice", "bob"])
+    with alice, bob:
+        alice.send("y" * 5000)
+        alice.expect("! line too long: at most 4096 bytes; the rest of it was discarded")
+        alice.send("after")
+        bob.expect("[lobby] <alice> after")
+        bob.expect_nothing()
+
+
+def test_a_long_line_in_small_pieces_is_discarded_up_to_its_newline(server: ChatProcess) -> None:
+    alice, bob = clients(server.port, ["alice", "bob"])
+    with alice, bob:
+        for _ in range(20):
+            alice.send_raw(b"z" * 1000)
+            time.sleep(0.005)
+        alice.send_raw(b"tail of the long line\nnext\n")
+        alice.expect("! line too long: at most 4096 bytes; the rest of it was discarded")
+        bob.expect("[lobby] <alice> next")
+        bob.expect_nothing()
+
+
+def test_a_line_of_exactly_4096_bytes_is_accepted(server: ChatProcess) -> None:
+    alice, bob = clients(server.port, ["alice", "bob"])
+    with alice, bob:
+        alice.send("w" * 4096)
+        bob.expect("[lobby] <alice> " + "w" * 4096)
+
+
+def test_invalid_utf8_is_replaced_not_rejected(server: ChatProcess) -> None:
+    alice, bob = clients(server.port, ["alice", "bob"])
+    with alice, bob:
+        alice.send_raw(b"caf\xe9 \xff\xfe ok \xe2\x82\n")
+        bob.expect("[lobby] <alice> caf\ufffd \ufffd\ufffd ok \ufffd")
+        alice.send("still fine")
+        bob.expect("[lobby] <alice> still fine")
+
+
+def test_invalid_utf8_in_a_nick_is_an_invalid_nick(server: ChatProcess) -> None:
+    with Client(server.port) as c:
+        c.expect(WELCOME)
+        c.send_raw(b"bo\xffb\n")
+        c.expect("! invalid nick 'bo\ufffdb': use 1-32 of A-Z a-z 0-9 _ -")
+
+
+# -- idle clients and the client limit ----------------------------------------------------
+
+
+def test_idle_clients_are_disconnected_with_a_reason() -> None:
+    with ChatProcess("--idle-timeout", "0.5") as server:
+        alice, idler = clients(server.port, ["alice", "idler"])
+        with alice, idler:
+            start = time.monotonic()
+            # alice keeps talking, idler does not.
+            while time.monotonic() - start < 1.2:
+                alice.send("tick")
+                time.sleep(0.2)
+            lines = idler.read_to_eof()
+            assert lines[-1] == "! bye: idle for 0.5 s"
+            seen = alice.skip_until(lambda s: "idler" in s)
+            assert seen[-1] == "[lobby] * idler left (idle for 0.5 s)"
+            alice.send("/who")
+            alice.skip_until("* in lobby: alice")
+        server.stop()
+
+
+def test_over_max_clients_a_new_connection_hears_server_full() -> None:
+    with ChatProcess("--max-clients", "2") as server:
+        alice, bob = clients(server.port, ["alice", "bob"])
+        with alice:
+            with bob, Client(server.port) as third:
+                assert third.read_to_eof() == ["! bye: server full"]
+            alice.expect("[lobby] * bob left (connection closed)")
+            with Client(server.port, "carol") as carol:  # a slot is free again
+                carol.expect("[lobby] * carol joined")
+        server.stop()
+
+
+# -- abrupt disconnects ------------------------------------------------------------------
+
+
+def test_a_reset_connection_is_removed_and_announced(server: ChatProcess) -> None:
+    alice, bob, carol = clients(server.port, ["alice", "bob", "carol"])
+    with alice, carol:
+        bob.reset()
+        alice.expect("[lobby] * bob left (connection lost)")
+        carol.expect("[lobby] * bob left (connection lost)")
+        alice.send("/who")
+        alice.expect("* in lobby: alice, carol")
+
+
+VICTIM = """
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"victim\\nhalf a li")
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_client_killed_mid_line_is_removed_and_its_half_line_dropped(
+        server: ChatProcess) -> None:
+    (alice,) = clients(server.port, ["alice"])
+    with alice:
+        proc = subprocess.Popen([sys.executable, "-c", VICTIM, str(server.port)],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline() == "ready\n"
+            alice.expect("[lobby] * victim joined")
+            proc.kill()  # SIGKILL: no chance to finish the line or say goodbye
+        finally:
+            proc.kill()
+            proc.communicate(timeout=10)
+        # It never read the welcome, so the kernel answers with RST; a client
+        # that had read everything would send FIN ("connection closed").
+        left = alice.line()
+        assert left in ("[lobby] * victim left (connection lost)",
+                        "[lobby] * victim left (connection closed)")
+        alice.send("/who")
+        alice.expect("* in lobby: alice")
+
+
+# -- out of file descriptors ------------------------------------------------------------
+
+
+def test_out_of_fds_it_keeps_serving_its_clients_without_spinning() -> None:
+    with ChatProcess(fd_limit=40) as server:
+        alice, bob = clients(server.port, ["alice", "bob"])
+        extra: list[socket.socket] = []
+        try:
+            # Far more connections than fds: they wait in the listen backlog.
+            for _ in range(60):
+                extra.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+            time.sleep(0.3)
+            before = server.cpu_seconds()
+            for i in range(10):
+                alice.send(f"msg {i}")
+                bob.expect(f"[lobby] <alice> msg {i}")
+                alice.expect(f"[lobby] <alice> msg {i}")
+            time.sleep(1.0)
+            used = server.cpu_seconds() - before
+            assert used < 0.3, f"the server used {used:.2f} s of CPU in ~1 s: spinning"
+        finally:
+            for sock in extra:
+                sock.close()
+        # With fds back, the backlog drains and new clients get in.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with Client(server.port, "carol") as carol:
+                    carol.expect("[lobby] * carol joined")
+                break
+            except (AssertionError, EOFError, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        alice.close()
+        bob.close()
+        server.stop()
+        assert "accept() failed" in server.stderr
+
+
+# -- stopping ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_says_goodbye_to_everyone_and_exits_zero_quickly(signum: int) -> None:
+    with ChatProcess() as server:
+        people = clients(server.port, ["alice", "bob", "carol"])
+        unnamed = Client(server.port)
+        unnamed.expect(WELCOME)
+        try:
+            took = server.stop(signum)
+            for c in people:
+                assert c.read_to_eof() == ["! bye: server shutting down"]
+            assert unnamed.read_to_eof() == ["! bye: server shutting down"]
+        finally:
+            for c in [*people, unnamed]:
+                c.close()
+        assert took < 2.0
+        assert server.stdout.endswith("chat server stopped\n")
