@@ -452,7 +452,7 @@ def main() -> None:
                 cells.append(f"{'-':>22}")
                 continue
             ratio = f" ({m / base:.2f}x)" if base else ""
-            cells.append(f"{m:>13.3f} s{ratio:>8}")
+            cells.append(f"{f'{m:.3f} s{ratio}':>22}")
         print(f"| {bench:<16} | " + " | ".join(cells) + " |")
     print()
     spread = []
