@@ -1,0 +1,277 @@
+"""Echo benchmark: runtime's echo server against its peers, in one invocation.
+
+    .venv/bin/python benchmarks/echo.py [--reps 3] [--duration 3] [--warmup 1]
+        [--configs 1x100,100x100,100x1000,1000x100] [--servers runtime,asyncio_streams,...]
+
+Servers (all single-threaded, binding 127.0.0.1:PORT):
+
+    runtime           examples/echo_server.py (runtime's streams API, a task per connection)
+    asyncio_streams   peers/asyncio_streams.py  (StreamReader.read + write/drain)
+    asyncio_protocol  peers/asyncio_protocol.py (Protocol.data_received -> transport.write)
+    uvloop_streams    the asyncio streams server on uvloop
+    uvloop_protocol   the asyncio Protocol server on uvloop
+    trio              peers/trio_echo.py (serve_tcp, receive_some + send_all)
+    c                 echo_c.c (epoll, edge-triggered): what the box can do without Python
+
+The load generator is `echoload.c` (closed loop: every connection keeps one
+message in flight; epoll, non-blocking). Both C programs are compiled here
+with the system ``cc -O2`` into ``benchmarks/build/``. Every server is pinned
+to CPU 0 and the load generator to CPU 1 (``taskset``), so each has a core
+of its own; a configuration ``CxB`` is C connections sending B-byte
+messages. Each (configuration, server) pair runs ``--reps`` times, the
+servers interleaved (rotated each rep) so slow drift in the machine hits all
+of them alike; the table shows medians, and the ratio of runtime to each
+peer. ``srv CPU`` is the server's CPU time over the measurement window
+(from /proc/PID/stat), ``load CPU`` the load generator's own (getrusage): the
+server is the bottleneck when the first is ~100 % and the second is lower.
+
+Raw results go to ``benchmarks/results/echo-<time>.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BUILD = HERE / "build"
+RESULTS = HERE / "results"
+PY = sys.executable
+
+SERVERS: dict[str, list[str]] = {
+    "runtime": [PY, str(ROOT / "examples" / "echo_server.py"), "{port}"],
+    "asyncio_streams": [PY, str(HERE / "peers" / "asyncio_streams.py"), "{port}"],
+    "asyncio_protocol": [PY, str(HERE / "peers" / "asyncio_protocol.py"), "{port}"],
+    "uvloop_streams": [PY, str(HERE / "peers" / "uvloop_streams.py"), "{port}"],
+    "uvloop_protocol": [PY, str(HERE / "peers" / "uvloop_protocol.py"), "{port}"],
+    "trio": [PY, str(HERE / "peers" / "trio_echo.py"), "{port}"],
+    "c": [str(BUILD / "echo_c"), "{port}"],
+}
+NEEDS = {"uvloop_streams": "uvloop", "uvloop_protocol": "uvloop", "trio": "trio"}
+DEFAULT_CONFIGS = "1x100,100x100,100x1000,1000x100"
+SERVER_CPU, LOAD_CPU = "0", "1"
+
+
+# -- building and machine facts ------------------------------------------------------------
+
+
+def build() -> None:
+    """Compile echoload and echo_c with the system compiler (when out of date)."""
+    BUILD.mkdir(exist_ok=True)
+    for name in ("echoload", "echo_c"):
+        src, exe = HERE / f"{name}.c", BUILD / name
+        if exe.exists() and exe.stat().st_mtime >= src.stat().st_mtime:
+            continue
+        cmd = ["cc", "-O2", "-Wall", "-o", str(exe), str(src)]
+        print("building:", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+
+
+def machine() -> dict[str, str]:
+    def version(module: str) -> str:
+        try:
+            return str(__import__(module).__version__)
+        except ImportError:
+            return "not installed"
+
+    cpu = "?"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    cc = subprocess.run(["cc", "--version"], capture_output=True, text=True).stdout
+    return {
+        "cpu": f"{cpu} ({os.cpu_count()} CPUs)",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "uvloop": version("uvloop"),
+        "trio": version("trio"),
+        "cc": cc.splitlines()[0] if cc else "?",
+    }
+
+
+# -- one run -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"server not listening on {port} after {timeout} s")
+
+
+@contextlib.contextmanager
+def server(name: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = free_port()
+    cmd = ["taskset", "-c", SERVER_CPU] + [a.format(port=port) for a in SERVERS[name]]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_listening(port, proc)
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def run_one(name: str, conns: int, size: int, duration: float, warmup: float) -> dict:
+    with server(name) as (proc, port):
+        time.sleep(0.2)  # let the probe connection's teardown settle
+        load = subprocess.Popen(
+            ["taskset", "-c", LOAD_CPU, str(BUILD / "echoload"), "127.0.0.1", str(port),
+             str(conns), str(size), str(duration), str(warmup)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert load.stdout is not None
+        srv_cpu0 = t0 = None
+        result: dict | None = None
+        for line in load.stdout:
+            if line.strip() == "measuring":
+                srv_cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            elif line.startswith("{"):
+                srv_cpu = cpu_seconds(proc.pid) - (srv_cpu0 or 0.0)
+                wall = time.monotonic() - (t0 or time.monotonic())
+                result = json.loads(line)
+                result["srv_cpu_pct"] = 100.0 * srv_cpu / wall if wall > 0 else 0.0
+        _, err = load.communicate(timeout=30)
+        if result is None or load.returncode != 0:
+            raise RuntimeError(f"echoload against {name} failed ({load.returncode}): {err.strip()}")
+        result["load_cpu_pct"] = 100.0 * result["load_cpu_s"] / result["duration_s"]
+        result["server"] = name
+        return result
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def median(rows: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
+
+
+def report(results: list[dict], servers: list[str], configs: list[tuple[int, int]],
+           facts: dict[str, str]) -> str:
+    out = ["", "machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()), ""]
+    out.append(f"{'config':>9} {'server':<17} {'rt/s':>9} {'(min..max)':>19} "
+               f"{'p50 ms':>7} {'p99 ms':>7} {'srv CPU':>8} {'load CPU':>9}")
+    for conns, size in configs:
+        label = f"{conns}x{size}"
+        for name in servers:
+            rows = [r for r in results if r["server"] == name and r["conns"] == conns
+                    and r["bytes"] == size]
+            if not rows:
+                continue
+            rts = [r["rt_per_s"] for r in rows]
+            out.append(
+                f"{label:>9} {name:<17} {median(rows, 'rt_per_s'):>9,.0f} "
+                f"{f'({min(rts):,.0f}..{max(rts):,.0f})':>19} "
+                f"{median(rows, 'p50_us') / 1000:>7.2f} {median(rows, 'p99_us') / 1000:>7.2f} "
+                f"{median(rows, 'srv_cpu_pct'):>7.0f}% {median(rows, 'load_cpu_pct'):>8.0f}%")
+        out.append("")
+    if "runtime" in servers:
+        peers = [s for s in servers if s != "runtime"]
+        out.append("runtime's median rt/s as a ratio of each peer's (>1: runtime is faster)")
+        out.append(f"{'config':>9} " + " ".join(f"{p:>17}" for p in peers))
+        for conns, size in configs:
+            def med(name: str, conns: int = conns, size: int = size) -> float | None:
+                rows = [r for r in results if r["server"] == name and r["conns"] == conns
+                        and r["bytes"] == size]
+                return median(rows, "rt_per_s") if rows else None
+
+            ours = med("runtime")
+            cells = []
+            for p in peers:
+                theirs = med(p)
+                cells.append(f"{ours / theirs:>17.2f}" if ours and theirs else f"{'-':>17}")
+            out.append(f"{f'{conns}x{size}':>9} " + " ".join(cells))
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--configs", default=DEFAULT_CONFIGS, help="CONNSxBYTES,...")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
+    args = parser.parse_args()
+
+    if os.cpu_count() is None or os.cpu_count() < 2:  # type: ignore[operator]
+        sys.exit("needs two CPUs: the server on CPU 0, the load generator on CPU 1")
+    build()
+    servers = []
+    for name in args.servers.split(","):
+        if name not in SERVERS:
+            sys.exit(f"unknown server {name!r}; choose from {', '.join(SERVERS)}")
+        if name in NEEDS:
+            try:
+                __import__(NEEDS[name])
+            except ImportError:
+                print(f"skipping {name}: {NEEDS[name]} is not installed "
+                      "(pip install -e '.[bench]')", flush=True)
+                continue
+        servers.append(name)
+    configs = [tuple(int(x) for x in c.split("x")) for c in args.configs.split(",")]
+    facts = machine()
+    RESULTS.mkdir(exist_ok=True)
+    raw = RESULTS / f"echo-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    total = args.reps * len(configs) * len(servers)
+    print(f"{total} runs of {args.warmup:g}+{args.duration:g} s: servers on CPU {SERVER_CPU}, "
+          f"echoload on CPU {LOAD_CPU}; raw results in {raw.relative_to(ROOT)}", flush=True)
+
+    results: list[dict] = []
+    done = 0
+    with raw.open("w") as f:
+        for rep in range(args.reps):
+            order = servers[rep % len(servers):] + servers[: rep % len(servers)]
+            for conns, size in configs:
+                for name in order:
+                    done += 1
+                    r = run_one(name, conns, size, args.duration, args.warmup)
+                    r["rep"] = rep
+                    results.append(r)
+                    f.write(json.dumps(r) + "\n")
+                    f.flush()
+                    print(f"[{done:>3}/{total}] rep {rep + 1} {conns}x{size:<5} {name:<17} "
+                          f"{r['rt_per_s']:>9,.0f} rt/s  p50 {r['p50_us'] / 1000:6.2f} ms  "
+                          f"p99 {r['p99_us'] / 1000:6.2f} ms  srv CPU {r['srv_cpu_pct']:3.0f}%  "
+                          f"load CPU {r['load_cpu_pct']:3.0f}%", flush=True)
+    print(report(results, servers, configs, facts), flush=True)
+
+
+if __name__ == "__main__":
+    main()
