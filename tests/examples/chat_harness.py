@@ -40,6 +40,8 @@ class ChatProcess:
 
     def __init__(self, *args: str, script: Path = CHAT_SERVER, fd_limit: int | None = None) -> None:
         raise_fd_limit()
+        self.stdout = ""
+        self.stderr = ""
 
         def limit_fds() -> None:
             if fd_limit is not None:
@@ -59,8 +61,6 @@ class ChatProcess:
         except BaseException:
             self.close()
             raise
-        self.stdout = ""
-        self.stderr = ""
 
     @property
     def pid(self) -> int:
