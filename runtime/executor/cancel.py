@@ -157,7 +157,8 @@ class CancelScope:
             return
         self.cancel_called = True
         self._disarm_deadline()
-        self._deliver()
+        if self._state in ("entered", "root"):  # else no task is inside to tell
+            self._deliver()
 
     def _deliver(self) -> None:
         runner = context.runner()

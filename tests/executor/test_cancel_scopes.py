@@ -703,3 +703,24 @@ def test_an_entered_move_on_after_has_its_deadline(fl: Flavor) -> None:
             return entered + 9 < scope.deadline <= fl.current_time() + 10
 
     assert fl.run(main) is True
+
+
+def test_a_scope_can_be_cancelled_outside_a_run(fl: Flavor) -> None:
+    # Cancelling is only marking: it needs no running runtime (trio allows it),
+    # before the scope is entered or after the run that used it has ended.
+    early = fl.cancel_scope()
+    early.cancel()
+    trace: list[str] = []
+
+    async def main() -> object:
+        with early, noting(trace, "checkpoint in the early-cancelled scope"):
+            await fl.checkpoint()
+        with fl.cancel_scope() as used:
+            await fl.checkpoint()
+        return used
+
+    late = fl.run(main)
+    late.cancel()  # after run() returned
+    assert trace == ["checkpoint in the early-cancelled scope: Cancelled"]
+    assert (early.cancelled_caught, late.cancel_called, late.cancelled_caught) == (
+        True, True, False)
