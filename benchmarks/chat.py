@@ -1,0 +1,252 @@
+"""Chat fan-out benchmark: runtime's chat server against asyncio and trio peers.
+
+    .venv/bin/python benchmarks/chat.py [--clients 10,100,1000] [--reps 5]
+        [--deliveries 1000000] [--window 32] [--servers runtime,asyncio,trio]
+
+Servers (single-threaded; each prints ``... listening on 127.0.0.1:PORT``):
+
+    runtime   examples/chat_server.py            (runtime: reader + writer task per
+                                                   client, bounded runtime.channel)
+    asyncio   benchmarks/peers/chat_asyncio.py   (asyncio streams, asyncio.Queue)
+    trio      benchmarks/peers/chat_trio.py      (trio streams, memory channel)
+
+All three have the same structure: the line's reader fans it out with a
+non-blocking put into each member's bounded (1024-line) queue, and a writer
+task per client joins what is queued into one write.
+
+One run: N clients join room ``bench``; client 0 then says ``--deliveries /
+N`` lines of 64 bytes, keeping at most ``--window`` of them in flight (sent
+but not yet echoed back to itself). The run ends when every client has
+received every line; the figure is deliveries (lines x clients) per second
+of wall time. The load generator is this process (an epoll loop over the N
+sockets, counting newlines), pinned to CPU 1; the server is pinned to CPU 0
+(``taskset``). ``srv CPU`` near 100 % with ``load CPU`` lower means the
+server is the bottleneck, which is what is being measured.
+
+Every (N, server) pair runs ``--reps`` times, the servers rotated each rep
+so that drift in the machine hits all alike; the table shows medians and
+runtime's ratio to each peer (> 1: runtime delivers more per second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import select
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PY = sys.executable
+SERVERS = {
+    "runtime": [PY, str(ROOT / "examples" / "chat_server.py"), "--port", "0"],
+    "asyncio": [PY, str(HERE / "peers" / "chat_asyncio.py"), "--port", "0"],
+    "trio": [PY, str(HERE / "peers" / "chat_trio.py"), "--port", "0"],
+}
+SERVER_CPU, LOAD_CPU = 0, 1
+PAYLOAD = 64
+
+
+def versions() -> str:
+    import trio
+
+    import runtime
+
+    runtime_version = getattr(runtime, "__version__", None)
+    if runtime_version is None:
+        from importlib.metadata import version
+        runtime_version = version("runtime")
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                         capture_output=True, text=True).stdout.strip()
+    return (f"CPython {platform.python_version()}, runtime {runtime_version} ({rev}), "
+            f"trio {trio.__version__}, Linux {platform.release()}, {os.cpu_count()} CPUs")
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Run:
+    """One server process and N clients in room ``bench``."""
+
+    def __init__(self, name: str, clients: int) -> None:
+        self.proc = subprocess.Popen(["taskset", "-c", str(SERVER_CPU), *SERVERS[name]],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.socks: list[socket.socket] = []
+        self.poll = select.epoll()
+        assert self.proc.stdout is not None
+        first = self.proc.stdout.readline()
+        if " listening on " not in first:
+            self.close()
+            raise RuntimeError(f"{name} did not start: {first!r}")
+        port = int(first.rsplit(":", 1)[1])
+        for i in range(clients):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.socks.append(sock)
+            sock.sendall(b"b%d\n/join bench\n" % i)
+        self.by_fd = {s.fileno(): i for i, s in enumerate(self.socks)}
+        for sock in self.socks:
+            sock.setblocking(False)
+            self.poll.register(sock, select.EPOLLIN)
+        self._wait_for(lambda i: b"[bench] * b%d joined\n" % i)
+        self.socks[0].sendall(b"/me ready\n")
+        self.after = self._wait_for(lambda i: b"[bench] * b0 ready\n")
+
+    def _wait_for(self, marker_of: object) -> list[int]:
+        """Read each client until its marker; returns how many lines came after it."""
+        markers = [marker_of(i) for i in range(len(self.socks))]  # type: ignore[operator]
+        bufs = [b""] * len(self.socks)
+        after = [0] * len(self.socks)
+        waiting = len(self.socks)
+        deadline = time.monotonic() + 120
+        while waiting:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{waiting} clients never saw their marker")
+            for fd, _ in self.poll.poll(1.0):
+                i = self.by_fd[fd]
+                data = self.socks[i].recv(1 << 18)
+                if not data:
+                    raise ConnectionError(f"client {i} was disconnected during setup")
+                if bufs[i] is None:
+                    after[i] += data.count(b"\n")
+                    continue
+                bufs[i] += data
+                cut = bufs[i].find(markers[i])
+                if cut >= 0:
+                    after[i] = bufs[i][cut + len(markers[i]):].count(b"\n")
+                    bufs[i] = None  # type: ignore[call-overload]
+                    waiting -= 1
+                else:
+                    bufs[i] = bufs[i][-200:]
+        return after
+
+    def fan_out(self, messages: int, window: int) -> dict[str, float]:
+        socks, by_fd, poll = self.socks, self.by_fd, self.poll
+        got = list(self.after)
+        sender = socks[0]
+        line_body = b"x" * (PAYLOAD - 12)
+        sent = 0
+        unfinished = sum(1 for n in got if n < messages)
+        srv0, own0, t0 = cpu_seconds(self.proc.pid), own_cpu_seconds(), time.perf_counter()
+
+        def top_up() -> int:
+            upto = min(messages, got[0] + window)
+            if upto > sent:
+                sender.sendall(b"".join(b"%09d %s\n" % (k, line_body) for k in range(sent, upto)))
+                return upto
+            return sent
+
+        sent = top_up()
+        deadline = time.monotonic() + 300
+        while unfinished:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{unfinished} clients still short of {messages} lines")
+            for fd, _ in poll.poll(1.0):
+                i = by_fd[fd]
+                data = socks[i].recv(1 << 18)
+                if not data:
+                    raise ConnectionError(f"client {i} was disconnected (too slow?)")
+                before = got[i]
+                got[i] = now = before + data.count(b"\n")
+                if before < messages <= now:
+                    unfinished -= 1
+                if i == 0 and sent < messages:
+                    sent = top_up()
+        wall = time.perf_counter() - t0
+        srv = cpu_seconds(self.proc.pid) - srv0
+        own = own_cpu_seconds() - own0
+        if max(got) != messages:
+            raise AssertionError(f"a client got {max(got)} lines, expected {messages}")
+        deliveries = messages * len(socks)
+        return {"per_s": deliveries / wall, "wall": wall, "srv_cpu": 100 * srv / wall,
+                "load_cpu": 100 * own / wall}
+
+    def close(self) -> None:
+        for sock in self.socks:
+            sock.close()
+        self.poll.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.communicate()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", default="10,100,1000")
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--deliveries", type=int, default=1_000_000, help="per run")
+    parser.add_argument("--window", type=int, default=32, help="lines in flight")
+    args = parser.parse_args()
+    if (os.cpu_count() or 1) < 2:
+        sys.exit("needs two CPUs: the server on CPU 0, the load generator on CPU 1")
+    os.sched_setaffinity(0, {LOAD_CPU})
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
+    servers = args.servers.split(",")
+    sizes = [int(n) for n in args.clients.split(",")]
+    print(versions(), flush=True)
+    total = args.reps * len(sizes) * len(servers)
+    results: dict[tuple[str, int], list[dict[str, float]]] = {}
+    done = 0
+    for rep in range(args.reps):
+        order = servers[rep % len(servers):] + servers[:rep % len(servers)]
+        for n in sizes:
+            messages = max(1, args.deliveries // n)
+            for name in order:
+                done += 1
+                run = Run(name, n)
+                try:
+                    r = run.fan_out(messages, args.window)
+                finally:
+                    run.close()
+                results.setdefault((name, n), []).append(r)
+                print(f"[{done:>2}/{total}] rep {rep + 1} N={n:<5} {name:<8} "
+                      f"{r['per_s']:>10,.0f} deliveries/s  "
+                      f"({messages:,} lines in {r['wall']:.2f} s)  "
+                      f"srv CPU {r['srv_cpu']:3.0f}%  load CPU {r['load_cpu']:3.0f}%", flush=True)
+
+    print()
+    print(f"{'N':>5} {'server':<8} {'deliveries/s':>13} {'(min..max)':>25} {'srv CPU':>8} "
+          f"{'load CPU':>9}")
+    for n in sizes:
+        for name in servers:
+            rows = results[(name, n)]
+            rates = [r["per_s"] for r in rows]
+            print(f"{n:>5} {name:<8} {statistics.median(rates):>13,.0f} "
+                  f"{f'({min(rates):,.0f}..{max(rates):,.0f})':>25} "
+                  f"{statistics.median(r['srv_cpu'] for r in rows):>7.0f}% "
+                  f"{statistics.median(r['load_cpu'] for r in rows):>8.0f}%")
+    if "runtime" in servers:
+        peers = [s for s in servers if s != "runtime"]
+        print("\nruntime's median as a ratio of each peer's (> 1: runtime is faster)")
+        print(f"{'N':>5} " + " ".join(f"{p:>10}" for p in peers))
+        for n in sizes:
+            ours = statistics.median(r["per_s"] for r in results[("runtime", n)])
+            print(f"{n:>5} " + " ".join(
+                f"{ours / statistics.median(r['per_s'] for r in results[(p, n)]):>10.2f}"
+                for p in peers))
+
+
+if __name__ == "__main__":
+    main()
