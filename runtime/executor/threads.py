@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from . import context
-from .traps import park
+from .traps import checkpoint_if_cancelled, park
 
 T = TypeVar("T")
 
@@ -51,8 +51,12 @@ async def to_thread(fn: Callable[..., T], *args: Any) -> T:
     The loop keeps running meanwhile: the worker wakes this task through its
     `Waker` (thread-safe; it goes through the reactor's `Waker`). If this task
     is cancelled while waiting, the call is abandoned: it runs to completion
-    in its thread (threads cannot be interrupted) and its result is dropped.
+    in its thread (threads cannot be interrupted) and its result is dropped;
+    if it is cancelled already, ``fn`` is not called at all.
     """
+    # A checkpoint first: in a cancelled scope the call is never started
+    # (trio's run_sync), however fast it would have returned.
+    await checkpoint_if_cancelled()
     runner = context.runner()
     waker = runner.current.waker
     outcome = _Outcome()

@@ -724,3 +724,15 @@ def test_a_scope_can_be_cancelled_outside_a_run(fl: Flavor) -> None:
     assert trace == ["checkpoint in the early-cancelled scope: Cancelled"]
     assert (early.cancelled_caught, late.cancel_called, late.cancelled_caught) == (
         True, True, False)
+
+
+def test_a_thread_call_in_a_cancelled_scope_never_runs(fl: Flavor) -> None:
+    # Even a call that would return at once: cancelled means not run.
+    ran: list[str] = []
+
+    async def main() -> tuple[bool, list[str]]:
+        with fl.move_on_after(0) as scope:
+            await fl.to_thread(ran.append, "ran")
+        return scope.cancelled_caught, ran
+
+    assert fl.run(main) == (True, [])
