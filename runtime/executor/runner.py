@@ -225,6 +225,8 @@ class Runner:
             for _ in range(batch):
                 task = run_queue.popleft()
                 task.scheduled = False
+                if task.finished:
+                    continue  # woken while it ran (a self-wake), then it returned
                 if self.debug:
                     self._debug_step(task)
                 else:
