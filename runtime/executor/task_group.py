@@ -94,7 +94,7 @@ class TaskGroup:
     async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool:
         if exc is not None:
-            self._errors.insert(0, exc)
+            self._errors.append(exc)  # in the order things failed, as trio does
             self.cancel_scope.cancel()
         self._waiting = True
         try:
@@ -114,8 +114,8 @@ class TaskGroup:
         if not errors:
             return True
         if all(isinstance(e, Cancelled) for e in errors):
-            if errors[0] is exc:
-                return False
+            if any(e is exc for e in errors):
+                return False  # the body's own Cancelled goes on, traceback intact
             raise errors[0]
         raise BaseExceptionGroup("exceptions from a TaskGroup", errors)
 

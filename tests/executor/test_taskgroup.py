@@ -584,3 +584,40 @@ def test_a_task_started_into_a_cancelled_group_is_cancelled_after_started(
     # caller (returning from start) are ready in the same batch: any order.
     assert sorted(trace[1:3]) == ["after started: Cancelled", "start returned"]
     assert trace[3:] == ["run: None"]
+
+
+def test_the_group_lists_failures_in_the_order_they_happened(fl: Flavor) -> None:
+    # The body's exception takes its place in time like a child's: here the
+    # child failed first and the body failed while being cancelled.
+    trace: list[str] = []
+
+    async def fails_first() -> None:
+        await fl.sleep(0.01)
+        raise KeyError("child")
+
+    async def body_fails_second() -> None:
+        async with fl.open_group() as group:
+            group.spawn(fails_first)
+            try:
+                await fl.sleep_forever()
+            except fl.Cancelled:
+                raise ValueError("body") from None
+
+    async def body_fails_first() -> None:
+        async def fails_when_cancelled() -> None:
+            try:
+                await fl.sleep_forever()
+            except fl.Cancelled:
+                raise KeyError("child") from None
+
+        async with fl.open_group() as group:
+            group.spawn(fails_when_cancelled)
+            await fl.sleep(0.01)
+            raise ValueError("body")
+
+    run_noting(fl, body_fails_second, trace)
+    run_noting(fl, body_fails_first, trace)
+    assert trace == [
+        "run raised ExceptionGroup[KeyError, ValueError]",
+        "run raised ExceptionGroup[ValueError, KeyError]",
+    ]
