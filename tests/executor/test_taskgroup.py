@@ -621,3 +621,74 @@ def test_the_group_lists_failures_in_the_order_they_happened(fl: Flavor) -> None
         "run raised ExceptionGroup[KeyError, ValueError]",
         "run raised ExceptionGroup[ValueError, KeyError]",
     ]
+
+
+# -- groups under deadlines ------------------------------------------------------------
+
+
+def test_move_on_after_around_a_group_cancels_every_child(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def child(name: str, delay: float) -> None:
+        await fl.sleep(delay)
+        with noting(trace, f"{name}"):
+            await fl.sleep_forever()
+
+    async def main() -> None:
+        with fl.move_on_after(0.05) as scope:
+            async with fl.open_group() as group:
+                group.spawn(child, "a", 0)
+                group.spawn(child, "b", 0.01)
+                await fl.sleep(0.02)
+                trace.append("body waits in __aexit__")
+        trace.append(f"moved on: caught={scope.cancelled_caught} "
+                     f"group caught={group.cancel_scope.cancelled_caught}")
+
+    run_noting(fl, main, trace)
+    assert trace[0] == "body waits in __aexit__"
+    assert sorted(trace[1:3]) == ["a: Cancelled", "b: Cancelled"]  # the same batch
+    assert trace[3:] == ["moved on: caught=True group caught=False", "run: None"]
+
+
+def test_fail_after_around_a_group_whose_child_fails_in_cleanup(fl: Flavor) -> None:
+    # The deadline's Cancelled is caught, but the child's error is not a
+    # timeout: it escapes, and no TimeoutError is raised.
+    trace: list[str] = []
+
+    async def fails_when_cancelled() -> None:
+        try:
+            await fl.sleep_forever()
+        except fl.Cancelled:
+            raise ValueError("cleanup failed") from None
+
+    async def main() -> None:
+        with fl.fail_after(0.02):
+            async with fl.open_group() as group:
+                group.spawn(fails_when_cancelled)
+
+    run_noting(fl, main, trace)
+    assert trace == ["run raised ExceptionGroup[ValueError]"]
+
+
+class Fatal(BaseException):
+    """A BaseException that is not Cancelled: it must not be mistaken for one."""
+
+
+def test_a_child_raising_a_base_exception_gives_a_base_exception_group(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def fatal() -> None:
+        await fl.sleep(0.01)
+        raise Fatal()
+
+    async def sibling() -> None:
+        with noting(trace, "sibling"):
+            await fl.sleep_forever()
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            group.spawn(sibling)
+            group.spawn(fatal)
+
+    run_noting(fl, main, trace)
+    assert trace == ["sibling: Cancelled", "run raised BaseExceptionGroup[Fatal]"]
