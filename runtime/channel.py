@@ -192,15 +192,30 @@ class _Channel:
             waiter.waker.wake()
 
     def feed(self) -> None:
-        """Hand buffered messages to parked receivers (after a put-back or a drain)."""
+        """Serve parked receivers after a put-back or a drain of the inbox.
+
+        Only then can parked receivers meet buffered messages or parked
+        senders (a thread's, drained while a receiver waited): hand them
+        the buffer first, then the parked senders' messages directly.
+        """
         buffer = self.buffer
-        while buffer and self.recv_waiters:
-            waiter = take_first(self.recv_waiters)
-            if waiter is None:
-                return
-            waiter.value = buffer.popleft()
-            waiter.state = DONE
-            waiter.waker.wake()
+        while self.recv_waiters and (buffer or self.send_waiters):
+            receiver = take_first(self.recv_waiters)
+            if receiver is None:
+                break
+            if buffer:
+                receiver.value = buffer.popleft()
+            else:
+                sender = take_first(self.send_waiters)
+                if sender is None:
+                    self.recv_waiters.appendleft(receiver)  # still waiting, still first
+                    break
+                receiver.value = sender.value
+                sender.value = None
+                sender.state = DONE
+                sender.waker.wake()
+            receiver.state = DONE
+            receiver.waker.wake()
         if self.send_waiters:
             self.refill()
 

@@ -50,7 +50,7 @@ from collections import deque
 from types import TracebackType
 from typing import Any
 
-from .errors import WouldBlock
+from .errors import Cancelled, WouldBlock
 from .executor.task import Task, Waker
 from .executor.traps import checkpoint_if_cancelled, park, park_uncancellable
 from .lowlevel import current_task
@@ -80,9 +80,12 @@ class Waiter:
     def claim(self) -> bool:
         """Take this waiter to serve it; False if it is leaving (mark it ``GONE``)."""
         task = self.task
-        if task is not None and task.pending_exc is not None:
-            # The runner will throw Cancelled into it: trio would already
-            # have removed it from the queue (its abort callback).
+        if task is not None and task.pending_exc is not None and (
+                isinstance(task.pending_exc, Cancelled) or task.cancel_pending()):
+            # The runner will throw Cancelled into it when it resumes (a
+            # delivered Cancelled, or a re-check that will find the scope
+            # cancelled): trio's abort callback would already have removed
+            # it from the queue.
             self.state = GONE
             return False
         return self.state is WAITING

@@ -159,3 +159,32 @@ def test_calling_it_on_the_loop_thread_is_an_error() -> None:
             tx.send_from_thread(1)
 
     runtime.run(main())
+
+
+@pytest.mark.parametrize("capacity", [0, 1])
+def test_a_receiver_parked_first_gets_a_blocking_threads_message(capacity: int) -> None:
+    async def main() -> list[str]:
+        tx, rx = runtime.channel(capacity)
+        if capacity:
+            tx.try_send("fills the buffer")
+
+        async def receive_two() -> list[str]:
+            return [await rx.recv() for _ in range(2 if capacity else 1)]
+
+        if capacity:
+            # take the buffered one only after the thread is parked on a full channel
+            thread, outcome = start_thread(lambda: tx.send_from_thread("from thread"))
+            await runtime.sleep(0.02)
+            got = await receive_two()
+        else:
+            handle = runtime.spawn(receive_two())
+            await runtime.sleep(0.01)  # the receiver is parked before the thread sends
+            thread, outcome = start_thread(lambda: tx.send_from_thread("from thread"))
+            with runtime.fail_after(5):
+                got = await handle
+        await runtime.to_thread(thread.join)
+        assert outcome == [None]
+        return got
+
+    expected = ["fills the buffer", "from thread"] if capacity else ["from thread"]
+    assert runtime.run(main()) == expected
