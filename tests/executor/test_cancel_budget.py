@@ -55,7 +55,9 @@ def test_a_busy_task_lets_a_1ms_timer_fire_within_a_few_ms() -> None:
         late, busy = timer_lateness(a, b)
     # The busy loop must take long enough that firing on time means something.
     assert busy > 0.01, f"the busy loop ran only {busy * 1000:.1f} ms; the test proves nothing"
-    assert late < min(0.005, busy / 3), (
+    # "A few ms": about 1 ms here when the machine is idle; the bound leaves
+    # room for a loaded CI machine, and is far below the busy loop's length.
+    assert late < min(0.010, busy / 4), (
         f"the 1 ms timer fired {late * 1000:.1f} ms late (busy {busy * 1000:.0f} ms)")
 
 
