@@ -188,3 +188,41 @@ def test_a_receiver_parked_first_gets_a_blocking_threads_message(capacity: int) 
 
     expected = ["fills the buffer", "from thread"] if capacity else ["from thread"]
     assert runtime.run(main()) == expected
+
+
+def test_threads_feeding_receivers_that_keep_timing_out_lose_nothing() -> None:
+    threads_n, per_thread = 4, 3000
+
+    async def main() -> list[int]:
+        tx, rx = runtime.channel(8)
+        senders = [tx.clone() for _ in range(threads_n)]
+        tx.close()
+        got: list[int] = []
+
+        def produce(k: int) -> None:
+            with senders[k]:
+                for i in range(per_thread):
+                    senders[k].send_from_thread(k * per_thread + i)
+
+        async def receive(receiver: runtime.Receiver[int], patience: float) -> None:
+            with receiver:
+                while True:
+                    with runtime.move_on_after(patience):  # often cancelled mid-wait
+                        try:
+                            got.append(await receiver.recv())
+                        except runtime.EndOfChannel:
+                            return
+
+        threads = [start_thread(lambda k=k: produce(k)) for k in range(threads_n)]
+        with runtime.fail_after(30):
+            async with runtime.TaskGroup() as tg:
+                for patience in (0.0001, 0.0003, 0.001):
+                    tg.spawn(receive(rx.clone(), patience))
+                rx.close()
+        for thread, outcome in threads:
+            await runtime.to_thread(thread.join)
+            assert outcome == [None]
+        return got
+
+    got = runtime.run(main())
+    assert sorted(got) == list(range(threads_n * per_thread))
