@@ -8,7 +8,8 @@ locks in `runtime.sync` use), parked senders holding their message and
 parked receivers waiting for one. The structure keeps one invariant: a
 receiver parks only when the buffer is empty, so when one is parked a send
 *hands* its message straight to the first of them (as trio's memory channel
-does) instead of buffering it. A receive that makes room moves the first
+does) instead of buffering it. (A put-back or a drained thread's message
+can break it for a moment; `_Channel.feed` restores it.) A receive that makes room moves the first
 parked sender's message into the buffer and wakes it; with ``capacity=0``
 there is no buffer and a receive takes the message out of the parked
 sender's node: a rendezvous, the send completes only when someone took it.
@@ -50,6 +51,10 @@ method belongs on the loop's thread. See `Sender.send_from_thread`.
 in which every subscriber has its own position, and a subscriber that falls
 more than ``capacity`` messages behind gets `Lagged` instead of stalling
 the sender (see `broadcast`).
+
+Sources: trio ``_channel.py`` (memory channels: hand-off, close rules),
+tokio ``sync/mpsc``, ``sync/oneshot.rs`` and ``sync/broadcast.rs`` (the
+ring, positions and ``RecvError::Lagged``).
 """
 
 from __future__ import annotations

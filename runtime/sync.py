@@ -25,9 +25,10 @@ Cancellation
 ------------
 A cancelled ``acquire`` must not hold the lock. trio gets that from its
 abort callback: cancelling a parked task removes it from the queue *at
-once*. Our runner has no abort callback; it sets ``task.pending_exc`` and
-schedules the task, which finds `Cancelled` thrown at its ``park()`` when
-it runs. Two rules close the gap:
+once*. Our runner has no abort callback; it marks the task
+(``task.pending_exc``: a `Cancelled` to throw, or a re-check made when it
+resumes) and schedules it, and the task finds `Cancelled` thrown at its
+``park()`` when it runs. Two rules close the gap:
 
 * A waiter whose task already has a cancellation on its way is *leaving*:
   `take_first` skips it (marks it ``GONE``) when handing something out.
@@ -40,8 +41,13 @@ it runs. Two rules close the gap:
   level-triggered, is raised by the next checkpoint.
 
 A wait is a cancellation point; an operation that can complete at once
-calls `checkpoint_if_cancelled` (raise if cancelled, spend the cooperative
-budget) and costs no trip through the scheduler.
+first calls `checkpoint_if_cancelled` (raise if cancelled, spend the
+cooperative budget), so a cancelled task never completes it, and a ready
+operation costs no trip through the scheduler.
+
+Sources: trio ``_sync.py`` (Lock, Semaphore, Condition's repark) and
+``_core/_parking_lot.py``; tokio ``sync/batch_semaphore.rs`` (a FIFO wait
+list of nodes holding wakers).
 """
 
 from __future__ import annotations
