@@ -72,7 +72,7 @@ def test_abort_abandons_the_call_without_blocking_the_loop() -> None:
     finished = threading.Event()
 
     def slow() -> str:
-        time.sleep(0.3)
+        time.sleep(0.6)  # long enough that a stalled CI box still sees it running
         finished.set()
         return "dropped"
 
