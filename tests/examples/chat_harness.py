@@ -53,7 +53,7 @@ class ChatProcess:
             preexec_fn=limit_fds if fd_limit is not None else None,
         )
         try:
-            assert self.proc.stdout is not None
+            assert self.proc.stdout is not None and self.proc.stderr is not None
             first = self.proc.stdout.readline()
             assert " listening on 127.0.0.1:" in first, (first, self.proc.stderr.read())
             self.port = int(first.rsplit(":", 1)[1])
