@@ -692,3 +692,22 @@ def test_a_child_raising_a_base_exception_gives_a_base_exception_group(fl: Flavo
 
     run_noting(fl, main, trace)
     assert trace == ["sibling: Cancelled", "run raised BaseExceptionGroup[Fatal]"]
+
+
+def test_calling_started_twice_is_a_runtime_error(fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def service(task_status: Any) -> None:
+        task_status.started("first")
+        try:
+            task_status.started("second")
+        except RuntimeError:
+            trace.append("second started(): RuntimeError")
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            trace.append(await group.start(service))
+
+    run_noting(fl, main, trace)
+    # started() does not suspend the child: it runs on before start() returns.
+    assert trace == ["second started(): RuntimeError", "first", "run: None"]
