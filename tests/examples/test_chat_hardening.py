@@ -225,7 +225,7 @@ def test_out_of_fds_it_keeps_serving_its_clients_without_spinning() -> None:
         alice.close()
         bob.close()
         server.stop()
-        assert "accept() failed" in server.stderr
+        assert "Too many open files" in server.stderr  # it did run out, and said so
 
 
 # -- stopping ----------------------------------------------------------------------------------
