@@ -286,3 +286,17 @@ def test_fd_number_reused_after_close_works_for_a_new_waiter() -> None:
             return data
 
     assert runtime.run(main()) == b"new"
+
+
+def test_wait_on_a_closed_fd_raises_os_error_and_the_driver_stays_usable() -> None:
+    from tests.helpers import closed_fd
+
+    async def main(a: socket.socket, b: socket.socket) -> bytes:
+        with pytest.raises(OSError):
+            await wait_readable(closed_fd())
+        b.send(b"still works")
+        await wait_readable(a)
+        return a.recv(100)
+
+    with socket_pair() as (a, b):
+        assert runtime.run(main(a, b)) == b"still works"

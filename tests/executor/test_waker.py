@@ -142,3 +142,39 @@ def test_spurious_wake_of_a_sleeper_does_not_end_the_sleep_early() -> None:
         return await handle
 
     assert runtime.run(main()) >= 0.05
+
+
+def test_cross_thread_ping_pong_loses_no_wakeup() -> None:
+    # 2,000 handshakes between a parked task and a thread: each round the
+    # thread waits for the task to park, then wakes it. A wake lost between
+    # the remote queue and the reactor Waker would leave the task parked
+    # with nothing else to do, and fail_after would report it.
+    rounds = 2000
+
+    async def main() -> int:
+        waker = current_task().waker
+        parked = threading.Event()
+        turn = [0]
+
+        def thread_side() -> None:
+            for i in range(1, rounds + 1):
+                if not parked.wait(10):
+                    return
+                parked.clear()
+                turn[0] = i
+                waker.wake()
+
+        thread = threading.Thread(target=thread_side)
+        thread.start()
+        try:
+            with runtime.fail_after(20):
+                for i in range(1, rounds + 1):
+                    parked.set()
+                    while turn[0] < i:
+                        await park()
+        finally:
+            parked.set()
+            thread.join()
+        return turn[0]
+
+    assert runtime.run(main()) == rounds
