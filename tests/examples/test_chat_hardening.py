@@ -247,3 +247,21 @@ def test_a_signal_says_goodbye_to_everyone_and_exits_zero_quickly(signum: int) -
                 c.close()
         assert took < 2.0
         assert server.stdout.endswith("chat server stopped\n")
+
+
+def test_a_client_that_stopped_reading_does_not_hold_up_the_shutdown() -> None:
+    # A queue too big to fill: the stuck client is never "too slow", its
+    # writer just waits on a full socket buffer when the signal comes.
+    with ChatProcess("--queue", "100000") as server:
+        talker = clients(server.port, ["talker"])[0]
+        stuck = Client(server.port, "stuck", rcvbuf=4096)
+        with talker, stuck:
+            talker.expect("[lobby] * stuck joined")
+            big = "s" * 4000
+            for i in range(1500):  # ~6 MB: more than the socket buffers hold
+                talker.send(f"{i} {big}")
+                talker.expect(f"[lobby] <talker> {i} {big}")
+            took = server.stop(signal.SIGTERM)
+            assert talker.read_to_eof() == ["! bye: server shutting down"]
+        # It waited for the stuck writer (SHUTDOWN_LINGER, 1 s), not forever.
+        assert 0.9 < took < 2.0, f"the server took {took:.2f} s to exit"
