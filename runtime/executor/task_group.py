@@ -17,7 +17,7 @@ from ..errors import Cancelled
 from . import context
 from .cancel import CancelScope
 from .task import JoinHandle, Task
-from .traps import park_uncancellable
+from .traps import park_uncancellable, yield_now
 
 T = TypeVar("T")
 
@@ -98,6 +98,11 @@ class TaskGroup:
             self.cancel_scope.cancel()
         self._waiting = True
         try:
+            if not self._children:
+                # Nothing to wait for: still a schedule point (not a cancel
+                # point), as in trio, so a loop of short groups cannot starve
+                # the other tasks.
+                await yield_now()
             while self._children:
                 # Not cancellable: if an outer scope is cancelled, the
                 # children (inside our scope) get Cancelled, and we wait.

@@ -711,3 +711,44 @@ def test_calling_started_twice_is_a_runtime_error(fl: Flavor) -> None:
     run_noting(fl, main, trace)
     # started() does not suspend the child: it runs on before start() returns.
     assert trace == ["second started(): RuntimeError", "first", "run: None"]
+
+
+def test_leaving_a_group_is_a_schedule_point(fl: Flavor) -> None:
+    # Even with no child to wait for (trio: a cancel-shielded checkpoint), so
+    # a loop of short-lived groups cannot starve the other tasks.
+    trace: list[str] = []
+    other_ran = False
+
+    async def other() -> None:
+        nonlocal other_ran
+        await fl.checkpoint()
+        other_ran = True
+
+    async def looper() -> None:
+        for attempt in range(1, 1001):
+            async with fl.open_group():
+                pass
+            if other_ran:
+                trace.append(f"other ran while groups opened and closed: {attempt < 10}")
+                return
+        trace.append("other was starved by 1000 empty groups")
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            group.spawn(other)
+            group.spawn(looper)
+
+    run_noting(fl, main, trace)
+    assert trace == ["other ran while groups opened and closed: True", "run: None"]
+
+
+def test_leaving_a_group_in_a_cancelled_scope_is_not_a_cancel_point(fl: Flavor) -> None:
+    async def main() -> tuple[bool, bool]:
+        with fl.cancel_scope() as scope:
+            scope.cancel()
+            async with fl.open_group():
+                pass
+            left_quietly = True
+        return left_quietly, scope.cancelled_caught
+
+    assert fl.run(main) == (True, False)
