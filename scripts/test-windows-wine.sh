@@ -63,10 +63,13 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "${WHEELS[*]}" ]; then
     echo "${WHEELS[*]}" > "$STAMP"
 fi
 
+winpath() { printf 'Z:%s' "${1//\//\\}"; }
 # The embeddable build ignores PYTHONPATH; its sys.path is exactly this file.
-# The work tree is not listed here (it moves between clones): the bootstrap
-# below puts it first.
-printf '%s\n' python311.zip . '..\site-packages' 'import site' > "$PYDIR/python311._pth"
+# It names this work tree, so subprocesses the tests start import `runtime`
+# too; it is rewritten on every run because clones live in different places
+# (two clones cannot run this at the same moment with one cache).
+printf '%s\n' python311.zip . '..\site-packages' "$(winpath "$ROOT")" 'import site' \
+    > "$PYDIR/python311._pth"
 
 # -- 4. Run -----------------------------------------------------------------------
 export WINEPREFIX="$CACHE/prefix"
@@ -74,25 +77,27 @@ export WINEDEBUG=-all
 export WINEDLLOVERRIDES="mscoree,mshtml="  # no Mono/Gecko install prompts
 export PYTHONDONTWRITEBYTECODE=1           # keep Windows .pyc out of the tree
 export PYTHONUTF8=1
-stop_wine() { "$WINESERVER" -k 2>/dev/null || true; }
-trap stop_wine EXIT
-# Without a running server and a booted prefix, each process start stalls ~3 s.
+# No persistent server (`wineserver -p` ... `wineserver -k`): measured here,
+# -k after a full run left the server and Wine's services running with their
+# socket gone, unreachable by any later -k. Without -p the server starts with
+# the first Windows process, pays ~3 s once to boot the prefix's services, and
+# exits with its services a few seconds after the last process ends; the tests'
+# own subprocesses start while it is up and cost nothing extra. We wait for it.
+wait_wine() { timeout 30 "$WINESERVER" -w < /dev/null > /dev/null 2>&1 || true; }
+trap wait_wine EXIT
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
     log "creating the Wine prefix (once, ~10 s)"
+    # wineboot's services inherit its stdout and outlive it: give them nothing,
+    # or a pipe there (`... | tail`) never sees EOF.
     "$WINE" wineboot -i < /dev/null > /dev/null 2>&1
+    wait_wine
 fi
-# wineboot starts Wine's services, which inherit and keep its stdout open: a
-# pipe there would never see EOF. Send it nowhere.
-"$WINESERVER" -p
-"$WINE" wineboot < /dev/null > /dev/null 2>&1
 
-winpath() { printf 'Z:%s' "${1//\//\\}"; }
 if [ "$#" -eq 0 ]; then
     set -- tests/reactor
 fi
 ARGS=$(printf '%s\n' "$@" | "$PY" -c 'import sys; print(repr(sys.stdin.read().splitlines()))')
-BOOT="import sys; sys.path.insert(0, r'$(winpath "$ROOT")'); import pytest
-raise SystemExit(pytest.main(['-p', 'no:cacheprovider', *$ARGS]))"
+BOOT="import sys, pytest; raise SystemExit(pytest.main(['-p', 'no:cacheprovider', *$ARGS]))"
 
 log "running under $("$WINE" --version): pytest $*"
 cd "$ROOT"
