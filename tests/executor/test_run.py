@@ -236,3 +236,30 @@ def test_run_leaves_no_fds_or_threads_behind() -> None:
         assert runtime.run(main(a, b)) == 10
         assert _fds() == fds_before
         assert set(threading.enumerate()) == threads_before
+
+
+def test_two_runtimes_in_two_threads_run_independently() -> None:
+    # One runner per thread: run() in another thread is not "run inside run".
+    results: dict[str, object] = {}
+
+    async def work(name: str) -> str:
+        for _ in range(20):
+            await runtime.sleep(0.001)
+        return name
+
+    def in_thread() -> None:
+        try:
+            results["thread"] = runtime.run(work("thread"))
+        except BaseException as exc:  # reported by the assertion below
+            results["thread"] = exc
+
+    async def main() -> str:
+        thread = threading.Thread(target=in_thread)
+        thread.start()
+        try:
+            return await work("main")
+        finally:
+            await runtime.to_thread(thread.join)
+
+    assert runtime.run(main()) == "main"
+    assert results == {"thread": "thread"}
