@@ -752,3 +752,26 @@ def test_leaving_a_group_in_a_cancelled_scope_is_not_a_cancel_point(fl: Flavor) 
         return left_quietly, scope.cancelled_caught
 
     assert fl.run(main) == (True, False)
+
+
+def test_when_the_group_and_an_outer_scope_are_both_cancelled_the_outer_catches(
+        fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def child() -> None:
+        with noting(trace, "child"):
+            await fl.sleep_forever()
+
+    async def main() -> None:
+        with fl.cancel_scope() as outer:
+            async with fl.open_group() as group:
+                group.spawn(child)
+                await fl.sleep(0.01)
+                group.cancel_scope.cancel()
+                outer.cancel()
+            trace.append("not reached: the outer cancellation must end this block")
+        trace.append(f"group caught={group.cancel_scope.cancelled_caught} "
+                     f"outer caught={outer.cancelled_caught}")
+
+    run_noting(fl, main, trace)
+    assert trace == ["child: Cancelled", "group caught=False outer caught=True", "run: None"]
