@@ -261,3 +261,33 @@ def test_a_program_with_its_own_sigint_handler_keeps_it() -> None:
     # The program's handler stays installed, so "restored" (to Python's default) is False.
     assert lines == ["ready", "handler ran inside run()", "leaked fds: []", "extra threads: 0",
                      "handler restored: False", "wakeup fd restored: True"]
+
+
+def test_a_thread_blocked_forever_cannot_hold_the_program_past_a_second_sigint() -> None:
+    # The abandoned call cannot be interrupted, and (today) run() waits for
+    # its worker threads before returning; at worst the second Ctrl-C is the
+    # way out.
+    program = """
+    async def main():
+        try:
+            print("ready", flush=True)
+            await runtime.to_thread(threading.Event().wait)
+        finally:
+            print("main finally", flush=True)
+
+    runtime.run(main())
+    """
+    with Child(program) as child:
+        child.wait_for("ready")
+        child.proc.send_signal(signal.SIGINT)
+        child.wait_for("main finally")
+        time.sleep(0.2)
+        start = time.monotonic()
+        child.proc.send_signal(signal.SIGINT)  # a no-op if the first one sufficed
+        code, lines, err = child.finish()
+        took = time.monotonic() - start
+
+    assert took < 2, f"the second SIGINT took {took:.1f}s to stop the program"
+    assert code == -signal.SIGINT, (code, lines, err)
+    assert err.strip().splitlines()[-1] == "KeyboardInterrupt", err
+    assert lines == ["ready", "main finally"]
