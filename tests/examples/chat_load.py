@@ -191,7 +191,7 @@ def worker(conn: Connection, port: int, indices: range, rooms: int, members: dic
         while True:
             command = conn.recv()
             if command == "talk":
-                problems = _talk(clients, members, messages, window, time.monotonic() + 60)
+                problems = _talk(clients, members, messages, window, time.monotonic() + 100)
                 conn.send((sum(c.received for c in clients), problems[:10]))
             elif command == "goodbye":
                 conn.send(_goodbye(clients, time.monotonic() + 10))
