@@ -329,7 +329,11 @@ def run(main: Coroutine[Any, Any, Any], *, backend: str | None = None, debug: bo
         )
     if backend is None:
         backend = os.environ.get("RUNTIME_BACKEND") or None
-    runner = Runner(backend, debug)
+    try:
+        runner = Runner(backend, debug)
+    except BaseException:
+        main.close()  # never started: no "coroutine was never awaited" warning
+        raise
     context.set_runner(runner)
     try:
         runner.sigint.install()

@@ -263,3 +263,46 @@ def test_two_runtimes_in_two_threads_run_independently() -> None:
 
     assert runtime.run(main()) == "main"
     assert results == {"thread": "thread"}
+
+
+# -- backend and debug -------------------------------------------------------------------
+
+
+def test_run_on_each_built_backend() -> None:
+    from runtime.reactor import available_backends
+
+    async def main() -> str:
+        await runtime.sleep(0.001)
+        return "ok"
+
+    for backend in available_backends():
+        assert runtime.run(main(), backend=backend) == "ok", backend
+
+
+def test_unknown_backend_raises_value_error_and_closes_main() -> None:
+    import warnings
+
+    async def main() -> None:
+        pass
+
+    coro = main()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a "never awaited" warning would fail here
+        with pytest.raises(ValueError, match="nonsense"):
+            runtime.run(coro, backend="nonsense")
+        assert coro.cr_frame is None
+
+
+def test_debug_mode_logs_a_step_that_blocks_the_loop(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    async def blocker() -> None:
+        time.sleep(0.15)  # blocking call inside a task: what debug mode is for
+
+    async def main() -> None:
+        await runtime.spawn(blocker(), name="the-blocker")
+
+    with caplog.at_level(logging.WARNING, logger="runtime"):
+        runtime.run(main(), debug=True)
+    assert "the-blocker" in caplog.text
+    assert "blocking" in caplog.text
