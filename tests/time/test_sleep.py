@@ -256,3 +256,35 @@ def test_sleep_outside_a_runtime_raises_runtime_error() -> None:
     with pytest.raises(RuntimeError):
         coro.send(None)
     coro.close()
+
+
+def _enormous_cases() -> list[object]:
+    from runtime.reactor import available_backends
+
+    params: list[object] = []
+    for backend in available_backends():
+        for seconds in (1e9, 1e300):
+            marks = []
+            if backend == "kqueue" and seconds == 1e300:
+                marks.append(pytest.mark.xfail(
+                    strict=True, raises=OverflowError,
+                    reason="reactor/_kqueue.py _timeout_ns does math.ceil(timeout * 1e9) "
+                           "before clamping to INT64_MAX: 1e300 s becomes inf -> OverflowError"))
+            params.append(pytest.param(backend, seconds, marks=marks))
+    return params
+
+
+@pytest.mark.parametrize(("backend", "seconds"), _enormous_cases())
+def test_an_enormous_sleep_is_the_only_timer_and_can_still_be_aborted(
+        backend: str, seconds: float) -> None:
+    # The loop's poll() timeout is then that enormous number: the reactor
+    # must clamp it, not overflow, and a thread's wake must still end it.
+    async def main() -> str:
+        handle = runtime.spawn(runtime.sleep(seconds))
+        await runtime.to_thread(time.sleep, 0.02)  # the loop sits in poll() meanwhile
+        handle.abort()
+        with pytest.raises(runtime.Cancelled):
+            await handle
+        return "aborted"
+
+    assert runtime.run(main(), backend=backend) == "aborted"
