@@ -71,6 +71,10 @@ async def to_thread(fn: Callable[..., T], *args: Any) -> T:
             waker.wake()
 
     runner.threads.submit(work)
+    # Park at least once, even if the thread is already done: a call into a
+    # thread is a checkpoint (as in trio), and the thread's wake is queued
+    # for us either way, so it cannot be lost.
+    await park()
     while not outcome.done:
         await park()
     if outcome.error is not None:
