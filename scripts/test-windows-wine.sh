@@ -64,12 +64,16 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "${WHEELS[*]}" ]; then
 fi
 
 winpath() { printf 'Z:%s' "${1//\//\\}"; }
-# The embeddable build ignores PYTHONPATH; its sys.path is exactly this file.
-# It names this work tree, so subprocesses the tests start import `runtime`
-# too; it is rewritten on every run because clones live in different places
-# (two clones cannot run this at the same moment with one cache).
+# The embeddable build ignores PYTHONPATH; its sys.path is exactly its ._pth
+# file. That file names this work tree (so the subprocesses tests start import
+# `runtime` too), so each work tree gets its own copy of the interpreter
+# (20 MB), and two clones can run at the same time.
+TREE="$CACHE/python-for-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)"
+if [ ! -f "$TREE/python.exe" ]; then
+    rm -rf "$TREE.tmp" && cp -r "$PYDIR" "$TREE.tmp" && mv "$TREE.tmp" "$TREE"
+fi
 printf '%s\n' python311.zip . '..\site-packages' "$(winpath "$ROOT")" 'import site' \
-    > "$PYDIR/python311._pth"
+    > "$TREE/python311._pth"
 
 # -- 4. Run -----------------------------------------------------------------------
 export WINEPREFIX="$CACHE/prefix"
@@ -104,7 +108,7 @@ cd "$ROOT"
 # Python dies at start-up if stdout or stderr is a regular file under Wine: pipe both.
 set +e
 timeout -k 10 "${RUNTIME_WINE_TIMEOUT:-900}" \
-    "$WINE" "$PYDIR/python.exe" -X utf8 -c "$BOOT" < /dev/null 2>&1 | cat
+    "$WINE" "$TREE/python.exe" -X utf8 -c "$BOOT" < /dev/null 2>&1 | cat
 status=${PIPESTATUS[0]}
 set -e
 exit "$status"
