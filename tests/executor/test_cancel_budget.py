@@ -51,14 +51,21 @@ def timer_lateness(a: socket.socket, b: socket.socket) -> tuple[float, float]:
 
 
 def test_a_busy_task_lets_a_1ms_timer_fire_within_a_few_ms() -> None:
-    with socket_pair() as (a, b):
-        late, busy = timer_lateness(a, b)
-    # The busy loop must take long enough that firing on time means something.
-    assert busy > 0.01, f"the busy loop ran only {busy * 1000:.1f} ms; the test proves nothing"
-    # "A few ms": about 1 ms here when the machine is idle; the bound leaves
-    # room for a loaded CI machine, and is far below the busy loop's length.
-    assert late < min(0.010, busy / 4), (
-        f"the 1 ms timer fired {late * 1000:.1f} ms late (busy {busy * 1000:.0f} ms)")
+    # Best of three: a loaded machine can preempt the whole process for a few
+    # ms, which says nothing about the runtime (without the budget every
+    # attempt is as late as the busy loop is long, see the control below).
+    attempts = []
+    for _ in range(3):
+        with socket_pair() as (a, b):
+            late, busy = timer_lateness(a, b)
+        attempts.append(f"{late * 1000:.1f} ms late (busy {busy * 1000:.0f} ms)")
+        # The busy loop must take long enough that firing on time means something.
+        assert busy > 0.01, f"the busy loop ran only {busy * 1000:.1f} ms; the test proves nothing"
+        # "A few ms": about 1 ms here when the machine is idle; the bound leaves
+        # room for a loaded CI machine, and is far below the busy loop's length.
+        if late < min(0.010, busy / 4):
+            return
+    pytest.fail("the 1 ms timer fired late every time: " + "; ".join(attempts))
 
 
 def test_without_the_budget_the_same_timer_would_starve(monkeypatch: pytest.MonkeyPatch) -> None:
