@@ -405,9 +405,12 @@ class IocpSelector:
             if status == win.STATUS_CANCELLED:
                 reported = 0
             elif status != win.STATUS_SUCCESS:
-                # The poll itself failed: say "everything", so the user's next
-                # operation meets the real error.
-                reported = sock.wanted & (_READ_CLASS | _WRITE_CLASS | _FAIL_CLASS)
+                # The poll itself failed (never seen): say "everything", so the
+                # user's next operation meets the real error, and leave the
+                # socket idle until a rearm rather than fail the same way again.
+                raw += (sock.token, _READINESS[_READ_CLASS | _WRITE_CLASS | _FAIL_CLASS])
+                sock.wanted = 0
+                continue
             else:
                 afd = sock.poll.events
                 if afd & win.AFD_POLL_LOCAL_CLOSE:
