@@ -26,8 +26,8 @@ Cancellation
 A cancelled ``acquire`` must not hold the lock. trio gets that from its
 abort callback: cancelling a parked task removes it from the queue *at
 once*. Our runner has no abort callback; it marks the task
-(``task.pending_exc``: a `Cancelled` to throw, or a re-check made when it
-resumes) and schedules it, and the task finds `Cancelled` thrown at its
+(a `Cancelled` to throw, or a re-check made when it resumes:
+`Task.cancellation_on_its_way`) and schedules it, and the task finds `Cancelled` thrown at its
 ``park()`` when it runs. Two rules close the gap:
 
 * A waiter whose task already has a cancellation on its way is *leaving*:
@@ -56,7 +56,7 @@ from collections import deque
 from types import TracebackType
 from typing import Any
 
-from .errors import Cancelled, WouldBlock
+from .errors import WouldBlock
 from .executor.task import Task, Waker
 from .executor.traps import checkpoint_if_cancelled, park, park_uncancellable
 from .lowlevel import current_task
@@ -86,8 +86,7 @@ class Waiter:
     def claim(self) -> bool:
         """Take this waiter to serve it; False if it is leaving (mark it ``GONE``)."""
         task = self.task
-        if task is not None and task.pending_exc is not None and (
-                isinstance(task.pending_exc, Cancelled) or task.cancel_pending()):
+        if task is not None and task.cancellation_on_its_way():
             # The runner will throw Cancelled into it when it resumes (a
             # delivered Cancelled, or a re-check that will find the scope
             # cancelled): trio's abort callback would already have removed

@@ -17,7 +17,8 @@ def current_time() -> float:
 
 async def sleep_until(deadline: float) -> None:
     """Sleep until `current_time()` reaches ``deadline``; a cancellation point."""
-    deadline = float(deadline)
+    if not isinstance(deadline, (int, float)):
+        raise TypeError(f"sleep_until() needs a number, got {type(deadline).__name__}")
     if math.isnan(deadline):
         raise ValueError("sleep_until() deadline must not be NaN")
     runner = context.runner()
@@ -41,7 +42,8 @@ async def sleep(seconds: float) -> None:
     Negative or NaN durations raise `ValueError`; ``math.inf`` sleeps until
     cancelled.
     """
-    seconds = float(seconds)
+    if not isinstance(seconds, (int, float)):
+        raise TypeError(f"sleep() needs a number of seconds, got {type(seconds).__name__}")
     if not seconds >= 0:
         raise ValueError(f"sleep() needs a duration >= 0 seconds, got {seconds!r}")
     await sleep_until(current_time() + seconds)

@@ -104,6 +104,17 @@ class Task(Waker):
             scope = scope.parent
         return False
 
+    def cancellation_on_its_way(self) -> bool:
+        """Will this (parked) task be resumed with `Cancelled`?
+
+        True when the runner has already decided so: a `Cancelled` is
+        waiting to be thrown, or a re-check is pending that will find the
+        task cancelled. A queue that hands out a lock or a message skips
+        such a waiter, as trio's abort callback would have removed it.
+        """
+        exc = self.pending_exc
+        return exc is not None and (isinstance(exc, Cancelled) or self.cancel_pending())
+
     def cancel_reason(self) -> str:
         return f"task {self.name!r} was aborted" if self.aborted else "cancel scope was cancelled"
 

@@ -165,7 +165,8 @@ def _filters(interest: Interest) -> tuple[int, ...]:
 
 
 def _timeout_ns(timeout: float) -> int:
-    return min(_INT64_MAX, math.ceil(timeout * 1e9))
+    # Clamp before converting: 1e300 s * 1e9 is inf, which ceil() refuses.
+    return math.ceil(min(timeout * 1e9, _INT64_MAX))
 
 
 class _Registration:

@@ -264,13 +264,7 @@ def _enormous_cases() -> list[object]:
     params: list[object] = []
     for backend in available_backends():
         for seconds in (1e9, 1e300):
-            marks = []
-            if backend == "kqueue" and seconds == 1e300:
-                marks.append(pytest.mark.xfail(
-                    strict=True, raises=OverflowError,
-                    reason="reactor/_kqueue.py _timeout_ns does math.ceil(timeout * 1e9) "
-                           "before clamping to INT64_MAX: 1e300 s becomes inf -> OverflowError"))
-            params.append(pytest.param(backend, seconds, marks=marks))
+            params.append(pytest.param(backend, seconds))
     return params
 
 
@@ -288,3 +282,14 @@ def test_an_enormous_sleep_is_the_only_timer_and_can_still_be_aborted(
         return "aborted"
 
     assert runtime.run(main(), backend=backend) == "aborted"
+
+
+@pytest.mark.parametrize("bad", ["1", None, b"0"])
+def test_a_sleep_of_something_not_a_number_is_a_type_error_naming_it(bad: object) -> None:
+    async def main() -> None:
+        with pytest.raises(TypeError, match=type(bad).__name__):
+            await runtime.sleep(bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=type(bad).__name__):
+            await runtime.sleep_until(bad)  # type: ignore[arg-type]
+
+    runtime.run(main())
