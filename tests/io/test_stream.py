@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import tracemalloc
 
 import pytest
@@ -468,3 +469,57 @@ def test_stream_repr_and_addresses_name_the_peer() -> None:
     client, _server, text = runtime.run(main())
     assert f"127.0.0.1:{client.peer_address[1]}" in text
     assert "closed" in repr(client)
+
+
+# -- the readiness path ----------------------------------------------------------------
+
+
+class CountingSocket(socket.socket):
+    """A real socket that counts its ``recv`` calls (the syscalls a read makes)."""
+
+    recv_calls = 0
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        type(self).recv_calls += 1
+        return super().recv(bufsize, flags)
+
+
+def test_a_short_read_clears_readiness_so_the_next_read_waits_without_an_eagain() -> None:
+    # tokio PR #4840: fewer bytes than asked means the kernel buffer is empty,
+    # so the next read parks at once instead of trying recv for an EAGAIN.
+    # Two reads of data that arrives in two bursts: two recv calls, not three.
+    async def main() -> tuple[list[bytes], int]:
+        a, b = socket.socketpair()
+        with a:
+            conn = CountingSocket(b.family, b.type, fileno=b.detach())
+            CountingSocket.recv_calls = 0
+            async with Stream(conn) as stream:
+                a.send(b"first")
+                got = [await stream.read(100)]  # short: 5 of 100
+
+                async def later() -> None:
+                    await runtime.sleep(0.02)
+                    a.send(b"second")
+
+                runtime.spawn(later())
+                got.append(await stream.read(100))
+                return got, CountingSocket.recv_calls
+
+    got, calls = runtime.run(main())
+    assert got == [b"first", b"second"]
+    assert calls == 2
+
+
+def test_a_read_of_data_already_buffered_in_the_kernel_takes_one_recv() -> None:
+    # Try the syscall first: data that is already there costs one recv and
+    # no wait for an event.
+    async def main() -> tuple[bytes, int]:
+        a, b = socket.socketpair()
+        with a:
+            a.send(b"ready")
+            conn = CountingSocket(b.family, b.type, fileno=b.detach())
+            CountingSocket.recv_calls = 0
+            async with Stream(conn) as stream:
+                return await stream.read(100), CountingSocket.recv_calls
+
+    assert runtime.run(main()) == (b"ready", 1)

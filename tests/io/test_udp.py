@@ -137,3 +137,40 @@ def test_udp_socket_family_follows_the_host(host: str) -> None:
     expected = 4 if ":" in host else 2
     assert runtime.run(main()) == expected
     assert socket.has_ipv6 or host == "127.0.0.1"
+
+
+def test_a_connected_udp_socket_whose_peer_is_gone_raises_connection_refused(host: str) -> None:
+    # The ICMP port-unreachable comes back as a socket error: recv must wake
+    # and raise it rather than wait forever for a datagram.
+    async def main() -> OSError:
+        async with await UdpSocket.bind(host, 0) as a:
+            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                               socket.SOCK_DGRAM) as gone:
+                gone.bind((host, 0))
+                port = gone.getsockname()[1]
+            await a.connect(host, port)
+            await a.send(b"anyone?")
+            with runtime.fail_after(2), pytest.raises(ConnectionRefusedError) as info:
+                await a.recv()
+            return info.value
+
+    runtime.run(main())
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "UdpSocket passes OS errors through bare ('[Errno 111] Connection refused'); "
+    "DESIGN.md: every OS error names the operation and the peer, as Stream's do"))
+def test_a_udp_error_names_the_peer() -> None:
+    async def main() -> tuple[OSError, int]:
+        async with await UdpSocket.bind("127.0.0.1", 0) as a:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
+                gone.bind(("127.0.0.1", 0))
+                port = gone.getsockname()[1]
+            await a.connect("127.0.0.1", port)
+            await a.send(b"anyone?")
+            with runtime.fail_after(2), pytest.raises(ConnectionRefusedError) as info:
+                await a.recv()
+            return info.value, port
+
+    exc, port = runtime.run(main())
+    assert f"127.0.0.1:{port}" in str(exc)
