@@ -14,9 +14,8 @@ The five workloads of the executor issue:
               no framework code runs, so every framework should tie)
     yield     100k sleep(0) in one task: one trip through the scheduler each
 
-and, for runtime only, ``pingpong-channel``: the same ping-pong through
-``runtime.channel(math.inf)`` (the real channel, which arrived after this
-benchmark was written). Its ratio is taken against asyncio's ``pingpong``.
+The ping-pong goes through each framework's own queue: ``runtime.channel``,
+``asyncio.Queue`` and trio's memory channel, all unbounded.
 
 Each (benchmark, framework) run is a fresh interpreter (pinned to CPU 0 with
 ``taskset`` when there is one), reps are interleaved (rep 1 of every
@@ -39,7 +38,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -50,10 +48,8 @@ N_PINGPONG = 200_000
 N_AWAIT = 1_000_000
 N_YIELD = 100_000
 
-BENCHES = ["spawn", "timers", "pingpong", "await", "yield", "pingpong-channel"]
+BENCHES = ["spawn", "timers", "pingpong", "await", "yield"]
 FRAMEWORKS = ["runtime", "asyncio", "uvloop", "trio"]
-#: Benchmarks that only make sense for some frameworks, and what they compare to.
-ONLY_FOR = {"pingpong-channel": ({"runtime"}, "pingpong")}
 
 now = time.perf_counter
 
@@ -80,40 +76,6 @@ async def _noop() -> None:
 
 
 # -- runtime ------------------------------------------------------------------------
-
-
-class BenchQueue:
-    """BENCHMARK-ONLY minimal unbounded queue for runtime (one getter at a time).
-
-    Written for this benchmark before ``runtime.channel`` existed: a deque
-    plus the parked getter's `Waker`, woken by ``put``. No close, no
-    capacity, no cancellation bookkeeping beyond forgetting the waker.
-    """
-
-    __slots__ = ("_getter", "_items")
-
-    def __init__(self) -> None:
-        self._items: deque[Any] = deque()
-        self._getter: Any = None
-
-    async def put(self, item: Any) -> None:
-        self._items.append(item)
-        getter = self._getter
-        if getter is not None:
-            self._getter = None
-            getter.wake()
-
-    async def get(self) -> Any:
-        from runtime.lowlevel import current_task, park
-
-        items = self._items
-        while not items:
-            self._getter = current_task().waker
-            try:
-                await park()
-            finally:
-                self._getter = None
-        return items.popleft()
 
 
 def runtime_benches() -> tuple[Callable[[Any], Any], dict[str, Callable[[], Any]], str]:
@@ -146,22 +108,6 @@ def runtime_benches() -> tuple[Callable[[Any], Any], dict[str, Callable[[], Any]
 
     async def pingpong() -> float:
         rounds = N_PINGPONG // 2
-        ping, pong = BenchQueue(), BenchQueue()
-
-        async def ponger() -> None:
-            for _ in range(rounds):
-                await pong.put(await ping.get())
-
-        t0 = now()
-        async with runtime.TaskGroup() as tg:
-            tg.spawn(ponger())
-            for i in range(rounds):
-                await ping.put(i)
-                await pong.get()
-        return now() - t0
-
-    async def pingpong_channel() -> float:
-        rounds = N_PINGPONG // 2
         ping_tx, ping_rx = runtime.channel(math.inf)
         pong_tx, pong_rx = runtime.channel(math.inf)
 
@@ -190,7 +136,7 @@ def runtime_benches() -> tuple[Callable[[Any], Any], dict[str, Callable[[], Any]
         return now() - t0
 
     funcs = {"spawn": spawn, "timers": timers, "pingpong": pingpong, "await": awaits,
-             "yield": yields, "pingpong-channel": pingpong_channel}
+             "yield": yields}
     return (lambda fn: runtime.run(fn())), funcs, _runtime_version()
 
 
@@ -411,8 +357,7 @@ def main() -> None:
             print(f"skipping {fw}: not installed (pip install -e '.[bench]')", file=sys.stderr)
             frameworks.remove(fw)
     benches = [b for b in args.benches.split(",") if b]
-    plan = [(b, fw) for b in benches for fw in frameworks
-            if b not in ONLY_FOR or fw in ONLY_FOR[b][0]]
+    plan = [(b, fw) for b in benches for fw in frameworks]
 
     results: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in plan}
     versions: dict[str, str] = {}
@@ -443,8 +388,7 @@ def main() -> None:
         if runs:
             medians[(bench, fw)] = statistics.median(r["seconds"] for r in runs)
     for bench in benches:
-        base_bench = ONLY_FOR.get(bench, (None, bench))[1]
-        base = medians.get((base_bench, "asyncio"))
+        base = medians.get((bench, "asyncio"))
         cells = []
         for fw in frameworks:
             m = medians.get((bench, fw))
