@@ -134,7 +134,11 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 15
 def server(name: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = free_port()
     cmd = ["taskset", "-c", SERVER_CPU] + [a.format(port=port) for a in SERVERS[name]]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # SIGINT back to its default in the server: a driver started as a
+    # background job ('&' in a script) has SIGINT ignored, the servers would
+    # inherit that, and runtime's echo server (SIGTERM -> SIGINT) would not stop.
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_listening(port, proc)
         yield proc, port
@@ -168,6 +172,9 @@ def run_one(name: str, conns: int, size: int, duration: float, warmup: float) ->
                 wall = time.monotonic() - (t0 or time.monotonic())
                 result = json.loads(line)
                 result["srv_cpu_pct"] = 100.0 * srv_cpu / wall if wall > 0 else 0.0
+                # Round trips per second of CPU the server actually got: less
+                # disturbed than rt/s when other work shares the machine.
+                result["rt_per_cpu_s"] = result["round_trips"] / srv_cpu if srv_cpu else 0.0
         _, err = load.communicate(timeout=30)
         if result is None or load.returncode != 0:
             raise RuntimeError(f"echoload against {name} failed ({load.returncode}): {err.strip()}")
@@ -187,7 +194,7 @@ def report(results: list[dict], servers: list[str], configs: list[tuple[int, int
            facts: dict[str, str]) -> str:
     out = ["", "machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()), ""]
     out.append(f"{'config':>9} {'server':<17} {'rt/s':>9} {'(min..max)':>19} "
-               f"{'p50 ms':>7} {'p99 ms':>7} {'srv CPU':>8} {'load CPU':>9}")
+               f"{'p50 ms':>7} {'p99 ms':>7} {'srv CPU':>8} {'load CPU':>9} {'rt/CPU-s':>9}")
     for conns, size in configs:
         label = f"{conns}x{size}"
         for name in servers:
@@ -200,24 +207,29 @@ def report(results: list[dict], servers: list[str], configs: list[tuple[int, int
                 f"{label:>9} {name:<17} {median(rows, 'rt_per_s'):>9,.0f} "
                 f"{f'({min(rts):,.0f}..{max(rts):,.0f})':>19} "
                 f"{median(rows, 'p50_us') / 1000:>7.2f} {median(rows, 'p99_us') / 1000:>7.2f} "
-                f"{median(rows, 'srv_cpu_pct'):>7.0f}% {median(rows, 'load_cpu_pct'):>8.0f}%")
+                f"{median(rows, 'srv_cpu_pct'):>7.0f}% {median(rows, 'load_cpu_pct'):>8.0f}% "
+                f"{median(rows, 'rt_per_cpu_s'):>9,.0f}")
         out.append("")
     if "runtime" in servers:
         peers = [s for s in servers if s != "runtime"]
-        out.append("runtime's median rt/s as a ratio of each peer's (>1: runtime is faster)")
-        out.append(f"{'config':>9} " + " ".join(f"{p:>17}" for p in peers))
-        for conns, size in configs:
-            def med(name: str, conns: int = conns, size: int = size) -> float | None:
-                rows = [r for r in results if r["server"] == name and r["conns"] == conns
-                        and r["bytes"] == size]
-                return median(rows, "rt_per_s") if rows else None
+        for key, what in (("rt_per_s", "median rt/s"),
+                          ("rt_per_cpu_s", "median round trips per server CPU-second")):
+            out.append(f"runtime's {what} as a ratio of each peer's (>1: runtime is ahead)")
+            out.append(f"{'config':>9} " + " ".join(f"{p:>17}" for p in peers))
+            for conns, size in configs:
+                def med(name: str, conns: int = conns, size: int = size,
+                        key: str = key) -> float | None:
+                    rows = [r for r in results if r["server"] == name and r["conns"] == conns
+                            and r["bytes"] == size]
+                    return median(rows, key) if rows else None
 
-            ours = med("runtime")
-            cells = []
-            for p in peers:
-                theirs = med(p)
-                cells.append(f"{ours / theirs:>17.2f}" if ours and theirs else f"{'-':>17}")
-            out.append(f"{f'{conns}x{size}':>9} " + " ".join(cells))
+                ours = med("runtime")
+                cells = []
+                for p in peers:
+                    theirs = med(p)
+                    cells.append(f"{ours / theirs:>17.2f}" if ours and theirs else f"{'-':>17}")
+                out.append(f"{f'{conns}x{size}':>9} " + " ".join(cells))
+            out.append("")
     return "\n".join(out)
 
 
