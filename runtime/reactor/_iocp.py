@@ -373,17 +373,22 @@ class IocpSelector:
                         "Poll was closed while a thread waited in poll()"
                     ) from None
                 raise
-            if not packets:  # the timeout passed
-                events._fill([])
-                return 0
-            with self._lock:
-                raw = self._feed(packets)
-            if raw:
-                events._fill(raw)
-                return len(raw) >> 1
-            # Only cancelled or stale polls: nothing to report. Wait for what is left.
+            if packets:
+                with self._lock:
+                    raw = self._feed(packets)
+                if raw:
+                    events._fill(raw)
+                    return len(raw) >> 1
+                # Only cancelled or stale polls: nothing to report.
             if deadline is not None:
-                ms = _timeout_ms(max(0.0, deadline - time.monotonic()))
+                # Wait for what is left. Also after a timeout: Windows waits
+                # count in clock ticks (15.6 ms) and may end a little before
+                # time.monotonic() agrees the deadline has passed.
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    events._fill([])
+                    return 0
+                ms = _timeout_ms(left)
 
     def _feed(self, packets: list[tuple[int, int]]) -> list[int]:
         """Turn packets into ``[token, readiness, ...]`` and re-issue polls. Under the lock."""
@@ -425,9 +430,13 @@ class IocpSelector:
             try:
                 self._submit(sock)
             except OSError as exc:
-                if exc.errno != errno.EBADF:
-                    raise
-                self._drop_closed(sock)
+                # Never raise from here: the packets after this one are already
+                # dequeued and would be lost.
+                if exc.errno == errno.EBADF:
+                    self._drop_closed(sock)  # closed between the packet and now
+                elif sock.wanted:
+                    raw += (sock.token, _READINESS[_READ_CLASS | _WRITE_CLASS | _FAIL_CLASS])
+                    sock.wanted = 0  # idle until a rearm, as for a failed poll
         return raw
 
     def _drop_closed(self, sock: _SockState) -> None:
