@@ -83,7 +83,10 @@ What this means for us
 * **No EINTR**: the wait is not alertable, so nothing but a packet or the
   timeout ends it. Packets that produce no event (a cancelled or stale poll)
   are absorbed and the wait resumes with the time left, so `select` keeps the
-  contract's "never early, never empty before the timeout".
+  contract's "never early, never empty before the timeout". A Ctrl-C handler
+  runs only once the wait returns; to be woken, register a socket and give
+  it to ``signal.set_wakeup_fd`` (Windows takes sockets there), the self-pipe
+  trick. [test_a_signal_wakes_a_blocking_poll_through_set_wakeup_fd]
 * **The waker** posts a packet with its own key. A flag keeps one packet in
   flight (fact 7), so many wakes before a poll are one event, as with eventfd.
 * **Errors**: Windows codes become the same `OSError` subclasses and errno

@@ -268,3 +268,28 @@ def test_a_socket_group_shares_one_afd_handle(poll: Poll) -> None:
         assert [g.size for g in groups] == [_iocp.GROUP_SIZE, 1]
         for s in socks:
             poll.registry.deregister(s)
+
+
+def test_a_signal_wakes_a_blocking_poll_through_set_wakeup_fd(poll: Poll, events: Events) -> None:
+    # No EINTR on Windows: a signal handler runs only once the wait returns.
+    # signal.set_wakeup_fd takes a socket there, and the byte Python's C handler
+    # writes into it makes the wait return, as a self-pipe does on Unix.
+    import signal
+    import threading
+
+    seen: list[int] = []
+    with pair() as (r, w):
+        poll.registry.register(r, Token(5), Interest.READABLE)
+        old_handler = signal.signal(signal.SIGINT, lambda signum, _: seen.append(signum))
+        old_fd = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
+        try:
+            timer = threading.Timer(0.1, signal.raise_signal, (signal.SIGINT,))
+            timer.start()
+            assert poll.poll(events, 5.0) == 1
+            assert [e.token for e in events] == [Token(5)]
+            timer.join()
+        finally:
+            signal.set_wakeup_fd(old_fd)
+            signal.signal(signal.SIGINT, old_handler)
+        assert seen == [signal.SIGINT]
+        poll.registry.deregister(r)
