@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import concurrent.futures
+import queue
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -25,24 +26,63 @@ class _Outcome:
 
 
 class ThreadPool:
-    """A lazily started `concurrent.futures.ThreadPoolExecutor` per runner."""
+    """Up to `MAX_THREADS` daemon worker threads, started on demand.
 
-    __slots__ = ("_executor",)
+    Not `concurrent.futures.ThreadPoolExecutor`: its threads are joined when
+    it shuts down and again at interpreter exit, so one abandoned call that
+    never returns (a hung DNS lookup) would hold `runtime.run`, and then the
+    process, forever. Here `shutdown` stops and joins the idle workers and
+    leaves a worker still inside an abandoned call to finish it and exit on
+    its own; being a daemon, it never holds the process (trio does the same).
+    """
+
+    __slots__ = ("_busy", "_idle", "_jobs", "_lock", "_threads")
 
     def __init__(self) -> None:
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self._busy: set[threading.Thread] = set()
+        self._idle = 0
 
     def submit(self, fn: Callable[[], None]) -> None:
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                MAX_THREADS, thread_name_prefix="runtime-worker")
-        self._executor.submit(fn)
+        with self._lock:
+            if self._idle == 0 and len(self._threads) < MAX_THREADS:
+                thread = threading.Thread(target=self._work, daemon=True,
+                                          name=f"runtime-worker-{len(self._threads)}")
+                self._threads.add(thread)
+                self._idle += 1
+                thread.start()
+            self._idle -= 1
+        self._jobs.put(fn)
+
+    def _work(self) -> None:
+        me = threading.current_thread()
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                break
+            with self._lock:
+                self._busy.add(me)
+            try:
+                job()  # never raises: to_thread's job catches everything
+            finally:
+                with self._lock:
+                    self._busy.discard(me)
+                    self._idle += 1
+        with self._lock:
+            self._threads.discard(me)
 
     def shutdown(self) -> None:
-        """Wait for threads still running calls (abandoned ones included)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        """Stop every worker; join those not stuck in an abandoned call."""
+        with self._lock:
+            threads = list(self._threads)
+            stuck = set(self._busy)
+        for _ in threads:
+            self._jobs.put(None)
+        for thread in threads:
+            if thread not in stuck:
+                thread.join()
 
 
 async def to_thread(fn: Callable[..., T], *args: Any) -> T:
