@@ -120,12 +120,14 @@ from .errors import AlreadyRegisteredError, NotRegisteredError, PollClosedError
 from .events import Events
 from .interest import Interest
 
-#: Sockets per AFD handle. Every poll on a handle is an IRP queued on that one
-#: file object; trio measured cancelling one of N to cost super-linearly in N
-#: (it chose 500, "at 1000 the cubic scaling is just starting to bite"). We
-#: cancel on every interest change and every deregister, not only on
-#: shutdown, so we keep N small, as mio (32) and wepoll (32) do. The price is
-#: one kernel handle per 32 sockets: 313 handles for 10,000 sockets.
+#: Sockets per AFD handle. Every poll on a handle is a request queued on that
+#: one file object, and trio found cancelling one of N such polls to take
+#: "something like O(N**2)" (it chose 500: "at 1000, the cubic scaling is just
+#: starting to bite" when N are cancelled at once). We cancel on every
+#: interest change, every re-arm of a pending poll and every deregister, not
+#: only at shutdown, so we keep N small, as wepoll (32) and mio (32, from
+#: wepoll) do. The price is one kernel handle per 32 sockets: 313 for 10,000.
+#: Not measured on Windows; under Wine the cost is Wine's, not the kernel's.
 GROUP_SIZE = 32
 
 # Completion keys: which kind of packet this is. The token is not the key: a
