@@ -89,9 +89,12 @@ libkqueue emulates kqueue(2) in user space over epoll; Debian ships 2.3.1
     libkqueue `Poll` cannot be nested in another queue.
     [test_libkqueue_kqueue_fd_never_polls_readable]
 17. **Reporting a socket error consumes it**: libkqueue reads ``SO_ERROR``
-    (which clears it) to fill ``fflags``, so a later ``getsockopt`` says 0.
+    (which clears it) to fill ``fflags`` of the first filter it reports, so
+    a later ``getsockopt`` says 0 and a ``recv`` after a reset returns EOF,
+    not ``ECONNRESET``.
     ``getpeername`` still fails with ``ENOTCONN`` after a failed connect.
-    [test_libkqueue_consumes_the_sockets_pending_error]
+    [test_libkqueue_consumes_the_sockets_pending_error,
+    test_libkqueue_a_reset_reads_as_eof_once_reported]
 18. **A pipe whose reader is gone** reports the write filter without
     ``EV_EOF``. [test_libkqueue_pipe_reader_gone_is_writable_without_eof]
 19. **Timeouts are whole milliseconds, rounded down** (epoll_wait's unit).
@@ -100,6 +103,12 @@ libkqueue emulates kqueue(2) in user space over epoll; Debian ships 2.3.1
     the header decides, never us), ``udata`` a full pointer.
     [test_libkqueue_struct_kevent_is_the_32_byte_layout_with_a_pointer_udata,
     test_a_64_bit_token_round_trips_through_udata]
+21. **Closing the kqueue frees it later.** The kqueue fd is the write end
+    of a pipe; libkqueue's monitor thread learns of the close by a signal
+    and only then closes the epoll fd and the pipe's read end, most often
+    a few milliseconds after ``close()`` returned.
+    [test_libkqueue_frees_a_closed_kqueue_in_its_monitor_thread,
+    test_poll_close_gives_back_every_fd_before_it_returns]
 
 What this means for us
 ======================
@@ -116,14 +125,20 @@ it (fact 12). Changes go with ``EV_RECEIPT``, answered one by one, as mio
 does; built against libkqueue (its header defines ``LIBKQUEUE``), each change
 is instead its own ``kevent`` call with no eventlist (fact 10), and on
 libkqueue the write filter sits on a private dup of the fd (fact 13),
-``reregister`` deletes and re-adds (fact 14), and timeouts are rounded up to
-whole milliseconds (fact 19). The dup is closed by `deregister`: as the
-contract asks, deregister before close, or on libkqueue the dup keeps the
-file open (the peer sees no EOF) until the number is reused in a `register`
-or the `Poll` closes. A wait interrupted by a signal is retried with the
-time left (fact 6). `Interest.PRIORITY` asks for the read filter: kqueue has
-no priority filter (mio offers PRIORITY on Linux only); macOS flags
-out-of-band data with ``EV_OOBAND``, which we report as priority.
+``reregister`` deletes and re-adds (fact 14), timeouts are rounded up to
+whole milliseconds (fact 19), and `close` waits (at most 2 s) until the
+monitor thread has given back the kqueue's fds (fact 21), so a closed `Poll`
+leaves nothing open, as on a kernel. The dup is closed by `deregister`: as
+the contract asks, deregister before close, or on libkqueue the dup keeps
+the file open (the peer sees no EOF) until the number is reused in a
+`register` or the `Poll` closes. Fact 17 we cannot undo here: the errno is
+reported once, in ``fflags`` (it sets `Event.is_error`), and the readiness
+we hand up has no room for it, so above us a reset can read as EOF and a
+refused connect as ``ENOTCONN`` (``docs/kqueue.md``). A wait interrupted
+by a signal is retried with the time left (fact 6). `Interest.PRIORITY` asks
+for the read filter: kqueue has no priority filter (mio offers PRIORITY on
+Linux only); macOS flags out-of-band data with ``EV_OOBAND``, which we
+report as priority.
 
 Sources: kqueue(2) (FreeBSD, macOS); mio ``src/sys/unix/selector/kqueue.rs``
 and ``src/sys/unix/waker/kqueue.rs``; libkqueue 2.3.1 (measured, and its
@@ -132,6 +147,7 @@ and ``src/sys/unix/waker/kqueue.rs``; libkqueue 2.3.1 (measured, and its
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -201,6 +217,8 @@ class KqueueSelector:
         self._fds: dict[int, _Registration] = {}
         # Registry calls may come from any thread: book and kernel change together.
         self._lock = threading.Lock()
+        # Fact 21: the file libkqueue frees only after we close the kqueue fd.
+        self._freed_later = _libkqueue_pipe_partner(kq) if LIBKQUEUE else None
         self._capacity = 0
         self._buf = ffi.NULL
         self._out = ffi.NULL
@@ -416,6 +434,33 @@ class KqueueSelector:
                     self._drop_write_ident(fd, reg.write_ident)
                 self._fds.clear()
                 os.close(kq)
+                if self._freed_later is not None:
+                    _wait_until_closed(*self._freed_later)
+
+
+def _libkqueue_pipe_partner(kq: int) -> tuple[int, int] | None:
+    """The other end of the pipe whose write end libkqueue gave us as the
+    kqueue fd, as (fd, inode); None if it cannot be found."""
+    ino = os.fstat(kq).st_ino
+    link = f"pipe:[{ino}]"
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError, ValueError):
+                if int(name) != kq and os.readlink(f"/proc/self/fd/{name}") == link:
+                    return int(name), ino
+    return None
+
+
+def _wait_until_closed(fd: int, ino: int, limit: float = 2.0) -> None:
+    """Wait (at most ``limit`` seconds) until ``fd`` no longer names pipe ``ino``."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            if os.fstat(fd).st_ino != ino:
+                return  # closed, and the number already reused
+        except OSError:
+            return
+        time.sleep(0.001)
 
 
 class UserEventWaker:

@@ -21,6 +21,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -627,6 +628,23 @@ def test_libkqueue_consumes_the_sockets_pending_error(poll: Poll, events: Events
         poll.registry.deregister(sock)
 
 
+@needs_kqueue
+@on_libkqueue
+def test_libkqueue_a_reset_reads_as_eof_once_reported(poll: Poll, events: Events) -> None:
+    with tcp_pair() as (client, server):
+        client.setblocking(False)
+        poll.registry.register(client, Token(1), Interest.READABLE | Interest.WRITABLE)
+        expect_events(poll, events, [(Token(1), Interest.WRITABLE)])
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        server.close()  # an RST
+        expect_events(poll, events, [(Token(1), Event.is_error)])
+        # The errno went out in the event's fflags; the socket kept nothing,
+        # so the read a kernel answers with ECONNRESET says EOF.
+        assert socket_error(client) == 0
+        assert client.recv(16) == b""
+        poll.registry.deregister(client)
+
+
 # 18 (libkqueue). A pipe whose reader is gone is writable, without EV_EOF.
 
 
@@ -674,3 +692,56 @@ def test_a_64_bit_token_round_trips_through_udata(poll: Poll, events: Events) ->
         b.send(b"x")
         expect_events(poll, events, [(token, Interest.READABLE)])
         poll.registry.deregister(a)
+
+
+# 21 (libkqueue). Closing the kqueue frees it later, in libkqueue's monitor thread.
+
+
+def _pipe_read_end(write_end: int) -> tuple[int, int]:
+    ino = os.fstat(write_end).st_ino
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if int(name) != write_end and os.readlink(f"/proc/self/fd/{name}") == f"pipe:[{ino}]":
+                return int(name), ino
+    raise AssertionError(f"no other end of the pipe behind kqueue fd {write_end}")
+
+
+def _names_pipe(fd: int, ino: int) -> bool:
+    try:
+        return os.fstat(fd).st_ino == ino
+    except OSError:
+        return False
+
+
+@needs_kqueue
+@on_libkqueue
+def test_libkqueue_frees_a_closed_kqueue_in_its_monitor_thread() -> None:
+    still_open_after_close = 0
+    for _ in range(20):
+        kq = K.raw_kqueue()
+        read_end, ino = _pipe_read_end(kq)  # the kqueue fd is a pipe's other end
+        os.close(kq)
+        still_open_after_close += _names_pipe(read_end, ino)
+        # Nobody calls libkqueue again, yet the read end goes: its thread frees it.
+        deadline = time.monotonic() + 2.0
+        while _names_pipe(read_end, ino):
+            assert time.monotonic() < deadline, "libkqueue never freed the closed kqueue"
+            time.sleep(0.001)
+    assert still_open_after_close > 0
+
+
+@needs_kqueue
+def test_poll_close_gives_back_every_fd_before_it_returns() -> None:
+    fds_before = set(os.listdir("/proc/self/fd"))
+    with socket_pair() as (a, b):
+        fds_with_pair = set(os.listdir("/proc/self/fd"))
+        poll = Poll(backend="kqueue")
+        waker = Waker(poll.registry, Token(9))
+        poll.registry.register(a, Token(1), Interest.READABLE | Interest.WRITABLE)
+        b.send(b"x")
+        poll.poll(Events(), 0.1)
+        poll.registry.deregister(a)
+        waker.close()
+        poll.close()
+        assert set(os.listdir("/proc/self/fd")) == fds_with_pair
+    assert set(os.listdir("/proc/self/fd")) == fds_before
