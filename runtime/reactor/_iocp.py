@@ -56,7 +56,8 @@ run on Windows (and in CI under Wine, see docs/windows.md).
    next wait. [test_more_packets_than_the_buffer_arrive_over_several_waits]
 9. **One poll per socket per port at a time.** Two simultaneous polls on one
    socket confuse the kernel (trio's notes-to-self ``afd-lab.py``: the
-   writable poll completes when the socket becomes readable), so all interest
+   writable poll completes when the socket becomes readable; trio's finding on
+   Windows, not reproduced by our tests), so all interest
    in one socket is folded into a single poll, and changing it means cancel,
    wait for the cancelled packet, then issue the new one. Two *ports* may
    each poll the same socket. [test_one_socket_in_two_selectors_is_two_registrations]
