@@ -1,22 +1,29 @@
 """The same chat scenario against this server and a minimal trio one: same transcript.
 
 `trio_chat_server.py` is an independent implementation of the protocol on
-trio. Each step of the scenario is one client's action; after it, every
-connected client's output is collected until all are quiet, and recorded as
-``(step, who, line)`` (ordered per client within a step). The two servers
-must produce identical records.
+trio. Each step of the scenario is one client's action; what every client
+receives because of it is recorded as ``(step, who, line)``. The two
+servers must produce identical records.
+
+Knowing when a step is over uses the protocol itself, not a quiet period
+(which a busy machine would stretch): the actor sends ``/msg SELF sync``,
+and since its lines are handled in order, its sync reply comes after
+everything its action caused; then each other client does the same, and as
+its outbound queue is FIFO, its sync reply comes after whatever the action
+put there. The sync lines themselves are left out of the record.
 """
 
 from __future__ import annotations
 
-import select
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.examples.chat_harness import CHAT_SERVER, TRIO_SERVER, ChatProcess, Client
 
-# (who, what): a line to send, "connect", or "close".
+# (who, what): "connect", a nick (the first line after connecting), a line,
+# "/quit", or "close".
 SCENARIO = [
     ("alice", "connect"),
     ("alice", "alice"),
@@ -39,47 +46,50 @@ SCENARIO = [
     ("alice", "close"),
 ]
 
-
-def settle(clients: dict[str, Client], step: int, record: list[tuple[int, str, str]]) -> None:
-    """Read every client until none has said anything for a moment."""
-    while True:
-        ready, _, _ = select.select([c.sock for c in clients.values()], [], [], 0.1)
-        if not ready:
-            return
-        for who, client in list(clients.items()):
-            if client.sock in ready:
-                data = client.sock.recv(65536)
-                if not data:
-                    record.append((step, who, "(EOF)"))
-                    client.close()
-                    del clients[who]
-                    continue
-                client.buf += data
-                while b"\n" in client.buf:
-                    line, _, client.buf = client.buf.partition(b"\n")
-                    record.append((step, who, line.decode()))
+Record = list[tuple[int, str, str]]
 
 
-def transcript(script: Path) -> list[tuple[int, str, str]]:
-    record: list[tuple[int, str, str]] = []
+def sync(client: Client, who: str, step: int, record: Record) -> None:
+    """Read ``client`` up to its reply to ``/msg SELF sync<step>``."""
+    client.send(f"/msg {who} sync{step}")
+    while (line := client.line()) != f"[pm to {who}] sync{step}":
+        if line != f"[pm] <{who}> sync{step}":
+            record.append((step, who, line))
+
+
+def transcript(script: Path) -> Record:
+    record: Record = []
     with ChatProcess(script=script) as server:
         clients: dict[str, Client] = {}
+        named: set[str] = set()
         try:
             for step, (who, what) in enumerate(SCENARIO):
                 if what == "connect":
                     clients[who] = Client(server.port)
-                elif what == "close":
+                    record.append((step, who, clients[who].line()))  # the welcome
+                    continue
+                if what == "close":
                     clients.pop(who).close()
+                    named.discard(who)
+                    time.sleep(0.1)  # nobody else shares a room with them: nothing to see
+                    continue
+                actor = clients[who]
+                actor.send(what)
+                if what == "/quit":
+                    record.extend((step, who, line) for line in actor.read_to_eof())
+                    record.append((step, who, "(EOF)"))
+                    clients.pop(who).close()
+                    named.discard(who)
                 else:
-                    clients[who].send(what)
-                settle(clients, step, record)
+                    named.add(who)  # after its first line, every client here has a nick
+                    sync(actor, who, step, record)
+                for other in sorted(named - {who}):
+                    sync(clients[other], other, step, record)
         finally:
             for client in clients.values():
                 client.close()
         server.stop()
-    # Within a step, what different clients received is in no particular
-    # order; what each one received is.
-    return sorted(record, key=lambda r: (r[0], r[1]))
+    return record
 
 
 @pytest.mark.timeout(30)
