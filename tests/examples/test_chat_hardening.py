@@ -114,18 +114,21 @@ def test_invalid_utf8_in_a_nick_is_an_invalid_nick(server: ChatProcess) -> None:
 
 
 def test_idle_clients_are_disconnected_with_a_reason() -> None:
-    with ChatProcess("--idle-timeout", "0.5") as server:
-        alice, idler = clients(server.port, ["alice", "idler"])
+    with ChatProcess("--idle-timeout", "0.8") as server:
+        alice = clients(server.port, ["alice"])[0]
+        idler = Client(server.port, "idler")
+        last_line = time.monotonic()  # the idler's nick was its last line
         with alice, idler:
-            start = time.monotonic()
-            # alice keeps talking, idler does not.
-            while time.monotonic() - start < 1.2:
+            idler.expect("[lobby] * idler joined")
+            # alice keeps talking (every 0.1 s, well inside the limit), idler does not.
+            while time.monotonic() - last_line < 1.5:
                 alice.send("tick")
-                time.sleep(0.2)
+                time.sleep(0.1)
             lines = idler.read_to_eof()
-            assert lines[-1] == "! bye: idle for 0.5 s"
-            seen = alice.skip_until(lambda s: "idler" in s)
-            assert seen[-1] == "[lobby] * idler left (idle for 0.5 s)"
+            assert lines[-1] == "! bye: idle for 0.8 s"
+            assert lines.count("[lobby] <alice> tick") >= 7  # it was there, not early
+            seen = alice.skip_until(lambda s: "idler" in s and "left" in s)
+            assert seen[-1] == "[lobby] * idler left (idle for 0.8 s)"
             alice.send("/who")
             alice.skip_until("* in lobby: alice")
         server.stop()
