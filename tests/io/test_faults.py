@@ -22,6 +22,7 @@ import pytest
 
 import runtime
 from runtime.io import TcpStream, UnixListener, UnixStream
+from tests.backend_limits import skip_unless_run_backend_supports
 from tests.helpers import refused_address
 from tests.io.pairs import HOSTS, TCP_KINDS, reset_on_close, stream_pair
 
@@ -52,6 +53,8 @@ async def _ping_pong(kind: str, rounds: int, trace: list[str]) -> None:
 
 def test_peer_reset_while_reading_raises_connection_reset_naming_the_peer(
         tcp_kind: str) -> None:
+    skip_unless_run_backend_supports("so_error", "a reset reads as EOF, not ECONNRESET")
+
     async def main() -> tuple[BaseException, str, list[str]]:
         trace: list[str] = []
         bystander = runtime.spawn(_ping_pong(tcp_kind, 40, trace))
@@ -147,6 +150,8 @@ def test_fin_from_the_peer_is_a_clean_eof_not_an_error(tcp_kind: str) -> None:
 
 @pytest.mark.parametrize("host", HOSTS)
 def test_connect_to_a_port_with_no_listener_is_refused_naming_the_address(host: str) -> None:
+    skip_unless_run_backend_supports("so_error", "a refused connect reads as ENOTCONN")
+
     async def main(port: int) -> OSError:
         with pytest.raises(ConnectionRefusedError) as info:
             await TcpStream.connect(host, port)

@@ -17,6 +17,7 @@ import pytest
 import runtime
 from runtime.io import TcpListener, TcpStream
 from runtime.io.happy_eyeballs import connect_first, interleave_families
+from tests.backend_limits import skip_unless_run_backend_supports
 from tests.helpers import HAS_IPV6, refused_address
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
@@ -103,6 +104,8 @@ def test_when_every_target_fails_the_error_names_every_address() -> None:
 
 
 def test_a_single_failing_target_raises_its_own_error() -> None:
+    skip_unless_run_backend_supports("so_error", "a refused connect reads as ENOTCONN")
+
     async def main() -> OSError:
         with refused_address() as a:
             with pytest.raises(ConnectionRefusedError) as info:
