@@ -38,19 +38,22 @@ def raise_fd_limit(want: int = 20000) -> None:
 class ChatProcess:
     """A chat server subprocess; ``with ChatProcess(...) as server: server.port``."""
 
-    def __init__(self, *args: str, script: Path = CHAT_SERVER, fd_limit: int | None = None) -> None:
+    def __init__(self, *args: str, script: Path = CHAT_SERVER, fd_limit: int | None = None,
+                 sigint_ignored: bool = False) -> None:
         raise_fd_limit()
         self.stdout = ""
         self.stderr = ""
 
-        def limit_fds() -> None:
+        def before_exec() -> None:
             if fd_limit is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+            if sigint_ignored:  # as for a '&' job of a non-interactive shell
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
 
         self.proc = subprocess.Popen(
             [sys.executable, str(script), "--port", "0", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            preexec_fn=limit_fds if fd_limit is not None else None,
+            preexec_fn=before_exec if fd_limit is not None or sigint_ignored else None,
         )
         try:
             assert self.proc.stdout is not None and self.proc.stderr is not None

@@ -268,3 +268,14 @@ def test_a_client_that_stopped_reading_does_not_hold_up_the_shutdown() -> None:
             assert talker.read_to_eof() == ["! bye: server shutting down"]
         # It waited for the stuck writer (SHUTDOWN_LINGER, 1 s), not forever.
         assert 0.9 < took < 2.0, f"the server took {took:.2f} s to exit"
+
+
+def test_sigterm_works_even_when_started_with_sigint_ignored() -> None:
+    # SIGTERM is mapped onto the SIGINT path; a shell's background job starts
+    # with SIGINT ignored, which would make both signals do nothing.
+    with ChatProcess(sigint_ignored=True) as server:
+        (alice,) = clients(server.port, ["alice"])
+        with alice:
+            took = server.stop(signal.SIGTERM, timeout=5)
+            assert alice.read_to_eof() == ["! bye: server shutting down"]
+        assert took < 2.0
