@@ -99,9 +99,11 @@ class Stream:
         try:
             buf = self._buf
             if buf:
+                # Checkpoint before taking the bytes: a Cancelled raised after
+                # would lose them.
+                await checkpoint_if_cancelled()
                 data = bytes(buf[:max_bytes])
                 del buf[:max_bytes]
-                await checkpoint_if_cancelled()
                 return data
             try:
                 return await self._src.recv(max_bytes)
@@ -117,6 +119,9 @@ class Stream:
         """Exactly ``n`` bytes; `IncompleteReadError` (with ``.partial``) at early EOF."""
         self._begin_read()
         try:
+            # Served from the buffer it would never reach a socket call, which
+            # is where reads checkpoint; so do it here, before taking bytes.
+            await checkpoint_if_cancelled()
             while len(self._buf) < n:
                 if not await self._fill(max(READ_CHUNK, n - len(self._buf))):
                     partial = bytes(self._buf)
@@ -139,6 +144,7 @@ class Stream:
             raise ValueError("read_until() separator must not be empty")
         self._begin_read()
         try:
+            await checkpoint_if_cancelled()  # see read_exact
             buf = self._buf
             if self._skip_line is not None and not await self._skip_to(self._skip_line):
                 return b""
