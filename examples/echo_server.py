@@ -29,7 +29,10 @@ async def main(port: int) -> None:
 if __name__ == "__main__":
     # SIGTERM is treated like Ctrl-C: runtime.run cancels main and every
     # connection's task, their finally blocks run, and run() raises
-    # KeyboardInterrupt.
+    # KeyboardInterrupt. A shell starts background jobs with SIGINT ignored,
+    # and runtime.run leaves a handler it did not expect alone: restore the
+    # default first, or neither signal would stop us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
     try:
         runtime.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 7879))

@@ -134,11 +134,6 @@ def test_a_half_closed_client_gets_every_byte_back_then_eof(server: Server) -> N
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.xfail(strict=True, reason=(
-    "echo_server.py turns SIGTERM into raise_signal(SIGINT); a process started with "
-    "SIGINT ignored (any '&' job of a non-interactive shell, e.g. a CI script) ignores "
-    "that too, and runtime's SigintCatcher only installs over default_int_handler, so "
-    "SIGTERM does nothing and the server runs on"))
 def test_exits_zero_on_sigterm_even_when_started_with_sigint_ignored() -> None:
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT), "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
