@@ -65,7 +65,6 @@ import threading
 import types
 from collections import deque
 from collections.abc import AsyncIterator
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from .errors import (
@@ -81,6 +80,7 @@ from .executor import context
 from .executor.task import Waker
 from .executor.traps import checkpoint_if_cancelled, park
 from .lowlevel import current_task
+from .resource import Resource
 from .sync import DONE, FAILED, GONE, WAITING, Waiter, forget, take_first
 
 T = TypeVar("T")
@@ -275,7 +275,7 @@ class _Channel:
             waiter.waker.wake()
 
 
-class Sender(Generic[T]):
+class Sender(Resource, Generic[T]):
     """The sending end of a `channel`. `clone` it for more producers."""
 
     __slots__ = ("_ch", "_closed")
@@ -406,29 +406,11 @@ class Sender(Generic[T]):
         if not ch.senders:
             ch.fail(ch.recv_waiters, EndOfChannel, "every sender of the channel was closed")
 
-    async def aclose(self) -> None:
-        self.close()
-        await checkpoint_if_cancelled()
-
-    def __enter__(self) -> Sender[T]:
-        return self
-
-    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Sender[T]:
-        return self
-
-    async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<Sender {'closed' if self._closed else 'open'} {_describe(self._ch)}>"
 
 
-class Receiver(Generic[T]):
+class Receiver(Resource, Generic[T]):
     """The receiving end of a `channel`; ``async for x in rx`` until it ends."""
 
     __slots__ = ("_ch", "_closed")
@@ -512,10 +494,6 @@ class Receiver(Generic[T]):
             ch.fail(ch.send_waiters, BrokenResourceError,
                     "every receiver of the channel was closed")
 
-    async def aclose(self) -> None:
-        self.close()
-        await checkpoint_if_cancelled()
-
     def __aiter__(self) -> AsyncIterator[T]:
         return self
 
@@ -524,20 +502,6 @@ class Receiver(Generic[T]):
             return await self.recv()
         except EndOfChannel:
             raise StopAsyncIteration from None
-
-    def __enter__(self) -> Receiver[T]:
-        return self
-
-    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Receiver[T]:
-        return self
-
-    async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<Receiver {'closed' if self._closed else 'open'} {_describe(self._ch)}>"
@@ -580,7 +544,7 @@ class _Oneshot:
         self.waker: Waker | None = None
 
 
-class OneshotSender(Generic[T]):
+class OneshotSender(Resource, Generic[T]):
     """Sends the one value of a `oneshot` (no waiting: there is room for one)."""
 
     __slots__ = ("_st",)
@@ -614,15 +578,7 @@ class OneshotSender(Generic[T]):
         if waker is not None:
             waker.wake()
 
-    def __enter__(self) -> OneshotSender[T]:
-        return self
-
-    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-
-class OneshotReceiver(Generic[T]):
+class OneshotReceiver(Resource, Generic[T]):
     """Receives the one value of a `oneshot`: ``value = await rx``."""
 
     __slots__ = ("_st",)
@@ -675,14 +631,6 @@ class OneshotReceiver(Generic[T]):
         st.receiver_closed = True
         st.value = None
 
-    def __enter__(self) -> OneshotReceiver[T]:
-        return self
-
-    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-
 def oneshot() -> tuple[OneshotSender[Any], OneshotReceiver[Any]]:
     """A channel for exactly one value (tokio's ``oneshot``): ``tx.send(v)``; ``await rx``."""
     st = _Oneshot()
@@ -711,7 +659,7 @@ class _Broadcast:
         self.wakers: dict[BroadcastReceiver[Any], Waker] = {}
 
 
-class BroadcastSender(Generic[T]):
+class BroadcastSender(Resource, Generic[T]):
     """The one sending end of a `broadcast`. `send` never waits."""
 
     __slots__ = ("_bc", "_closed")
@@ -759,20 +707,13 @@ class BroadcastSender(Generic[T]):
         for waker in wakers:
             waker.wake()
 
-    def __enter__(self) -> BroadcastSender[T]:
-        return self
-
-    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         bc = self._bc
         return (f"<BroadcastSender {'closed' if self._closed else 'open'} capacity={bc.capacity} "
                 f"sent={bc.tail} subscribers={bc.subscribers}>")
 
 
-class BroadcastReceiver(Generic[T]):
+class BroadcastReceiver(Resource, Generic[T]):
     """One subscriber of a `broadcast`: its own position in the shared ring."""
 
     __slots__ = ("__weakref__", "_bc", "_closed", "_next")
@@ -838,13 +779,6 @@ class BroadcastReceiver(Generic[T]):
             return await self.recv()
         except EndOfChannel:
             raise StopAsyncIteration from None
-
-    def __enter__(self) -> BroadcastReceiver[T]:
-        return self
-
-    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         behind = self._bc.tail - self._next

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
-from types import TracebackType
 from typing import Any
 
 from ..errors import BusyResourceError, ClosedResourceError, IncompleteReadError, LineTooLong
 from ..executor.io_source import IoSource
 from ..executor.traps import checkpoint, checkpoint_if_cancelled
+from ..resource import Resource
 
 READ_CHUNK = 65536
 
 
-class Stream:
+class Stream(Resource):
     """A connected byte stream (TCP or Unix). Use as an async context manager."""
 
     __slots__ = ("_buf", "_closed", "_peer", "_reading", "_skip_line", "_src", "_writing")
@@ -245,20 +245,9 @@ class Stream:
             self._closed = True
             self._src.close()
 
-    async def aclose(self) -> None:
-        self.close()
-        await checkpoint()
-
     @property
     def closed(self) -> bool:
         return self._closed
-
-    async def __aenter__(self) -> Stream:
-        return self
-
-    async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"fd={self._src.sock.fileno()}"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import socket
-from types import TracebackType
 from typing import Any
 
 from ..errors import ClosedResourceError
 from ..executor.io_source import IoSource
-from ..executor.traps import checkpoint
+from ..resource import Resource
 from .dns import getaddrinfo
 from .happy_eyeballs import connect_first
 from .stream import Stream
@@ -34,7 +33,7 @@ class TcpStream(Stream):
         return cls(sock)
 
 
-class TcpListener:
+class TcpListener(Resource):
     """A listening TCP socket. ``await listener.accept()`` gives a `TcpStream`."""
 
     __slots__ = ("_closed", "_src")
@@ -90,17 +89,6 @@ class TcpListener:
         if not self._closed:
             self._closed = True
             self._src.close()
-
-    async def aclose(self) -> None:
-        self.close()
-        await checkpoint()
-
-    async def __aenter__(self) -> TcpListener:
-        return self
-
-    async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         where = "closed" if self._closed else self.local_address

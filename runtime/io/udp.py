@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import socket
-from types import TracebackType
 from typing import Any
 
 from ..errors import ClosedResourceError
 from ..executor.io_source import IoSource
-from ..executor.traps import checkpoint
+from ..resource import Resource
 from .dns import getaddrinfo
 
 #: The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes).
 MAX_DATAGRAM = 65507
 
 
-class UdpSocket:
+class UdpSocket(Resource):
     """A UDP socket: `send_to`/`recv_from`, or `connect` then `send`/`recv`."""
 
     __slots__ = ("_closed", "_src")
@@ -75,14 +74,3 @@ class UdpSocket:
         if not self._closed:
             self._closed = True
             self._src.close()
-
-    async def aclose(self) -> None:
-        self.close()
-        await checkpoint()
-
-    async def __aenter__(self) -> UdpSocket:
-        return self
-
-    async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        self.close()

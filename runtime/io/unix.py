@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import socket
 import stat
-from types import TracebackType
 
 from ..errors import ClosedResourceError
 from ..executor.io_source import IoSource
 from ..executor.traps import checkpoint
+from ..resource import Resource
 from .stream import Stream
 
 
@@ -32,7 +32,7 @@ class UnixStream(Stream):
         return cls(src.detach())
 
 
-class UnixListener:
+class UnixListener(Resource):
     """A listening Unix-domain socket. `aclose` removes the socket file it made."""
 
     __slots__ = ("_closed", "_identity", "_src", "path")
@@ -83,14 +83,3 @@ class UnixListener:
             return
         if stat.S_ISSOCK(st.st_mode) and (st.st_dev, st.st_ino) == self._identity:
             os.unlink(self.path)
-
-    async def aclose(self) -> None:
-        self.close()
-        await checkpoint()
-
-    async def __aenter__(self) -> UnixListener:
-        return self
-
-    async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        self.close()
