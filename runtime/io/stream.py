@@ -18,6 +18,7 @@ from ..errors import BusyResourceError, ClosedResourceError, IncompleteReadError
 from ..executor.io_source import IoSource
 from ..executor.traps import checkpoint, checkpoint_if_cancelled
 from ..resource import Resource
+from .naming import describe, name_peer
 
 READ_CHUNK = 65536
 
@@ -54,16 +55,10 @@ class Stream(Resource):
         return self._peer
 
     def _describe(self) -> str:
-        peer = self._peer
-        if isinstance(peer, tuple):
-            host = f"[{peer[0]}]" if ":" in peer[0] else peer[0]
-            return f"{host}:{peer[1]}"
-        return repr(peer) if peer else "unnamed peer"
+        return describe(self._peer)
 
     def _fail(self, exc: OSError, op: str) -> OSError:
-        # Same type (ConnectionResetError stays ConnectionResetError) with the
-        # peer and the operation in the message.
-        return type(exc)(exc.errno, f"{exc.strerror} ({op} {self._describe()})")
+        return name_peer(exc, op, self._peer)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -9,6 +9,7 @@ from ..errors import ClosedResourceError
 from ..executor.io_source import IoSource
 from ..resource import Resource
 from .dns import getaddrinfo
+from .naming import name_peer
 
 #: The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes).
 MAX_DATAGRAM = 65507
@@ -17,11 +18,12 @@ MAX_DATAGRAM = 65507
 class UdpSocket(Resource):
     """A UDP socket: `send_to`/`recv_from`, or `connect` then `send`/`recv`."""
 
-    __slots__ = ("_closed", "_src")
+    __slots__ = ("_closed", "_peer", "_src")
 
     def __init__(self, sock: socket.socket) -> None:
         self._src = IoSource(sock)
         self._closed = False
+        self._peer: Any = None
 
     @classmethod
     async def bind(cls, host: str, port: int) -> UdpSocket:
@@ -52,23 +54,42 @@ class UdpSocket(Resource):
 
     async def send_to(self, data: bytes, address: Any) -> int:
         """Send one datagram to ``address`` (a ``(host, port)`` of the socket's family)."""
-        return await self._check_open().sendto(data, address)
+        try:
+            return await self._check_open().sendto(data, address)
+        except OSError as exc:
+            raise name_peer(exc, "sending to", address) from None
 
     async def recv_from(self, max_bytes: int = MAX_DATAGRAM) -> tuple[bytes, Any]:
         """The next datagram (truncated to ``max_bytes``) and who sent it."""
-        return await self._check_open().recvfrom(max_bytes)
+        try:
+            return await self._check_open().recvfrom(max_bytes)
+        except OSError as exc:
+            raise name_peer(exc, "receiving on", self.local_address) from None
 
     async def connect(self, host: str, port: int) -> None:
         """Fix the peer: `send`/`recv` use it, datagrams from others are dropped."""
         src = self._check_open()
         infos = await getaddrinfo(host, port, family=src.sock.family, type=socket.SOCK_DGRAM)
-        src.sock.connect(infos[0][4])
+        try:
+            src.sock.connect(infos[0][4])
+        except OSError as exc:
+            raise name_peer(exc, "connecting to", infos[0][4]) from None
+        self._peer = infos[0][4]
 
     async def send(self, data: bytes) -> int:
-        return await self._check_open().send(data)
+        """Send one datagram to the connected peer."""
+        try:
+            return await self._check_open().send(data)
+        except OSError as exc:
+            raise name_peer(exc, "sending to", self._peer) from None
 
     async def recv(self, max_bytes: int = MAX_DATAGRAM) -> bytes:
-        return await self._check_open().recv(max_bytes)
+        """The next datagram from the connected peer; a refusal it sent back
+        (ICMP port unreachable) raises `ConnectionRefusedError` naming it."""
+        try:
+            return await self._check_open().recv(max_bytes)
+        except OSError as exc:
+            raise name_peer(exc, "receiving from", self._peer) from None
 
     def close(self) -> None:
         if not self._closed:

@@ -157,9 +157,6 @@ def test_a_connected_udp_socket_whose_peer_is_gone_raises_connection_refused(hos
     runtime.run(main())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "UdpSocket passes OS errors through bare ('[Errno 111] Connection refused'); "
-    "DESIGN.md: every OS error names the operation and the peer, as Stream's do"))
 def test_a_udp_error_names_the_peer() -> None:
     async def main() -> tuple[OSError, int]:
         async with await UdpSocket.bind("127.0.0.1", 0) as a:
