@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,6 +13,13 @@ from ..time import sleep
 from .tcp import TcpListener, TcpStream
 
 logger = logging.getLogger("runtime.io")
+
+#: accept(2): "Linux accept() passes already-pending network errors on the
+#: new socket as an error code from accept()"; a server should retry, as
+#: trio's serve_listeners does. They concern one client, not the listener.
+_PEER_GONE_BEFORE_ACCEPT = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.ENOPROTOOPT,
+                                      errno.EHOSTDOWN, errno.ENONET, errno.EHOSTUNREACH,
+                                      errno.EOPNOTSUPP, errno.ENETUNREACH})
 
 #: How long the accept loop sleeps when the process is out of fds. Sleeping
 #: (not retrying) is what keeps it from spinning: the pending connection
@@ -39,6 +47,8 @@ async def serve_tcp(handler: Callable[[TcpStream], Awaitable[Any]], host: str | 
                 try:
                     stream = await listener.accept()
                 except OSError as exc:
+                    if exc.errno in _PEER_GONE_BEFORE_ACCEPT:
+                        continue  # that client is gone; the next one is not
                     if not is_out_of_fds(exc):
                         raise
                     logger.warning("accept() failed (%s); retrying in %.1f s", exc, ACCEPT_BACKOFF)
@@ -51,5 +61,8 @@ async def _serve_one(handler: Callable[[TcpStream], Awaitable[Any]], stream: Tcp
     async with stream:
         try:
             await handler(stream)
+        except ConnectionError as exc:
+            # A peer that resets or vanishes is routine for a server.
+            logger.info("connection from %s ended: %s", stream.peer_address, exc)
         except Exception:
             logger.exception("connection handler for %s failed", stream.peer_address)

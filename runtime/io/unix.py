@@ -41,8 +41,10 @@ class UnixListener(Resource):
         self._src = IoSource(sock)
         self._closed = False
         self.path = path
-        st = os.stat(path)
-        self._identity = (st.st_dev, st.st_ino)
+        # A Linux abstract name (leading NUL) has no file to stat or remove.
+        abstract = path[:1] in ("\0", b"\0")
+        st = None if abstract else os.stat(path)
+        self._identity = None if st is None else (st.st_dev, st.st_ino)
 
     @classmethod
     async def bind(cls, path: str | bytes, *, backlog: int = 1024) -> UnixListener:
@@ -77,6 +79,8 @@ class UnixListener(Resource):
         self._closed = True
         self._src.close()
         # Remove the file only if it is still the socket we created.
+        if self._identity is None:
+            return
         try:
             st = os.stat(self.path)
         except OSError:
