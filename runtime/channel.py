@@ -458,6 +458,26 @@ class Receiver(Resource, Generic[T]):
             raise waiter.value
         return waiter.value  # type: ignore[no-any-return]
 
+    async def recv_many(self, limit: int) -> list[T]:
+        """Wait for one message, then take up to ``limit`` in all that are ready.
+
+        tokio's ``recv_many``: a consumer that handles messages in batches
+        (a writer joining lines into one ``send``) gets them without a
+        ``try_recv`` per message and the `WouldBlock` that ends the loop.
+        Raises what `recv` raises; after the first message nothing here is a
+        cancellation point, so a cancelled call loses nothing.
+        """
+        if limit < 1:
+            raise ValueError(f"recv_many() limit must be >= 1, got {limit}")
+        batch = [await self.recv()]
+        take = self._ch.take
+        while len(batch) < limit:
+            value = take()
+            if value is _EMPTY:
+                break
+            batch.append(value)
+        return batch
+
     def try_recv(self) -> T:
         """The next message without waiting: `WouldBlock` if there is none yet."""
         ch = self._ch

@@ -165,16 +165,10 @@ class Session:
             with self._write_scope:
                 while True:
                     try:
-                        line = await rx.recv()
+                        batch = await rx.recv_many(MAX_BATCH)
                     except runtime.EndOfChannel:
                         return
-                    batch = [line]
-                    try:
-                        while len(batch) < MAX_BATCH:
-                            batch.append(rx.try_recv())
-                    except (runtime.WouldBlock, runtime.EndOfChannel):
-                        pass
-                    await stream.write_all(b"".join(batch) if len(batch) > 1 else line)
+                    await stream.write_all(b"".join(batch) if len(batch) > 1 else batch[0])
         except (OSError, runtime.ClosedResourceError):
             self.end(protocol.CONNECTION_LOST)
         finally:
