@@ -26,20 +26,18 @@ s`` is deliveries per second of the server's own CPU time: on a shared or
 noisy machine (or when the pipeline is latency-bound and the server idles
 between windows) it is the steadier measure of the server's cost.
 
-Measured (2 vCPU shared with other jobs, CPython 3.11.7, trio 0.35.0; 5
-reps each; wall-clock rates swung 2-4x run to run, so the CPU-normalised
-columns are the ones to trust):
+Measured on a quiet 2 vCPU machine (CPython 3.11.7, trio 0.35.0, Linux
+6.18; 3 reps, medians; the runtime server's writers batch with
+``Receiver.recv_many``):
 
     N     deliveries/s (median)            per server CPU second
           runtime  asyncio  trio           runtime   asyncio   trio
-    run A (busier machine)
-    10    308k     242k     248k           909k      709k      621k
-    100   603k     463k     321k           1,099k    952k      606k
-    1000  417k     449k     242k           917k      847k      410k
-    run B (quieter machine)
-    10    637k     611k     442k           909k      800k      758k
-    100   730k     1,019k   408k           1,163k    1,149k    787k
-    1000  731k     598k     463k           952k      787k      488k
+    10    1,085k   971k     845k           1,087k    980k      926k
+    100   1,506k   1,001k   1,032k         1,563k    1,010k    1,053k
+    1000  1,139k   1,083k   586k           1,149k    1,087k    585k
+
+On the same machine shared with other jobs, wall-clock rates swung 2-4x
+run to run; then the per-server-CPU-second columns are the ones to trust.
 
 Per CPU second runtime is ahead of trio everywhere (1.2-2.2x) and of
 asyncio at N = 10 and 1000 (1.1-1.3x); at N = 100 it ties asyncio (1.01-1.15),
