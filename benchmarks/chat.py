@@ -39,11 +39,6 @@ Measured on a quiet 2 vCPU machine (CPython 3.11.7, trio 0.35.0, Linux
 On the same machine shared with other jobs, wall-clock rates swung 2-4x
 run to run; then the per-server-CPU-second columns are the ones to trust.
 
-Per CPU second runtime is ahead of trio everywhere (1.2-2.2x) and of
-asyncio at N = 10 and 1000 (1.1-1.3x); at N = 100 it ties asyncio (1.01-1.15),
-and in run B asyncio's wall-clock rate was higher there, runtime's server
-being idle half the time (54 % CPU vs 96 %) waiting on the closed-loop window.
-
 Every (N, server) pair runs ``--reps`` times, the servers rotated each rep
 so that drift in the machine hits all alike; the table shows medians and
 runtime's ratio to each peer (> 1: runtime delivers more per second).
