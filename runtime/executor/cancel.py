@@ -89,6 +89,8 @@ class CancelScope:
             self._relative = math.inf
         if self._deadline != math.inf:
             self._arm_deadline()
+        if self.cancel_called:  # cancelled before it was entered
+            context.runner().live_cancels += 1
         return self
 
     def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
@@ -122,6 +124,8 @@ class CancelScope:
             )
         self._state = "exited"
         self._disarm_deadline()
+        if self.cancel_called:
+            context.runner().live_cancels -= 1
         parent = self.parent
         assert parent is not None
         task.scope = parent
@@ -158,6 +162,7 @@ class CancelScope:
         self.cancel_called = True
         self._disarm_deadline()
         if self._state in ("entered", "root"):  # else no task is inside to tell
+            context.runner().live_cancels += 1
             self._deliver()
 
     def _deliver(self) -> None:

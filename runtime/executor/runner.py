@@ -79,6 +79,10 @@ class Runner:
         self.root_scope = RootScope()
         self.main_scope = RootScope(parent=self.root_scope)
         self.live_tasks = 0
+        #: Cancelled scopes still in the tree (entered, or roots). While it is
+        #: 0, no task can be cancelled and Task.cancel_pending need not walk
+        #: its scope chain: the common case, on every checkpoint.
+        self.live_cancels = 0
         self.thread_id = threading.get_ident()
         self._remote: deque[Task] = deque()
         self._remote_pending = False
@@ -190,6 +194,7 @@ class Runner:
         scope = task.scope
         scope._tasks.discard(task)
         if task.aborted and isinstance(scope, AbortScope):
+            self.live_cancels -= 1  # an AbortScope is always cancelled
             scope.parent._children.discard(scope)  # type: ignore[union-attr]
             scope = scope.parent  # type: ignore[assignment]
         self.live_tasks -= 1

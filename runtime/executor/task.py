@@ -95,6 +95,8 @@ class Task(Waker):
 
     def cancel_pending(self) -> bool:
         """Is a cancellation visible to this task right now? (level-triggered)"""
+        if not self.runner.live_cancels:
+            return False
         scope: CancelScope | None = self.scope
         while scope is not None:
             if scope.cancel_called:
