@@ -201,7 +201,3 @@ class JoinHandle(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<JoinHandle {self._task!r}>"
-
-
-def is_cancelled(exc: BaseException | None) -> bool:
-    return isinstance(exc, Cancelled)
