@@ -284,3 +284,18 @@ def connect_nonblocking(sock: socket.socket, address: tuple[str, int]) -> None:
     sock.setblocking(False)
     err = sock.connect_ex(address)
     assert err in (0, errno.EINPROGRESS), os.strerror(err)
+
+
+def connect_loopback(port: int) -> socket.socket:
+    """A blocking client socket to 127.0.0.1:``port`` (10 s timeout)."""
+    return socket.create_connection(("127.0.0.1", port), timeout=10)
+
+
+def recv_exactly(sock: socket.socket, n: int) -> bytes:
+    """Exactly ``n`` bytes from a blocking socket; fails the test at early EOF."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(65536, n - len(buf)))
+        assert chunk, f"EOF after {len(buf)} of {n} bytes"
+        buf += chunk
+    return bytes(buf)

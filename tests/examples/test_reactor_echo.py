@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import connect_loopback as connect
+from tests.helpers import free_port, recv_exactly
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "reactor_echo.py"
 Server = tuple[subprocess.Popen[str], int]
@@ -36,19 +37,6 @@ def server() -> Iterator[Server]:
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=10)
-
-
-def connect(port: int) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", port), timeout=10)
-
-
-def recv_exactly(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(min(65536, n - len(buf)))
-        assert chunk, f"EOF after {len(buf)} of {n} bytes"
-        buf += chunk
-    return bytes(buf)
 
 
 def stop(proc: subprocess.Popen[str], signum: int) -> str:
