@@ -30,3 +30,15 @@ __all__ = [
     "available_backends",
     "default_backend",
 ]
+
+#: The completion queue (io_uring, Linux): its own API, loaded on first use so
+#: that a build without it (not Linux, or no <linux/io_uring.h>) still imports.
+_URING = {"Completion", "Completions", "Ring", "RingWaker"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _URING:
+        from . import _uring
+
+        return getattr(_uring, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

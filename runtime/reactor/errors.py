@@ -28,3 +28,15 @@ class PollClosedError(ValueError):
 
 class WakerExistsError(RuntimeError):
     """A second `Waker` for one `Poll`: mio allows one, and so do we."""
+
+
+class UringUnavailableError(OSError):
+    """io_uring cannot be used here: not built, refused by the kernel, or too old a kernel."""
+
+
+class SubmissionQueueFullError(OSError):
+    """A `Ring` has no free SQE even after submitting everything queued."""
+
+
+class RingClosedError(ValueError):
+    """The `Ring` (or its `RingWaker`) was used after `Ring.close`."""

@@ -1,0 +1,383 @@
+"""cffi builder for the io_uring `Ring` (API, out-of-line mode).
+
+Run by setuptools at install (``cffi_modules`` in setup.py, Linux only).
+The kernel's interface is used directly, without liburing: two syscalls
+(``io_uring_setup``, ``io_uring_enter``) and three mmapped regions. Struct
+layouts and constants come from ``<linux/io_uring.h>`` and the socket
+headers through ``...``; no number is copied here.
+
+The C helpers below keep the hot path to one cffi call per operation: each
+``rt_prep_*`` takes a free SQE, fills it and returns 0 (or ``-EBUSY`` when
+the submission queue is full); ``rt_enter`` publishes the queued SQEs and
+submits them in one ``io_uring_enter``, optionally waiting; ``rt_reap``
+copies every completion into a flat ``int64_t`` array of (token, result,
+flags) triples and frees their slots. The ring heads and tails are shared
+with the kernel, so they are read with acquire and written with release
+ordering (io_uring(7), "memory ordering").
+"""
+
+from __future__ import annotations
+
+from cffi import FFI
+
+CDEF = """
+struct __kernel_timespec { int64_t tv_sec; long long tv_nsec; ...; };
+struct sockaddr { unsigned short sa_family; ...; };
+struct sockaddr_storage { unsigned short ss_family; ...; };
+struct in_addr { ...; };
+struct in6_addr { ...; };
+struct sockaddr_in { unsigned short sin_family; uint16_t sin_port; struct in_addr sin_addr; ...; };
+struct sockaddr_in6 {
+    unsigned short sin6_family; uint16_t sin6_port; uint32_t sin6_flowinfo;
+    struct in6_addr sin6_addr; uint32_t sin6_scope_id; ...;
+};
+struct sockaddr_un { unsigned short sun_family; char sun_path[...]; ...; };
+typedef unsigned int socklen_t;
+struct iovec { void *iov_base; size_t iov_len; };
+struct msghdr {
+    void *msg_name; socklen_t msg_namelen; struct iovec *msg_iov; size_t msg_iovlen;
+    void *msg_control; size_t msg_controllen; int msg_flags; ...;
+};
+
+/* What Python reads of a ring; the rest is private to the C helpers. */
+struct rt_ring {
+    int fd;
+    unsigned setup_flags;
+    unsigned features;
+    unsigned sq_entries;
+    unsigned cq_entries;
+    ...;
+};
+
+#define IORING_SETUP_CQSIZE ...
+#define IORING_SETUP_SUBMIT_ALL ...
+#define IORING_SETUP_COOP_TASKRUN ...
+#define IORING_SETUP_TASKRUN_FLAG ...
+#define IORING_SETUP_SINGLE_ISSUER ...
+#define IORING_SETUP_DEFER_TASKRUN ...
+#define IORING_FEAT_NODROP ...
+#define IORING_FEAT_EXT_ARG ...
+#define IORING_FEAT_FAST_POLL ...
+#define IORING_FEAT_SINGLE_MMAP ...
+#define IORING_CQE_F_MORE ...
+#define IORING_OP_RECV ...
+#define IORING_OP_SEND ...
+#define IORING_OP_RECVMSG ...
+#define IORING_OP_SENDMSG ...
+#define IORING_POLL_ADD_MULTI ...
+#define IORING_ASYNC_CANCEL_ALL ...
+#define IORING_ASYNC_CANCEL_ANY ...
+#define IORING_TIMEOUT_ETIME_SUCCESS ...
+#define POLLIN ...
+#define POLLOUT ...
+#define AF_INET ...
+#define AF_INET6 ...
+#define AF_UNIX ...
+#define EFD_CLOEXEC ...
+#define EFD_NONBLOCK ...
+
+int rt_ring_setup(struct rt_ring *r, unsigned entries, unsigned cq_entries, unsigned flags);
+void rt_ring_close(struct rt_ring *r);
+unsigned rt_sq_pending(struct rt_ring *r);
+unsigned rt_sq_space(struct rt_ring *r);
+unsigned rt_cq_ready(struct rt_ring *r);
+int rt_enter(struct rt_ring *r, unsigned wait_nr, int64_t timeout_ns);
+unsigned rt_reap(struct rt_ring *r, int64_t *out, unsigned cap);
+
+int rt_prep_nop(struct rt_ring *r, int64_t token);
+int rt_prep_net(struct rt_ring *r, int op, int fd, const void *addr, unsigned len,
+                int flags, int64_t token);
+int rt_prep_accept(struct rt_ring *r, int fd, struct sockaddr *addr, socklen_t *addrlen,
+                   int flags, int64_t token);
+int rt_prep_connect(struct rt_ring *r, int fd, const struct sockaddr *addr, socklen_t len,
+                    int64_t token);
+int rt_prep_cancel(struct rt_ring *r, int64_t target, unsigned flags, int64_t token);
+int rt_prep_poll_add(struct rt_ring *r, int fd, unsigned events, unsigned flags,
+                     int64_t token);
+int rt_prep_timeout(struct rt_ring *r, struct __kernel_timespec *ts, unsigned flags,
+                    int64_t token);
+
+int eventfd(unsigned int initval, int flags);
+"""
+
+SOURCE = r"""
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <linux/io_uring.h>
+#include <linux/time_types.h>
+
+struct rt_ring {
+    int fd;
+    unsigned setup_flags;
+    unsigned features;
+    unsigned sq_entries;
+    unsigned cq_entries;
+    /* submission ring: the kernel advances khead, we advance ktail */
+    unsigned *sq_khead, *sq_ktail, *sq_kflags;
+    unsigned sq_mask;
+    unsigned sq_tail;                /* SQEs filled so far (published at enter) */
+    struct io_uring_sqe *sqes;
+    /* completion ring: the kernel advances ktail, we advance khead */
+    unsigned *cq_khead, *cq_ktail;
+    unsigned cq_mask;
+    struct io_uring_cqe *cqes;
+    void *sq_map; size_t sq_map_len;
+    void *cq_map; size_t cq_map_len;
+    size_t sqes_len;
+};
+
+#define LOAD_ACQ(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE_REL(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+static void rt_ring_close(struct rt_ring *r)
+{
+    if (r->sqes) munmap(r->sqes, r->sqes_len);
+    if (r->cq_map && r->cq_map != r->sq_map) munmap(r->cq_map, r->cq_map_len);
+    if (r->sq_map) munmap(r->sq_map, r->sq_map_len);
+    if (r->fd >= 0) close(r->fd);
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+}
+
+/* 0, or -errno: io_uring_setup, then the three mmaps (two with SINGLE_MMAP). */
+static int rt_ring_setup(struct rt_ring *r, unsigned entries, unsigned cq_entries,
+                         unsigned flags)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+    p.flags = flags;
+    if (cq_entries) {
+        p.flags |= IORING_SETUP_CQSIZE;
+        p.cq_entries = cq_entries;
+    }
+    int fd = (int)syscall(__NR_io_uring_setup, entries, &p);
+    if (fd < 0) return -errno;
+    r->fd = fd;
+    r->setup_flags = p.flags;
+    r->features = p.features;
+    r->sq_entries = p.sq_entries;
+    r->cq_entries = p.cq_entries;
+
+    r->sq_map_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    r->cq_map_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    if (p.features & IORING_FEAT_SINGLE_MMAP) {
+        if (r->cq_map_len > r->sq_map_len) r->sq_map_len = r->cq_map_len;
+        r->cq_map_len = r->sq_map_len;
+    }
+    void *sq = mmap(0, r->sq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                    fd, IORING_OFF_SQ_RING);
+    if (sq == MAP_FAILED) goto fail;
+    r->sq_map = sq;
+    void *cq = sq;
+    if (!(p.features & IORING_FEAT_SINGLE_MMAP)) {
+        cq = mmap(0, r->cq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                  fd, IORING_OFF_CQ_RING);
+        if (cq == MAP_FAILED) goto fail;
+    }
+    r->cq_map = cq;
+    r->sqes_len = p.sq_entries * sizeof(struct io_uring_sqe);
+    void *sqes = mmap(0, r->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                      fd, IORING_OFF_SQES);
+    if (sqes == MAP_FAILED) goto fail;
+    r->sqes = sqes;
+
+    r->sq_khead = (unsigned *)((char *)sq + p.sq_off.head);
+    r->sq_ktail = (unsigned *)((char *)sq + p.sq_off.tail);
+    r->sq_kflags = (unsigned *)((char *)sq + p.sq_off.flags);
+    r->sq_mask = *(unsigned *)((char *)sq + p.sq_off.ring_mask);
+    r->cq_khead = (unsigned *)((char *)cq + p.cq_off.head);
+    r->cq_ktail = (unsigned *)((char *)cq + p.cq_off.tail);
+    r->cq_mask = *(unsigned *)((char *)cq + p.cq_off.ring_mask);
+    r->cqes = (struct io_uring_cqe *)((char *)cq + p.cq_off.cqes);
+    /* The index array maps ring slots to SQEs; identity, set once (as liburing). */
+    unsigned *array = (unsigned *)((char *)sq + p.sq_off.array);
+    for (unsigned i = 0; i < p.sq_entries; i++) array[i] = i;
+    r->sq_tail = *r->sq_ktail;
+    return 0;
+fail:;
+    int err = errno;
+    rt_ring_close(r);
+    return -err;
+}
+
+/* SQEs filled but not yet consumed by the kernel. */
+static unsigned rt_sq_pending(struct rt_ring *r)
+{
+    if (!r->sqes) return 0;
+    return r->sq_tail - LOAD_ACQ(r->sq_khead);
+}
+
+static unsigned rt_sq_space(struct rt_ring *r)
+{
+    return r->sq_entries - rt_sq_pending(r);
+}
+
+/* Completions in the CQ ring now, reaped or not by nobody yet: no syscall. */
+static unsigned rt_cq_ready(struct rt_ring *r)
+{
+    if (!r->cqes) return 0;
+    return LOAD_ACQ(r->cq_ktail) - *r->cq_khead;
+}
+
+/* Completions are waiting in the kernel, not yet in the CQ ring: an overflow
+   list (IORING_FEAT_NODROP) or task work that posts them when we enter. */
+static int rt_needs_enter(struct rt_ring *r)
+{
+    return __atomic_load_n(r->sq_kflags, __ATOMIC_RELAXED)
+           & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN);
+}
+
+/* Submit every queued SQE in one io_uring_enter; wait for wait_nr completions
+   (timeout_ns < 0: no limit) unless some are already in the CQ ring.
+   Returns >= 0 (SQEs submitted) or -errno (-ETIME: the timeout passed). */
+static int rt_enter(struct rt_ring *r, unsigned wait_nr, int64_t timeout_ns)
+{
+    if (!r->sqes) return -EBADF;
+    STORE_REL(r->sq_ktail, r->sq_tail);
+    unsigned to_submit = r->sq_tail - LOAD_ACQ(r->sq_khead);
+    if (wait_nr && LOAD_ACQ(r->cq_ktail) != *r->cq_khead) wait_nr = 0;
+    unsigned flags = 0;
+    if (wait_nr || rt_needs_enter(r)) flags |= IORING_ENTER_GETEVENTS;
+    if (!to_submit && !flags) return 0;   /* nothing to do: no syscall */
+    struct io_uring_getevents_arg arg;
+    struct __kernel_timespec ts;
+    void *argp = NULL;
+    size_t argsz = 0;
+    if (wait_nr && timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000;
+        ts.tv_nsec = timeout_ns % 1000000000;
+        memset(&arg, 0, sizeof arg);
+        arg.ts = (uint64_t)(uintptr_t)&ts;
+        argp = &arg;
+        argsz = sizeof arg;
+        flags |= IORING_ENTER_EXT_ARG;
+    }
+    int ret = (int)syscall(__NR_io_uring_enter, r->fd, to_submit, wait_nr, flags, argp, argsz);
+    return ret < 0 ? -errno : ret;
+}
+
+/* Copy up to cap completions into out as (token, res, flags) and free their slots. */
+static unsigned rt_reap(struct rt_ring *r, int64_t *out, unsigned cap)
+{
+    if (!r->cqes) return 0;
+    unsigned head = *r->cq_khead;
+    unsigned tail = LOAD_ACQ(r->cq_ktail);
+    unsigned n = 0;
+    while (head != tail && n < cap) {
+        struct io_uring_cqe *cqe = &r->cqes[head & r->cq_mask];
+        out[3 * n] = (int64_t)cqe->user_data;
+        out[3 * n + 1] = cqe->res;
+        out[3 * n + 2] = cqe->flags;
+        head++;
+        n++;
+    }
+    STORE_REL(r->cq_khead, head);
+    return n;
+}
+
+/* A zeroed SQE for the next ring slot, or NULL when the queue is full. */
+static struct io_uring_sqe *rt_sqe(struct rt_ring *r, int op, int fd, int64_t token)
+{
+    if (token < 0 || r->sq_tail - LOAD_ACQ(r->sq_khead) >= r->sq_entries) return NULL;
+    struct io_uring_sqe *sqe = &r->sqes[r->sq_tail & r->sq_mask];
+    r->sq_tail++;
+    memset(sqe, 0, sizeof *sqe);
+    sqe->opcode = (unsigned char)op;
+    sqe->fd = fd;
+    sqe->user_data = (uint64_t)token;
+    return sqe;
+}
+
+/* Every prep: -EBADF on a closed ring, -EINVAL for a negative token, -EBUSY
+   when the submission queue is full (flush it with rt_enter and retry). */
+#define RT_SQE(op, fd) \
+    if (!r->sqes) return -EBADF; \
+    struct io_uring_sqe *sqe = rt_sqe(r, (op), (fd), token); \
+    if (!sqe) return token < 0 ? -EINVAL : -EBUSY;
+
+static int rt_prep_nop(struct rt_ring *r, int64_t token)
+{
+    RT_SQE(IORING_OP_NOP, -1)
+    return 0;
+}
+
+/* recv/send (addr: the buffer, len: its size) and recvmsg/sendmsg (addr: the
+   msghdr, len: 1): the same four fields, so one helper. */
+static int rt_prep_net(struct rt_ring *r, int op, int fd, const void *addr, unsigned len,
+                       int flags, int64_t token)
+{
+    RT_SQE(op, fd)
+    sqe->addr = (uint64_t)(uintptr_t)addr;
+    sqe->len = len;
+    sqe->msg_flags = (unsigned)flags;
+    return 0;
+}
+
+static int rt_prep_accept(struct rt_ring *r, int fd, struct sockaddr *addr,
+                          socklen_t *addrlen, int flags, int64_t token)
+{
+    RT_SQE(IORING_OP_ACCEPT, fd)
+    sqe->addr = (uint64_t)(uintptr_t)addr;
+    sqe->addr2 = (uint64_t)(uintptr_t)addrlen;
+    sqe->accept_flags = (unsigned)flags;
+    return 0;
+}
+
+static int rt_prep_connect(struct rt_ring *r, int fd, const struct sockaddr *addr,
+                           socklen_t len, int64_t token)
+{
+    RT_SQE(IORING_OP_CONNECT, fd)
+    sqe->addr = (uint64_t)(uintptr_t)addr;
+    sqe->off = len;
+    return 0;
+}
+
+static int rt_prep_cancel(struct rt_ring *r, int64_t target, unsigned flags, int64_t token)
+{
+    RT_SQE(IORING_OP_ASYNC_CANCEL, -1)
+    sqe->addr = (uint64_t)target;
+    sqe->cancel_flags = flags;
+    return 0;
+}
+
+static int rt_prep_poll_add(struct rt_ring *r, int fd, unsigned events, unsigned flags,
+                            int64_t token)
+{
+    RT_SQE(IORING_OP_POLL_ADD, fd)
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    events = (events << 16) | (events >> 16);   /* liburing's __swahw32 */
+#endif
+    sqe->poll32_events = events;
+    sqe->len = flags;
+    return 0;
+}
+
+static int rt_prep_timeout(struct rt_ring *r, struct __kernel_timespec *ts, unsigned flags,
+                           int64_t token)
+{
+    RT_SQE(IORING_OP_TIMEOUT, -1)
+    sqe->addr = (uint64_t)(uintptr_t)ts;
+    sqe->len = 1;
+    sqe->timeout_flags = flags;
+    return 0;
+}
+"""
+
+ffi = FFI()
+ffi.cdef(CDEF)
+ffi.set_source("runtime.reactor._uring_cffi", SOURCE)
+
+if __name__ == "__main__":
+    ffi.compile(verbose=True)

@@ -1,0 +1,527 @@
+"""The io_uring `Ring`: Linux's completion queue, bound with cffi (API mode).
+
+epoll answers "which sockets *could* make progress?"; the program then does
+the I/O itself. io_uring takes the I/O: the program describes an operation
+("receive up to 64 KiB from fd 7 into this buffer") in a submission queue
+entry (SQE), and the kernel later reports in a completion queue entry (CQE)
+what happened ("7 bytes"). Both queues are rings in memory shared with the
+kernel (mmapped from the ring's fd); one ``io_uring_enter`` hands over every
+SQE queued since the last and can wait for completions in the same call.
+
+Some facts about io_uring
+=========================
+
+The names in brackets are the tests in ``tests/reactor/test_uring_facts.py``
+that show each fact on this kernel.
+
+1. **Nothing is submitted until ``io_uring_enter``.** Without SQPOLL, filling
+   an SQE is a plain memory write; the kernel reads the submission ring only
+   inside the syscall, so a whole batch costs one syscall.
+   [test_nothing_happens_before_enter]
+2. **The kernel writes into the buffer after the submitting call returned.**
+   A recv on a socket with no data is parked inside the kernel (an internal
+   poll, ``IORING_FEAT_FAST_POLL``), also on an ``O_NONBLOCK`` socket, and the
+   bytes are copied into our buffer whenever they arrive. The buffer must
+   outlive the operation. [test_recv_waits_on_a_nonblocking_socket_and_writes_later]
+3. **Completions come back in the order they complete**, tagged only with the
+   64-bit ``user_data`` the SQE carried (our token).
+   [test_completions_arrive_in_completion_order]
+4. **``IORING_OP_ASYNC_CANCEL`` races the operation.** A recv still waiting
+   completes with ``-ECANCELED`` (and the cancel with 0); a recv that finished
+   first keeps its result and the cancel gets ``-ENOENT``. Whoever cancels must
+   wait for the target's own completion and read it: it may carry data.
+   [test_cancel_of_a_pending_recv_completes_it_with_ecanceled,
+   test_cancel_after_completion_finds_nothing_and_the_data_stands]
+5. **A pending operation holds its own reference to the file.** Closing the fd
+   does not end it: the socket stays open (the peer sees no FIN) until the
+   operation completes or is cancelled.
+   [test_closing_the_fd_does_not_end_a_pending_recv]
+6. **A peer's reset completes a pending recv with ``-ECONNRESET``.**
+   [test_peer_reset_completes_a_pending_recv_with_econnreset]
+7. **Completions are not dropped when the CQ ring is full**
+   (``IORING_FEAT_NODROP``): the kernel keeps them on an overflow list and
+   flushes them into the ring as we reap.
+   [test_more_completions_than_cq_slots_are_not_lost]
+8. **The submission ring is bounded**: with ``entries`` SQEs queued and not
+   yet submitted there is no free slot until an ``io_uring_enter`` consumes
+   them. [test_a_full_submission_queue_is_flushed_and_retried]
+9. **A signal interrupts the wait**: ``io_uring_enter`` fails with ``EINTR``
+   (or, if it submitted SQEs first, returns their count with nothing
+   completed). [test_wait_retries_after_a_signal_with_the_remaining_timeout]
+10. **With ``IORING_SETUP_DEFER_TASKRUN`` completions are posted only when we
+    enter the kernel asking for events**: a recv whose data has arrived is not
+    in the CQ ring until the next ``io_uring_enter(GETEVENTS)``.
+    [test_deferred_completions_are_posted_at_enter]
+11. **``io_uring_setup`` can be refused**: ``ENOSYS`` where the kernel lacks it,
+    ``EPERM`` where ``kernel.io_uring_disabled`` or a seccomp policy (Docker's
+    default) forbids it. [test_a_refused_setup_raises_uring_unavailable]
+
+What this means for us
+======================
+
+* One cffi call per operation (an ``rt_prep_*`` helper fills the SQE) and one
+  ``io_uring_enter`` per `submit_and_wait`, which also reaps every completion
+  into a flat list of ints (`Completions.raw`): no object per completion.
+* Fact 2 makes memory safety the Ring's job: every buffer, address and
+  msghdr an operation points at is referenced by the Ring from submission
+  until its completion is reaped (``_owned``), whatever the caller does
+  meanwhile. `close` cancels what is in flight and waits for it before the
+  memory can go; if the kernel never answers, the memory is kept, not freed.
+* Fact 4 and 5: to stop an operation, cancel it and wait for *its*
+  completion (the executor does; see ``executor/uring_source.py``); closing
+  the fd is not enough.
+* Fact 8: a prep that finds the ring full submits what is queued and retries;
+  only if the kernel takes nothing does it raise `SubmissionQueueFullError`.
+* Fact 9: waits are retried with the time that is left, as `Poll` does.
+* Fact 10: we ask for ``DEFER_TASKRUN`` (6.1+; completions are batched into
+  our own enter instead of interrupting us) and fall back when refused.
+* The cross-thread wake (`RingWaker`) is an eventfd with a poll operation
+  on the ring, re-armed each time it fires.
+
+Sources: io_uring(7), io_uring_setup(2), io_uring_enter(2),
+io_uring_prep_cancel(3); Jens Axboe, "Efficient IO with io_uring" and
+"What's new with io_uring"; liburing ``src/queue.c``, ``src/setup.c``.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import socket
+import threading
+import time
+from typing import Any, NamedTuple
+
+from ._uring_cffi import ffi, lib
+from ._uring_memory import Message, SockAddr, new_eventfd
+from .errors import (
+    RingClosedError,
+    SubmissionQueueFullError,
+    UringUnavailableError,
+    WakerExistsError,
+)
+
+#: Tokens are user_data in [0, 2**63); the ring keeps the last one for itself.
+INTERNAL_TOKEN = 2**63 - 1
+MAX_ENTRIES = 32768
+F_MORE = lib.IORING_CQE_F_MORE
+_CData = ffi.CData
+_net = lib.rt_prep_net
+_RECV, _SEND = lib.IORING_OP_RECV, lib.IORING_OP_SEND
+_RECVMSG, _SENDMSG = lib.IORING_OP_RECVMSG, lib.IORING_OP_SENDMSG
+#: setup flags tried in turn, best first, until the kernel accepts one set.
+_SETUP_FLAGS = [
+    lib.IORING_SETUP_SUBMIT_ALL | lib.IORING_SETUP_COOP_TASKRUN
+    | lib.IORING_SETUP_TASKRUN_FLAG | lib.IORING_SETUP_SINGLE_ISSUER
+    | lib.IORING_SETUP_DEFER_TASKRUN,
+    lib.IORING_SETUP_SUBMIT_ALL | lib.IORING_SETUP_COOP_TASKRUN
+    | lib.IORING_SETUP_TASKRUN_FLAG,
+    0,
+]
+_NEEDED = {"NODROP": lib.IORING_FEAT_NODROP, "EXT_ARG": lib.IORING_FEAT_EXT_ARG,
+           "FAST_POLL": lib.IORING_FEAT_FAST_POLL}
+_ONE = (1).to_bytes(8, "little")
+#: Memory of operations the kernel never completed at close: kept, never freed.
+_NEVER_FREED: list[Any] = []
+
+
+class Completion(NamedTuple):
+    """One completion: the operation's token, its result (``-errno`` on failure), flags."""
+
+    token: int
+    result: int
+    flags: int
+
+    @property
+    def more(self) -> bool:
+        """A multishot operation will complete again (``IORING_CQE_F_MORE``)."""
+        return bool(self.flags & F_MORE)
+
+
+class Completions:
+    """The reusable buffer `Ring.submit_and_wait` fills.
+
+    ``raw`` is ``[token, result, flags, token, result, flags, ...]``, read
+    directly by the executor; iterating yields `Completion` tuples.
+    """
+
+    __slots__ = ("_out", "capacity", "raw")
+
+    def __init__(self, capacity: int = 1024) -> None:
+        if capacity < 1:
+            raise ValueError(f"Completions capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self._out = ffi.new("int64_t[]", 3 * capacity)
+        self.raw: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.raw) // 3
+
+    def __iter__(self) -> Any:
+        raw = self.raw
+        for i in range(0, len(raw), 3):
+            yield Completion(raw[i], raw[i + 1], raw[i + 2])
+
+
+def _wait_ns(timeout: float) -> int:
+    return max(0, math.ceil(timeout * 1e9))
+
+
+class Ring:
+    """An io_uring instance: queue operations tagged with tokens, reap completions.
+
+    ::
+
+        with Ring(256) as ring:
+            buf = bytearray(4096)
+            ring.recv(sock.fileno(), buf, token=1)
+            completions = Completions()
+            ring.submit_and_wait(completions, timeout=1.0)
+            for c in completions:      # Completion(token=1, result=5, flags=0)
+                ...                    # c.result < 0 is -errno
+
+    Each operation's memory (``buf`` above) is held by the ring until its
+    completion is reaped. Tokens are ints in ``[0, 2**63 - 1)``; two
+    operations holding memory may not share a token while in flight. A Ring
+    is used from one thread; only `RingWaker.wake` may come from another.
+    Raises `UringUnavailableError` when the kernel refuses io_uring.
+    """
+
+    __slots__ = ("_closed", "_inflight", "_owned", "_r", "_waker")
+
+    def __init__(self, entries: int = 256, *, cq_entries: int | None = None,
+                 defer_taskrun: bool = True) -> None:
+        if not 1 <= entries <= MAX_ENTRIES:
+            raise ValueError(f"Ring entries must be in [1, {MAX_ENTRIES}], got {entries}")
+        self._r = ffi.new("struct rt_ring *")
+        self._r.fd = -1
+        self._closed = True
+        cq = cq_entries if cq_entries is not None else 4 * entries
+        tries = _SETUP_FLAGS if defer_taskrun else _SETUP_FLAGS[1:]
+        for flags in tries:
+            ret = lib.rt_ring_setup(self._r, entries, cq, flags)
+            if ret != -errno.EINVAL:
+                break
+        if ret < 0:
+            err = -ret
+            if err in (errno.ENOSYS, errno.EPERM, errno.EACCES):
+                raise UringUnavailableError(
+                    err, f"io_uring_setup: {os.strerror(err)} (io_uring is not available "
+                    "here: kernel.io_uring_disabled, a seccomp policy, or no kernel support)")
+            raise OSError(err, f"io_uring_setup({entries} entries): {os.strerror(err)}")
+        missing = [name for name, bit in _NEEDED.items() if not self._r.features & bit]
+        if missing:
+            lib.rt_ring_close(self._r)
+            raise UringUnavailableError(
+                errno.ENOSYS, f"io_uring lacks {', '.join(missing)} on this kernel "
+                "(needs Linux 5.11 or later)")
+        self._closed = False
+        self._owned: dict[int, Any] = {}
+        self._inflight = 0
+        self._waker: RingWaker | None = None
+
+    # -- facts about this ring ---------------------------------------------------
+
+    def fileno(self) -> int:
+        self._live()
+        return int(self._r.fd)
+
+    @property
+    def sq_entries(self) -> int:
+        return int(self._r.sq_entries)
+
+    @property
+    def cq_entries(self) -> int:
+        return int(self._r.cq_entries)
+
+    @property
+    def defer_taskrun(self) -> bool:
+        """Did the kernel accept ``IORING_SETUP_DEFER_TASKRUN`` (fact 10)?"""
+        return bool(self._r.setup_flags & lib.IORING_SETUP_DEFER_TASKRUN)
+
+    @property
+    def in_flight(self) -> int:
+        """Operations queued or submitted whose (final) completion is not reaped yet."""
+        return self._inflight
+
+    @property
+    def queued(self) -> int:
+        """SQEs filled but not yet consumed by the kernel."""
+        return int(lib.rt_sq_pending(self._r))
+
+    @property
+    def ready(self) -> int:
+        """Completions sitting in the CQ ring right now (read without a syscall)."""
+        return int(lib.rt_cq_ready(self._r))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _live(self) -> None:
+        if self._closed:
+            raise RingClosedError("this Ring is closed")
+
+    # -- queueing operations -------------------------------------------------------
+
+    def _prep(self, prep: Any, token: int, owned: Any, *args: Any) -> None:
+        """Fill one SQE with ``prep(ring, *args, token)``; hold ``owned`` until it completes."""
+        if owned is not None and token in self._owned:
+            raise ValueError(f"token {token} already has an operation in flight")
+        r = self._r
+        ret = prep(r, *args, token)
+        if ret:
+            self._room(ret, token)
+            ret = prep(r, *args, token)
+            if ret:
+                raise SubmissionQueueFullError(errno.EBUSY, "the submission queue is still full")
+        if owned is not None:
+            self._owned[token] = owned
+        self._inflight += 1
+
+    def _room(self, ret: int, token: int) -> None:
+        if ret == -errno.EBADF:
+            raise RingClosedError("this Ring is closed")
+        if ret == -errno.EINVAL:
+            raise ValueError(f"a token is an int in [0, 2**63), got {token}")
+        # -EBUSY, fact 8: hand what is queued to the kernel, then there is room.
+        self.submit()
+        if lib.rt_sq_space(self._r) == 0:
+            raise SubmissionQueueFullError(
+                errno.EBUSY, f"the submission queue ({self.sq_entries} entries) is full "
+                "and io_uring_enter took none of it")
+
+    def nop(self, token: int) -> None:
+        """An operation that does nothing and completes with 0."""
+        self._prep(lib.rt_prep_nop, token, None)
+
+    def recv(self, fd: int, buf: Any, token: int, nbytes: int = 0, flags: int = 0) -> None:
+        """Receive up to ``nbytes`` (default: all of ``buf``) into ``buf``; result: the count."""
+        cbuf = buf if type(buf) is _CData else ffi.from_buffer(buf, require_writable=True)
+        size = len(cbuf)
+        if nbytes > size or nbytes < 0:
+            raise ValueError(f"recv of {nbytes} bytes into a buffer of {size}")
+        self._prep(_net, token, cbuf, _RECV, fd, cbuf, nbytes or size, flags)
+
+    def send(self, fd: int, data: Any, token: int, flags: int = 0) -> None:
+        """Send ``data`` (any buffer); result: how many bytes the kernel took."""
+        cbuf = data if type(data) is _CData else ffi.from_buffer(data)
+        self._prep(_net, token, cbuf, _SEND, fd, cbuf, len(cbuf), flags)
+
+    def recvmsg(self, fd: int, message: Message, token: int, flags: int = 0) -> None:
+        """Receive one datagram into ``message`` (see `Message.for_receive`)."""
+        self._prep(_net, token, message, _RECVMSG, fd, message.msg, 1, flags)
+
+    def sendmsg(self, fd: int, message: Message, token: int, flags: int = 0) -> None:
+        """Send what ``message`` points at (see `Message.for_send`)."""
+        self._prep(_net, token, message, _SENDMSG, fd, message.msg, 1, flags)
+
+    def accept(self, fd: int, token: int, peer: SockAddr | None = None,
+               flags: int = socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK) -> None:
+        """Accept a connection; result: the new fd. ``peer`` receives its address."""
+        if peer is None:
+            self._prep(lib.rt_prep_accept, token, None, fd, ffi.NULL, ffi.NULL, flags)
+        else:
+            peer.reset()
+            self._prep(lib.rt_prep_accept, token, peer, fd, peer.ptr, peer.len_p, flags)
+
+    def connect(self, fd: int, address: SockAddr, token: int) -> None:
+        """Connect to the address ``address`` holds (`SockAddr.set` first); result: 0."""
+        self._prep(lib.rt_prep_connect, token, address, fd, address.ptr, address.len_p[0])
+
+    def poll_add(self, fd: int, events: int, token: int, multishot: bool = False) -> None:
+        """Complete when ``fd`` polls ``events`` (``select.POLLIN``...); result: the mask."""
+        flags = lib.IORING_POLL_ADD_MULTI if multishot else 0
+        self._prep(lib.rt_prep_poll_add, token, None, fd, events, flags)
+
+    def timeout(self, seconds: float, token: int) -> None:
+        """Complete after ``seconds`` with ``-ETIME`` (the kernel's own timer)."""
+        ts = ffi.new("struct __kernel_timespec *")
+        ns = _wait_ns(seconds)
+        ts.tv_sec, ts.tv_nsec = divmod(ns, 1_000_000_000)
+        self._prep(lib.rt_prep_timeout, token, ts, ts, 0)
+
+    def cancel(self, target: int, token: int) -> None:
+        """Cancel the operation tagged ``target`` (fact 4: wait for *its* completion).
+
+        The cancel's own completion (token ``token``) is 0 if it found the
+        operation waiting, ``-ENOENT`` if nothing by that token was in flight,
+        ``-EALREADY`` if it was already running.
+        """
+        self._prep(lib.rt_prep_cancel, token, None, target, 0)
+
+    # -- submitting and reaping ------------------------------------------------------
+
+    def submit(self) -> int:
+        """Hand every queued SQE to the kernel without waiting; returns how many."""
+        ret = lib.rt_enter(self._r, 0, -1)
+        if ret < 0 and ret != -errno.EINTR:
+            self._enter_failed(ret)
+        return max(ret, 0)
+
+    def _enter_failed(self, ret: int) -> None:
+        if ret == -errno.EBADF and self._closed:
+            raise RingClosedError("this Ring is closed")
+        raise OSError(-ret, f"io_uring_enter: {os.strerror(-ret)}")
+
+    def submit_and_wait(self, completions: Completions, timeout: float | None = None) -> int:
+        """Submit everything queued, wait for a completion, reap them; return how many.
+
+        ``timeout`` in seconds: ``None`` waits until something completes, ``0``
+        does not wait. It never returns early with nothing (a signal's
+        ``EINTR`` is retried with the time left). At most
+        ``completions.capacity`` are reaped; the rest wait for the next call.
+        """
+        r = self._r
+        if timeout is None:
+            wait, ns, deadline = 1, -1, None
+        elif timeout == 0:
+            wait, ns, deadline = 0, -1, None
+        else:
+            if not timeout >= 0.0:
+                raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
+            if math.isinf(timeout):
+                wait, ns, deadline = 1, -1, None
+            else:
+                wait, ns = 1, _wait_ns(timeout)
+                deadline = time.monotonic() + timeout
+        out = completions._out
+        while True:
+            ret = lib.rt_enter(r, wait, ns)
+            n = lib.rt_reap(r, out, completions.capacity)
+            if ret < 0 and not n and ret != -errno.ETIME and ret != -errno.EINTR:
+                self._enter_failed(ret)
+            if n or not wait or ret == -errno.ETIME:
+                break
+            # Fact 9: interrupted (EINTR, or a submit count with nothing
+            # completed). Python has run any signal handler by now.
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                ns = _wait_ns(left)
+        if not n:
+            completions.raw = []
+            return 0
+        raw = completions.raw = ffi.unpack(out, 3 * n)
+        owned = self._owned
+        waker = self._waker
+        woken = False
+        done = 0
+        for i in range(0, 3 * n, 3):
+            if not raw[i + 2] & F_MORE:
+                done += 1
+                if owned:
+                    owned.pop(raw[i], None)
+            if waker is not None and raw[i] == waker.token:
+                woken = True
+        self._inflight -= done
+        if woken:
+            waker._rearm()  # type: ignore[union-attr]
+        return int(n)
+
+    # -- closing -------------------------------------------------------------------------
+
+    def close(self, grace: float = 1.0) -> None:
+        """Cancel what is in flight, wait (up to ``grace`` s) for it, then unmap and close.
+
+        Memory of an operation the kernel has not completed by then is kept
+        alive for the life of the process rather than freed under it.
+        """
+        if self._closed:
+            return
+        waker, self._waker = self._waker, None
+        if waker is not None:
+            waker._detach()
+        if self._inflight:
+            try:
+                self._prep(lib.rt_prep_cancel, INTERNAL_TOKEN, None, 0,
+                           lib.IORING_ASYNC_CANCEL_ANY | lib.IORING_ASYNC_CANCEL_ALL)
+                scratch = Completions(256)
+                deadline = time.monotonic() + grace
+                while self._inflight > 0:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.submit_and_wait(scratch, left)
+            except OSError:
+                pass  # the ring is broken: what is owned stays owned, below
+        if self._inflight > 0 and self._owned:
+            _NEVER_FREED.append(self._owned)
+        self._closed = True
+        self._owned = {}
+        lib.rt_ring_close(self._r)
+
+    def __enter__(self) -> Ring:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"fd={self._r.fd} in_flight={self._inflight}"
+        return f"<Ring {state}>"
+
+
+class RingWaker:
+    """Wakes a thread blocked in `Ring.submit_and_wait`, from any thread.
+
+    An eventfd with a poll operation on the ring under ``token``: `wake`
+    writes the eventfd, the poll completes, and the waiting thread returns
+    with a completion carrying ``token``. The ring reads the eventfd back and
+    re-arms the poll when it reaps that completion. One per ring; the ring
+    closes it.
+    """
+
+    __slots__ = ("_fd", "_lock", "_ring", "token")
+
+    def __init__(self, ring: Ring, token: int) -> None:
+        ring._live()
+        if ring._waker is not None:
+            raise WakerExistsError("this Ring already has a RingWaker")
+        self._fd = new_eventfd()
+        self.token = token
+        self._ring = ring
+        self._lock = threading.Lock()
+        try:
+            ring.poll_add(self._fd, lib.POLLIN, token)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        ring._waker = self
+
+    def wake(self) -> None:
+        with self._lock:
+            if self._fd < 0:
+                raise RingClosedError("wake() on a closed RingWaker")
+            try:
+                os.write(self._fd, _ONE)
+            except BlockingIOError:
+                os.read(self._fd, 8)  # the counter is full: the poll has certainly fired
+                os.write(self._fd, _ONE)
+
+    def _rearm(self) -> None:
+        with self._lock:
+            if self._fd < 0:
+                return
+            try:
+                os.read(self._fd, 8)
+            except BlockingIOError:
+                pass  # a spurious poll completion: nothing was written
+            self._ring.poll_add(self._fd, lib.POLLIN, self.token)
+
+    def _detach(self) -> None:
+        # Called by Ring.close, which cancels the poll: then the fd can go.
+        with self._lock:
+            if self._fd >= 0:
+                fd, self._fd = self._fd, -1
+                os.close(fd)
+
+    def close(self) -> None:
+        """Stop: cancel the ring's poll on the eventfd and close it (the ring's thread)."""
+        ring = self._ring
+        if ring._waker is self and not ring.closed:
+            ring._waker = None
+            ring.cancel(self.token, INTERNAL_TOKEN)
+        self._detach()
