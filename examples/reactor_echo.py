@@ -2,7 +2,8 @@
 
     python examples/reactor_echo.py [PORT]        # then: nc 127.0.0.1 7878
 
-Registrations are edge-triggered: on an event, do the I/O until it would block.
+Registrations are edge-triggered: on an event, do the I/O until it would block,
+then `rearm` (nothing on epoll and kqueue; on Windows the emulated edge needs it).
 Bytes a peer cannot take yet wait in a buffer, with WRITABLE asked only meanwhile.
 """
 
@@ -17,16 +18,22 @@ from runtime.reactor import Events, Interest, Poll, Token
 SERVER, SIGNALS = Token(0), Token(1)
 
 
-def pump(conn: socket.socket, buf: bytearray) -> bool:
+def pump(poll: Poll, conn: socket.socket, buf: bytearray) -> bool:
     """Read until it would block, echo until it would block; True if the peer is done."""
-    eof = False
-    with contextlib.suppress(BlockingIOError):
+    eof = would_block = False
+    try:
         while chunk := conn.recv(65536):
             buf += chunk
         eof = True  # recv gave b"": the peer sends no more
-    with contextlib.suppress(BlockingIOError):
+    except BlockingIOError:
+        would_block = True
+    try:
         while buf:
             del buf[: conn.send(buf)]
+    except BlockingIOError:
+        would_block = True
+    if would_block:
+        poll.registry.rearm(conn)
     return eof
 
 
@@ -50,11 +57,12 @@ def serve(poll: Poll, listener: socket.socket) -> None:
                         token = Token(next(new_tokens))
                         poll.registry.register(conn, token, Interest.READABLE)
                         conns[token], unsent[token] = conn, bytearray()
+                poll.registry.rearm(listener)
                 continue
             token, conn, buf = event.token, conns[event.token], unsent[event.token]
             was_waiting = bool(buf)
             try:
-                eof = pump(conn, buf)
+                eof = pump(poll, conn, buf)
             except ConnectionError:
                 eof = True
                 buf.clear()

@@ -3,7 +3,7 @@
 # Wine's implementation of those APIs (not on a Windows kernel; see
 # docs/windows.md for what that does and does not verify).
 #
-#   scripts/test-windows-wine.sh                  # tests/reactor
+#   scripts/test-windows-wine.sh                  # the suites tests/test_windows_wine.py runs
 #   scripts/test-windows-wine.sh tests/reactor/test_iocp_facts.py -x -v
 #
 # Idempotent: the first run installs Debian's wine64 (apt-get, as root), the
@@ -102,7 +102,7 @@ if [ ! -f "$WINEPREFIX/system.reg" ]; then
 fi
 
 if [ "$#" -eq 0 ]; then
-    set -- tests/reactor
+    set -- tests/reactor tests/executor tests/time tests/io tests/sync tests/channel
 fi
 ARGS=$(printf '%s\n' "$@" | "$PY" -c 'import sys; print(repr(sys.stdin.read().splitlines()))')
 BOOT="import sys, pytest; raise SystemExit(pytest.main(['-p', 'no:cacheprovider', *$ARGS]))"

@@ -33,4 +33,4 @@ def skip_unless_run_backend_supports(feature: str, consequence: str) -> None:
     """Skip, naming the backend, its limit and what a test above it would see."""
     reason = run_backend_lacks(feature)
     if reason is not None:
-        pytest.skip(f"{run_backend()}: {reason}, so {consequence} (docs/kqueue.md)")
+        pytest.skip(f"{run_backend()}: {reason}, so {consequence} (tests/reactor/limits.py)")

@@ -45,13 +45,13 @@ def no_leaks() -> Iterator[None]:
     threads_before = set(threading.enumerate())
     yield
 
-    deadline = time.monotonic() + _GRACE
+    deadline = time.perf_counter() + _GRACE
     for thread in set(threading.enumerate()) - threads_before:
-        thread.join(max(0.0, deadline - time.monotonic()))
+        thread.join(max(0.0, deadline - time.perf_counter()))
     threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
 
     fds = _fd_leaks(fds_before)
-    while fds and time.monotonic() < deadline:
+    while fds and time.perf_counter() < deadline:
         gc.collect()  # an unreachable socket object closes its fd when collected
         time.sleep(0.01)
         fds = _fd_leaks(fds_before)

@@ -24,6 +24,7 @@ import pytest
 import trio
 
 import runtime
+from tests.platform_gaps import needs_trio
 
 #: What ``Handle.join`` returns for a child that ended by cancellation.
 CANCELLED = "<cancelled>"
@@ -169,5 +170,5 @@ class TrioFramework(Framework):
 #: Parametrize a test over both frameworks: ``def test_x(fw: Framework)``.
 FRAMEWORKS = [
     pytest.param(RuntimeFramework, id="runtime"),
-    pytest.param(TrioFramework, id="trio"),
+    pytest.param(TrioFramework, id="trio", marks=needs_trio),
 ]

@@ -21,6 +21,7 @@ import trio.testing
 
 import runtime
 from runtime.executor import context
+from tests.platform_gaps import needs_trio
 from tests.sidebyside import CANCELLED, Framework, RuntimeFramework, TrioFramework
 
 __all__ = ["CANCELLED", "SYNC_FRAMEWORKS", "SyncFramework"]
@@ -128,7 +129,7 @@ class SyncTrio(TrioFramework, SyncFramework):
 #: Parametrize over both: ``def test_x(fw: SyncFramework)`` with the `fw` fixture.
 SYNC_FRAMEWORKS = [
     pytest.param(SyncRuntime, id="runtime"),
-    pytest.param(SyncTrio, id="trio"),
+    pytest.param(SyncTrio, id="trio", marks=needs_trio),
 ]
 
 

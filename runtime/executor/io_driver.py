@@ -16,11 +16,14 @@ directions, edge-triggered: no ``epoll_ctl`` per wait.
   waiters (they raise `ClosedResourceError`) and deregisters it: call it
   *before* closing the fd (epoll tracks open file descriptions, and a
   dup'ed fd would keep reporting under a dead token).
+* `IoDriver.rearm` tells the reactor a readiness was used up, right before a
+  task parks. Only IOCP's emulated edge-triggering needs it
+  (``needs_rearm``); on epoll and kqueue the call is skipped.
 """
 
 from __future__ import annotations
 
-from ..reactor import Interest, Registry, Token
+from ..reactor import Interest, NotRegisteredError, Registry, Token
 from ..reactor._readiness import ERROR, READ_CLOSED, READABLE, WRITABLE, WRITE_CLOSED
 from .task import Waker
 
@@ -58,10 +61,11 @@ class ScheduledIo:
 class IoDriver:
     """fd → `ScheduledIo`, kept in a slab indexed by the token's low 32 bits."""
 
-    __slots__ = ("_by_fd", "_free", "_generations", "_registry", "_slab")
+    __slots__ = ("_by_fd", "_free", "_generations", "_registry", "_slab", "needs_rearm")
 
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
+        self.needs_rearm = registry.needs_rearm
         self._slab: list[ScheduledIo | None] = [None] * FIRST_SLOT
         self._generations: list[int] = [0] * FIRST_SLOT
         self._free: list[int] = []
@@ -94,6 +98,16 @@ class IoDriver:
 
     def lookup(self, fd: int) -> ScheduledIo | None:
         return self._by_fd.get(fd)
+
+    def rearm(self, sio: ScheduledIo) -> None:
+        """``sio``'s readiness was used up: have the reactor report the next one."""
+        try:
+            self._registry.rearm(sio.fd)
+        except NotRegisteredError:
+            # The backend saw the socket closed under us and dropped it. Let
+            # the waiter try its operation, which then fails with EBADF,
+            # rather than park for an event that cannot come.
+            sio.readiness |= ERROR
 
     def notify_closing(self, fd: int) -> None:
         """``fd`` is about to be closed: wake its waiters and deregister it."""

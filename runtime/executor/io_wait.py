@@ -32,7 +32,10 @@ async def wait_ready(sio: ScheduledIo, reading: bool) -> None:
     if busy:
         verb = "read" if reading else "write"
         raise BusyResourceError(f"another task is already waiting to {verb} fd {sio.fd}")
-    waker = context.runner().current.waker
+    runner = context.runner()
+    if runner.io.needs_rearm:
+        runner.io.rearm(sio)
+    waker = runner.current.waker
     if reading:
         sio.reader = waker
     else:

@@ -20,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import Cancelled
 from ..reactor import Events, Poll, Token, Waker
@@ -33,6 +33,9 @@ from .task import JoinHandle, Task, _UnretrievedException
 from .threads import ThreadPool
 from .time_driver import TimerHeap
 from .traps import CHECKPOINT, PARK, YIELD
+
+if TYPE_CHECKING:
+    from .ring_driver import RingDriver
 
 logger = logging.getLogger("runtime")
 T = TypeVar("T")
@@ -61,8 +64,11 @@ class Runner:
 
     def __init__(self, backend: str | None = None, debug: bool = False) -> None:
         self.debug = debug
-        self.clock = time.monotonic
-        self.poll = Poll(backend)
+        self.clock = time.perf_counter  # see runtime.time.current_time
+        # backend="uring": completions from an io_uring Ring, with the epoll
+        # Poll inside it for what still needs readiness (ring_driver.py).
+        self.poll = Poll(None if backend == "uring" else backend)
+        self.ring: RingDriver | None = None
         try:
             self.events = Events(1024)
             self.reactor_waker = Waker(self.poll.registry, WAKER_TOKEN)
@@ -70,9 +76,15 @@ class Runner:
             self.timers = TimerHeap()
             self.threads = ThreadPool()
             self.sigint = SigintCatcher(self.poll.registry)
+            if backend == "uring":
+                from .ring_driver import RingDriver  # built on Linux only
+
+                self.ring = RingDriver(self.poll)
         except BaseException:
             self.poll.close()
             raise
+        #: The loop's wait for IO: the reactor's, or the ring's (which drains the reactor's).
+        self.wait_io = self.poll.poll if self.ring is None else self.ring.poll
         self.run_queue: deque[Task] = RunQueue()
         self.current: Task = None  # type: ignore[assignment]  # set while a task steps
         self.budget = BUDGET
@@ -248,13 +260,13 @@ class Runner:
             if run_queue:
                 if steps_since_poll >= EVENT_INTERVAL:
                     steps_since_poll = 0
-                    if self.poll.poll(events, 0):
+                    if self.wait_io(events, 0):
                         self.io.dispatch(events.raw)
             else:
                 steps_since_poll = 0
                 deadline = timers.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - clock())
-                if self.poll.poll(events, timeout):
+                if self.wait_io(events, timeout):
                     self.io.dispatch(events.raw)
             # 3. Timers that are due, and wake-ups from other threads.
             timers.fire_expired(clock())
@@ -292,7 +304,11 @@ class Runner:
             self.threads.shutdown()
             self.io.close()
         finally:
-            self.poll.close()
+            try:
+                if self.ring is not None:
+                    self.ring.close()
+            finally:
+                self.poll.close()
 
     def take_crash(self) -> BaseException | None:
         crash, self._crash = self._crash, None
@@ -320,7 +336,9 @@ def run(main: Coroutine[Any, Any, Any], *, backend: str | None = None, debug: bo
     are cancelled and awaited (their ``finally`` blocks run) before `run`
     returns. Ctrl-C cancels ``main`` and makes `run` raise `KeyboardInterrupt`.
     ``backend`` picks the reactor (``None``: ``$RUNTIME_BACKEND`` or the
-    platform's default); ``debug`` logs steps that block the loop.
+    platform's default; ``"uring"``: io_uring completions on Linux, raising
+    `UringUnavailableError` where the kernel refuses it); ``debug`` logs
+    steps that block the loop.
     """
     if not isinstance(main, Coroutine):
         raise TypeError(

@@ -69,7 +69,7 @@ class SigintCatcher:
             while self._rsock.recv(4096):
                 pass
         except BlockingIOError:
-            pass
+            self._registry.rearm(self._rsock)  # drained: the next byte is a new edge
 
     def _restore_handler(self) -> None:
         if self._old_handler is not None:

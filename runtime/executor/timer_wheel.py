@@ -61,7 +61,7 @@ class TimerWheel:
     __slots__ = ("_elapsed", "_expired", "_len", "_occupied", "_origin", "_seq", "_slots")
 
     def __init__(self, origin: float | None = None) -> None:
-        self._origin = time.monotonic() if origin is None else origin
+        self._origin = time.perf_counter() if origin is None else origin
         self._elapsed = 0  # ticks since origin that the wheel has processed
         self._slots: list[list[dict[int, TimerEntry]]] = [
             [{} for _ in range(SLOTS)] for _ in range(LEVELS)]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import sys
 from typing import Any
+
+#: Windows answers with WSA codes whose text Wine leaves as "Windows Error
+#: 0x2740"; the conditions a caller must recognise are spelled out.
+_PLAIN_WORDS = {errno.EADDRINUSE: "address already in use"}
 
 
 def describe(address: Any) -> str:
@@ -11,6 +17,31 @@ def describe(address: Any) -> str:
         host = f"[{address[0]}]" if ":" in address[0] else address[0]
         return f"{host}:{address[1]}"
     return repr(address) if address else "unnamed peer"
+
+
+def bind_error(exc: OSError, address: Any) -> OSError:
+    """The same error type, saying it was ``bind`` and to which address."""
+    reason = _PLAIN_WORDS.get(exc.errno or 0, exc.strerror)
+    return type(exc)(exc.errno, f"{reason}: bind to {address!r}")
+
+
+def windows_udp_error(exc: OSError, max_bytes: int) -> OSError:
+    """Windows' UDP errors as Linux reports the same conditions.
+
+    * An ICMP port-unreachable fails the next receive with ``WSAECONNRESET``;
+      Linux says ``ECONNREFUSED``, and so do we.
+    * A datagram longer than ``max_bytes`` is cut *and* fails with
+      ``WSAEMSGSIZE`` (Linux truncates silently); CPython drops the part it
+      got, so all we can do is say what happened.
+    """
+    if sys.platform != "win32":
+        return exc
+    if isinstance(exc, ConnectionResetError):
+        return ConnectionRefusedError(errno.ECONNREFUSED, "connection refused")
+    if exc.errno == errno.EMSGSIZE:
+        return OSError(exc.errno, f"a datagram longer than max_bytes={max_bytes} arrived "
+                                  "and Windows discarded it")
+    return exc
 
 
 def name_peer(exc: OSError, op: str, address: Any) -> OSError:

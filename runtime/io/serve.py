@@ -17,9 +17,11 @@ logger = logging.getLogger("runtime.io")
 #: accept(2): "Linux accept() passes already-pending network errors on the
 #: new socket as an error code from accept()"; a server should retry, as
 #: trio's serve_listeners does. They concern one client, not the listener.
-_PEER_GONE_BEFORE_ACCEPT = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.ENOPROTOOPT,
-                                      errno.EHOSTDOWN, errno.ENONET, errno.EHOSTUNREACH,
-                                      errno.EOPNOTSUPP, errno.ENETUNREACH})
+#: Looked up by name: Windows' errno has no ENONET.
+_PEER_GONE_BEFORE_ACCEPT = frozenset(
+    getattr(errno, name) for name in ("ECONNABORTED", "EPROTO", "ENOPROTOOPT", "EHOSTDOWN",
+                                      "ENONET", "EHOSTUNREACH", "EOPNOTSUPP", "ENETUNREACH")
+    if hasattr(errno, name))
 
 #: How long the accept loop sleeps when the process is out of fds. Sleeping
 #: (not retrying) is what keeps it from spinning: the pending connection

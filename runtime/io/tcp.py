@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 from typing import Any
 
 from ..errors import ClosedResourceError
@@ -10,6 +11,7 @@ from ..executor.io_source import IoSource
 from ..resource import Resource
 from .dns import getaddrinfo
 from .happy_eyeballs import connect_first
+from .naming import bind_error
 from .stream import Stream
 
 
@@ -48,13 +50,19 @@ class TcpListener(Resource):
         """Listen on ``host:port`` (port 0: any free port; see `local_address`).
 
         ``SO_REUSEADDR`` is on (restart without waiting out TIME_WAIT), as in
-        asyncio and trio; an IPv6 socket is IPv6-only.
+        asyncio and trio (on Windows ``SO_EXCLUSIVEADDRUSE``, as in trio: its
+        ``SO_REUSEADDR`` means something else); an IPv6 socket is IPv6-only.
         """
         infos = await getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, type_, proto, _, address = infos[0]
         sock = socket.socket(family, type_, proto)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if sys.platform == "win32":
+                # Windows' SO_REUSEADDR would let this bind steal a port in
+                # use; SO_EXCLUSIVEADDRUSE refuses it, as trio does there.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+            else:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if reuse_port:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
@@ -62,7 +70,7 @@ class TcpListener(Resource):
             try:
                 sock.bind(address)
             except OSError as exc:
-                raise type(exc)(exc.errno, f"{exc.strerror}: bind to {address!r}") from None
+                raise bind_error(exc, address) from None
             sock.listen(backlog)
             return cls(sock)
         except BaseException:

@@ -9,7 +9,7 @@ from ..errors import ClosedResourceError
 from ..executor.io_source import IoSource
 from ..resource import Resource
 from .dns import getaddrinfo
-from .naming import name_peer
+from .naming import bind_error, name_peer, windows_udp_error
 
 #: The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes).
 MAX_DATAGRAM = 65507
@@ -37,7 +37,7 @@ class UdpSocket(Resource):
             try:
                 sock.bind(address)
             except OSError as exc:
-                raise type(exc)(exc.errno, f"{exc.strerror}: bind to {address!r}") from None
+                raise bind_error(exc, address) from None
             return cls(sock)
         except BaseException:
             sock.close()
@@ -64,6 +64,7 @@ class UdpSocket(Resource):
         try:
             return await self._check_open().recvfrom(max_bytes)
         except OSError as exc:
+            exc = windows_udp_error(exc, max_bytes)
             raise name_peer(exc, "receiving on", self.local_address) from None
 
     async def connect(self, host: str, port: int) -> None:
@@ -89,6 +90,7 @@ class UdpSocket(Resource):
         try:
             return await self._check_open().recv(max_bytes)
         except OSError as exc:
+            exc = windows_udp_error(exc, max_bytes)
             raise name_peer(exc, "receiving from", self._peer) from None
 
     def close(self) -> None:

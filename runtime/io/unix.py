@@ -10,7 +10,17 @@ from ..errors import ClosedResourceError
 from ..executor.io_source import IoSource
 from ..executor.traps import checkpoint
 from ..resource import Resource
+from .naming import bind_error
 from .stream import Stream
+
+
+def _unix_socket() -> socket.socket:
+    # CPython for Windows has no AF_UNIX (though Windows 10 has the sockets);
+    # say so rather than fail with an AttributeError. trio says the same.
+    if not hasattr(socket, "AF_UNIX"):
+        raise RuntimeError("Unix sockets are not supported on this platform "
+                           "(this Python's socket module has no AF_UNIX)")
+    return socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 
 
 class UnixStream(Stream):
@@ -22,7 +32,7 @@ class UnixStream(Stream):
     async def connect(cls, path: str | bytes) -> UnixStream:
         """Connect to the listener at ``path``; `FileNotFoundError` /
         `ConnectionRefusedError` name the path when nobody listens there."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _unix_socket()
         src = IoSource(sock)
         try:
             await src.connect(path)  # its errors name the path
@@ -49,12 +59,12 @@ class UnixListener(Resource):
     @classmethod
     async def bind(cls, path: str | bytes, *, backlog: int = 1024) -> UnixListener:
         """Listen at ``path`` (which must not exist yet)."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _unix_socket()
         try:
             try:
                 sock.bind(path)
             except OSError as exc:
-                raise type(exc)(exc.errno, f"{exc.strerror}: bind to {path!r}") from None
+                raise bind_error(exc, path) from None
             sock.listen(backlog)
             listener = cls(sock, path)
         except BaseException:

@@ -87,6 +87,7 @@ class EpollSelector:
     """One epoll instance. See the module essay for the facts it relies on."""
 
     name = "epoll"
+    needs_rearm = False
 
     def __init__(self) -> None:
         epfd = lib.epoll_create1(lib.EPOLL_CLOEXEC)
@@ -120,6 +121,9 @@ class EpollSelector:
 
     def deregister(self, fd: int) -> None:
         self._ctl(lib.EPOLL_CTL_DEL, fd, 0, 0)
+
+    def rearm(self, fd: int) -> None:
+        """Nothing: epoll sees the would-block itself and reports the next edge."""
 
     def select(self, events: Events, timeout: float | None) -> int:
         capacity = events.capacity

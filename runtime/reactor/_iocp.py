@@ -233,6 +233,8 @@ class IocpSelector:
     """One completion port and the AFD polls feeding it. See the module essay."""
 
     name = "iocp"
+    #: AFD polls check the level once, when issued: see the essay's re-arm part.
+    needs_rearm = True
 
     def __init__(self) -> None:
         self._port = win.create_port()
@@ -334,8 +336,7 @@ class IocpSelector:
         """Report ``fd``'s readiness again: call after an operation would block.
 
         The hook the edge-triggered emulation needs (see the essay); a no-op
-        when nothing was masked. Proposed for the `Selector` contract, where
-        epoll and kqueue would implement it as nothing at all.
+        when nothing was masked. epoll and kqueue implement it as nothing at all.
         """
         with self._lock:
             self._live()
@@ -368,7 +369,7 @@ class IocpSelector:
             if events.capacity != self._buffer.capacity:
                 self._buffer = win.CompletionBuffer(events.capacity)
             buffer = self._buffer
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else time.perf_counter() + timeout
         ms = win.INFINITE if timeout is None else _timeout_ms(timeout)
         while True:
             try:
@@ -389,8 +390,8 @@ class IocpSelector:
             if deadline is not None:
                 # Wait for what is left. Also after a timeout: Windows waits
                 # count in clock ticks (15.6 ms) and may end a little before
-                # time.monotonic() agrees the deadline has passed.
-                left = deadline - time.monotonic()
+                # the deadline (perf_counter: time.monotonic has those ticks too).
+                left = deadline - time.perf_counter()
                 if left <= 0:
                     events._fill([])
                     return 0
@@ -486,8 +487,8 @@ class IocpSelector:
             # Fact 4: the kernel writes each request's buffers until its packet
             # is dequeued. Drain the packets before the buffers can be freed.
             drain = win.CompletionBuffer(64)
-            deadline = time.monotonic() + 1.0
-            while self._inflight and time.monotonic() < deadline:
+            deadline = time.perf_counter() + 1.0
+            while self._inflight and time.perf_counter() < deadline:
                 for _, address in drain.wait(self._port, 50):
                     self._inflight.pop(address, None)
             if self._inflight:

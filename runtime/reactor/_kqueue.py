@@ -212,6 +212,7 @@ class KqueueSelector:
     """One kqueue. See the module essay for the facts it relies on."""
 
     name = "kqueue"
+    needs_rearm = False
 
     def __init__(self) -> None:
         kq = lib.kqueue()
@@ -393,6 +394,9 @@ class KqueueSelector:
             for f, err in zip(dropped, derrs, strict=True):
                 if err not in (0, errno.ENOENT):
                     raise self._error(err, f"EV_DELETE {_FILTER_NAMES[f]}", fd)
+
+    def rearm(self, fd: int) -> None:
+        """Nothing: EV_CLEAR filters report the next change without being asked."""
 
     def deregister(self, fd: int) -> None:
         with self._lock:

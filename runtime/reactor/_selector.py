@@ -18,6 +18,11 @@ Rules a backend must keep:
   `OSError` (with the kernel's errno and the fd in the message) for the rest.
 * **EINTR** from a blocking wait is retried with the remaining timeout.
 * `select` fills `events` (at most ``events.capacity``) and returns the count.
+* `rearm(fd)` is called by the user after an operation on ``fd`` would
+  block. Kernels that see the would-block themselves (epoll, kqueue) set
+  ``needs_rearm = False`` and do nothing; IOCP's emulated edge-triggering
+  (``_iocp.py``) needs it to report the masked readiness again. It raises
+  `NotRegisteredError` only where it does any work.
 * `new_waker(token)` returns a `SysWaker` whose `wake` is safe from any
   thread and makes a blocked `select` return an event carrying ``token``.
 """
@@ -39,6 +44,8 @@ class SysWaker(Protocol):
 class Selector(Protocol):
     #: The backend's name as `Poll(backend=...)` spells it.
     name: str
+    #: Whether `rearm` does anything (callers may skip the call when it does not).
+    needs_rearm: bool
 
     def fileno(self) -> int: ...
 
@@ -47,6 +54,8 @@ class Selector(Protocol):
     def reregister(self, fd: int, token: int, interest: Interest) -> None: ...
 
     def deregister(self, fd: int) -> None: ...
+
+    def rearm(self, fd: int) -> None: ...
 
     def select(self, events: Events, timeout: float | None) -> int: ...
 

@@ -68,6 +68,22 @@ class Registry:
         """Stop reporting ``source``; raises `NotRegisteredError` if it was not registered."""
         self._live().deregister(_fd_of(source))
 
+    def rearm(self, source: Source) -> None:
+        """Say that an operation on ``source`` just would block.
+
+        Call it before waiting again. Only IOCP needs it
+        (``needs_rearm``): its edge-triggering is emulated and re-reports a
+        readiness it has masked only when re-armed. Elsewhere it does nothing.
+        """
+        selector = self._live()
+        if selector.needs_rearm:
+            selector.rearm(_fd_of(source))
+
+    @property
+    def needs_rearm(self) -> bool:
+        """Whether `rearm` does anything on this backend (hot paths may skip it)."""
+        return self._selector.needs_rearm
+
     def _attach_waker(self, owner: object, token: int) -> SysWaker:
         if self._waker is not None:
             raise WakerExistsError("this Poll already has a Waker (one per Poll, as in mio)")

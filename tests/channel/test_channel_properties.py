@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.platform_gaps import needs_trio
 from tests.sidebyside import CANCELLED
 from tests.sidebyside_sync import SyncFramework, SyncRuntime, SyncTrio
 
@@ -215,7 +216,8 @@ operations = st.lists(
 )
 
 
-@pytest.mark.parametrize("framework", [SyncRuntime, SyncTrio], ids=["runtime", "trio"])
+@pytest.mark.parametrize("framework", [
+    pytest.param(SyncRuntime, id="runtime"), pytest.param(SyncTrio, id="trio", marks=needs_trio)])
 @settings(max_examples=400, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(capacity=st.sampled_from([0, 1, 2, math.inf]), program=operations)

@@ -76,12 +76,12 @@ def load_clients(port: int, messages: int) -> Iterator[list[Connection]]:
 def test_1000_clients_100_messages_each_in_10_rooms_exactly_once_in_order(
         capsys: pytest.CaptureFixture[str]) -> None:
     with ChatProcess() as server:
-        start = time.monotonic()
+        start = time.perf_counter()
         with load_clients(server.port, MESSAGES) as workers:
-            connected = time.monotonic() - start
-            start = time.monotonic()
+            connected = time.perf_counter() - start
+            start = time.perf_counter()
             results = _ask(workers, "talk")
-            took = time.monotonic() - start
+            took = time.perf_counter() - start
             problems = [p for _, found in results for p in found]
             assert not problems, problems
             delivered = sum(n for n, _ in results)

@@ -63,7 +63,11 @@ def test_a_busy_task_lets_a_1ms_timer_fire_within_a_few_ms() -> None:
         assert busy > 0.01, f"the busy loop ran only {busy * 1000:.1f} ms; the test proves nothing"
         # "A few ms": about 1 ms here when the machine is idle; the bound leaves
         # room for a loaded CI machine, and is far below the busy loop's length.
-        if late < min(0.010, busy / 4):
+        # The timer can only fire between two budgets, so where one operation
+        # is slow (a socket call under Wine costs ~0.1 ms) the bound is two
+        # budgets' worth of operations.
+        two_budgets = 2 * BUDGET * busy / OPERATIONS
+        if late < min(max(0.010, two_budgets), busy / 4):
             return
     pytest.fail("the 1 ms timer fired late every time: " + "; ".join(attempts))
 

@@ -7,7 +7,6 @@ new readiness edge, or until the fd is closed under it.
 
 from __future__ import annotations
 
-import os
 import socket
 
 import pytest
@@ -44,22 +43,17 @@ def test_wait_readable_wakes_when_the_peer_sends() -> None:
 
 
 def test_wait_readable_accepts_a_raw_fd() -> None:
-    async def main(r: int, w: int) -> bytes:
+    async def main(r: socket.socket, w: socket.socket) -> bytes:
         async def writer() -> None:
             await runtime.sleep(0.005)
-            os.write(w, b"pipe")
+            w.send(b"raw")
 
         runtime.spawn(writer())
-        await wait_readable(r)
-        return os.read(r, 100)
+        await wait_readable(r.fileno())  # the int, not the socket object
+        return r.recv(100)
 
-    r, w = os.pipe()
-    try:
-        os.set_blocking(r, False)
-        assert runtime.run(main(r, w)) == b"pipe"
-    finally:
-        os.close(r)
-        os.close(w)
+    with socket_pair() as (r, w):
+        assert runtime.run(main(r, w)) == b"raw"
 
 
 def test_ping_pong_over_a_socketpair_many_rounds() -> None:

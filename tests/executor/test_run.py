@@ -135,9 +135,9 @@ def test_tasks_left_running_when_main_returns_get_their_finally_run() -> None:
         await runtime.sleep(0)
         return "main done"
 
-    start = time.monotonic()
+    start = time.perf_counter()
     assert runtime.run(main()) == "main done"
-    assert time.monotonic() - start < 2
+    assert time.perf_counter() - start < 2
     assert sorted(trace) == sorted([
         "sleeper cancelled", "sleeper finally",
         "forever cancelled", "forever finally",

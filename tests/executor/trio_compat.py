@@ -46,6 +46,7 @@ import trio._core._thread_cache as trio_thread_cache
 
 import runtime
 import runtime.lowlevel
+from tests.platform_gaps import needs_trio
 
 #: trio keeps an idle worker thread cached for 10 s after a ``to_thread`` call;
 #: the suite's leak fixture allows 1 s for new threads to end. A short idle
@@ -249,7 +250,7 @@ def _too_slow_is_timeout(cm: contextlib.AbstractContextManager[Any]) -> Iterator
 #: Parametrize a test over both frameworks.
 FLAVORS = [
     pytest.param(RuntimeFlavor(), id="runtime"),
-    pytest.param(TrioFlavor(), id="trio"),
+    pytest.param(TrioFlavor(), id="trio", marks=needs_trio),
 ]
 
 

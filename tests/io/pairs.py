@@ -18,6 +18,7 @@ import pytest
 
 from runtime.io import Stream, TcpListener, TcpStream, UnixListener, UnixStream
 from tests.helpers import HAS_IPV6
+from tests.platform_gaps import needs_af_unix
 
 _no_ipv6 = pytest.mark.skipif(not HAS_IPV6, reason="no ::1 on this machine")
 
@@ -25,7 +26,7 @@ _no_ipv6 = pytest.mark.skipif(not HAS_IPV6, reason="no ::1 on this machine")
 STREAM_KINDS = [
     pytest.param("tcp-ipv4", id="tcp-ipv4"),
     pytest.param("tcp-ipv6", id="tcp-ipv6", marks=_no_ipv6),
-    pytest.param("unix", id="unix"),
+    pytest.param("unix", id="unix", marks=needs_af_unix),
 ]
 #: The TCP transports only.
 TCP_KINDS = STREAM_KINDS[:2]

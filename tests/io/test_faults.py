@@ -25,6 +25,7 @@ from runtime.io import TcpStream, UnixListener, UnixStream
 from tests.backend_limits import skip_unless_run_backend_supports
 from tests.helpers import refused_address
 from tests.io.pairs import HOSTS, TCP_KINDS, reset_on_close, stream_pair
+from tests.platform_gaps import needs_af_unix
 
 
 @pytest.fixture(params=TCP_KINDS)
@@ -54,6 +55,7 @@ async def _ping_pong(kind: str, rounds: int, trace: list[str]) -> None:
 def test_peer_reset_while_reading_raises_connection_reset_naming_the_peer(
         tcp_kind: str) -> None:
     skip_unless_run_backend_supports("so_error", "a reset reads as EOF, not ECONNRESET")
+    skip_unless_run_backend_supports("reset_error", "a reset reads as EOF, not ECONNRESET")
 
     async def main() -> tuple[BaseException, str, list[str]]:
         trace: list[str] = []
@@ -163,6 +165,7 @@ def test_connect_to_a_port_with_no_listener_is_refused_naming_the_address(host: 
     assert host in str(exc) and str(port) in str(exc)
 
 
+@needs_af_unix
 def test_connect_to_a_unix_path_that_does_not_exist_raises_file_not_found(tmp_path) -> None:
     path = str(tmp_path / "nobody.sock")
 
@@ -174,6 +177,7 @@ def test_connect_to_a_unix_path_that_does_not_exist_raises_file_not_found(tmp_pa
     assert path in str(runtime.run(main()))
 
 
+@needs_af_unix
 def test_connect_to_a_unix_socket_nobody_listens_on_is_refused(tmp_path) -> None:
     path = str(tmp_path / "stale.sock")
 
@@ -188,6 +192,7 @@ def test_connect_to_a_unix_socket_nobody_listens_on_is_refused(tmp_path) -> None
     assert path in str(exc)
 
 
+@needs_af_unix
 def test_a_unix_listener_and_a_refused_client_do_not_disturb_each_other(tmp_path) -> None:
     async def main() -> bytes:
         good = str(tmp_path / "good.sock")

@@ -9,7 +9,9 @@ import pytest
 import runtime
 from runtime import ClosedResourceError
 from runtime.io import UdpSocket
+from tests.backend_limits import skip_unless_run_backend_supports
 from tests.io.pairs import HOSTS
+from tests.platform_gaps import ON_WINDOWS
 
 
 @pytest.fixture(params=HOSTS)
@@ -75,15 +77,23 @@ def test_a_connected_socket_drops_datagrams_from_others(host: str) -> None:
 
 
 def test_recv_from_truncates_to_max_bytes_and_a_datagram_stays_whole(host: str) -> None:
-    async def main() -> list[bytes]:
+    async def main() -> list[object]:
         async with await UdpSocket.bind(host, 0) as a, await UdpSocket.bind(host, 0) as b:
             await a.send_to(b"0123456789", b.local_address)
             await a.send_to(b"next", b.local_address)
-            first, _ = await b.recv_from(4)
+            try:
+                first: object = (await b.recv_from(4))[0]
+            except OSError as exc:
+                first = str(exc)
             second, _ = await b.recv_from()
             return [first, second]
 
-    assert runtime.run(main()) == [b"0123", b"next"]
+    first, second = runtime.run(main())
+    assert second == b"next"
+    if ON_WINDOWS:  # Windows fails the receive instead of truncating (naming.py)
+        assert isinstance(first, str) and "longer than max_bytes=4" in first, first
+    else:
+        assert first == b"0123"
 
 
 def test_a_burst_of_datagrams_arrives_in_order_on_loopback(host: str) -> None:
@@ -140,6 +150,7 @@ def test_udp_socket_family_follows_the_host(host: str) -> None:
 
 
 def test_a_connected_udp_socket_whose_peer_is_gone_raises_connection_refused(host: str) -> None:
+    skip_unless_run_backend_supports("udp_icmp", "the recv waits on")
     # The ICMP port-unreachable comes back as a socket error: recv must wake
     # and raise it rather than wait forever for a datagram.
     async def main() -> OSError:
@@ -158,6 +169,7 @@ def test_a_connected_udp_socket_whose_peer_is_gone_raises_connection_refused(hos
 
 
 def test_a_udp_error_names_the_peer() -> None:
+    skip_unless_run_backend_supports("udp_icmp", "the recv waits on")
     async def main() -> tuple[OSError, int]:
         async with await UdpSocket.bind("127.0.0.1", 0) as a:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:

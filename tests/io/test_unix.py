@@ -11,8 +11,10 @@ import pytest
 import runtime
 from runtime import ClosedResourceError
 from runtime.io import UnixListener, UnixStream
+from tests.platform_gaps import needs_af_unix
 
 
+@needs_af_unix
 def test_unix_echo_round_trip_and_addresses(tmp_path) -> None:
     path = str(tmp_path / "echo.sock")
 
@@ -32,6 +34,7 @@ def test_unix_echo_round_trip_and_addresses(tmp_path) -> None:
     assert peer == path
 
 
+@needs_af_unix
 def test_bind_creates_a_socket_file_and_close_removes_it(tmp_path) -> None:
     path = str(tmp_path / "made.sock")
 
@@ -45,6 +48,7 @@ def test_bind_creates_a_socket_file_and_close_removes_it(tmp_path) -> None:
     assert not os.path.exists(path)
 
 
+@needs_af_unix
 def test_close_leaves_a_file_that_replaced_the_socket_alone(tmp_path) -> None:
     # Another server may have taken the path over; closing ours must not
     # delete theirs.
@@ -62,6 +66,7 @@ def test_close_leaves_a_file_that_replaced_the_socket_alone(tmp_path) -> None:
     runtime.run(main())
 
 
+@needs_af_unix
 def test_bind_to_an_existing_path_raises_naming_it(tmp_path) -> None:
     path = tmp_path / "exists.sock"
     path.write_text("not a socket")
@@ -76,6 +81,7 @@ def test_bind_to_an_existing_path_raises_naming_it(tmp_path) -> None:
     assert path.read_text() == "not a socket"
 
 
+@needs_af_unix
 def test_closing_a_unix_listener_wakes_the_task_blocked_in_accept(tmp_path) -> None:
     async def main() -> str:
         listener = await UnixListener.bind(str(tmp_path / "a.sock"))
@@ -96,6 +102,7 @@ def test_closing_a_unix_listener_wakes_the_task_blocked_in_accept(tmp_path) -> N
     assert runtime.run(main()) == "closed"
 
 
+@needs_af_unix
 def test_several_unix_clients_are_served_in_parallel(tmp_path) -> None:
     path = str(tmp_path / "many.sock")
 
@@ -122,3 +129,17 @@ def test_several_unix_clients_are_served_in_parallel(tmp_path) -> None:
             return [await h for h in handles]
 
     assert runtime.run(main()) == [b"C%d\n" % i for i in range(10)]
+
+
+@pytest.mark.skipif(hasattr(socket, "AF_UNIX"), reason="this Python has AF_UNIX")
+def test_without_af_unix_both_ends_raise_a_runtime_error_saying_so(tmp_path) -> None:
+    async def main() -> list[str]:
+        said = []
+        for attempt in (UnixListener.bind, UnixStream.connect):
+            with pytest.raises(RuntimeError) as info:
+                await attempt(str(tmp_path / "s.sock"))
+            said.append(str(info.value))
+        return said
+
+    for message in runtime.run(main()):
+        assert "Unix sockets are not supported" in message

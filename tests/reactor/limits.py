@@ -10,12 +10,24 @@ import sys
 
 import pytest
 
+from tests.platform_gaps import UNDER_WINE
+
 
 def _limits() -> dict[tuple[str, str], str]:
     limits: dict[tuple[str, str], str] = {}
     if sys.platform != "darwin":
         limits["kqueue", "priority"] = (
             "kqueue has no priority filter (only macOS flags out-of-band data, EV_OOBAND)")
+    limits["iocp", "nesting"] = (
+        "a completion port is not a socket, so AFD cannot poll it inside another Poll")
+    if UNDER_WINE:
+        # Probed with plain blocking sockets under Wine, no runtime involved.
+        limits["iocp", "reset_error"] = (
+            "Wine 8 reads a peer's RST as end-of-file (recv returns b''; Windows "
+            "raises WSAECONNRESET)")
+        limits["iocp", "udp_icmp"] = (
+            "Wine 8 reports no ICMP port-unreachable to a connected UDP socket (Windows "
+            "fails the next recv with WSAECONNRESET)")
     try:
         from runtime.reactor._kqueue import LIBKQUEUE
     except ImportError:

@@ -294,12 +294,12 @@ def test_user_event_wakes_a_blocked_poll_from_another_thread(
     with Waker(poll.registry, Token(9)) as waker:
         timer = threading.Timer(0.05, waker.wake)
         timer.start()
-        start = time.monotonic()
+        start = time.perf_counter()
         try:
             assert poll.poll(events, 5.0) == 1
         finally:
             timer.join()
-        assert time.monotonic() - start < 2.0
+        assert time.perf_counter() - start < 2.0
         assert [e.token for e in events] == [Token(9)]
 
 
@@ -337,18 +337,18 @@ def test_kevent_fails_with_eintr_when_a_signal_arrives(kq: int) -> None:
 def test_poll_retries_after_a_signal_with_the_remaining_timeout(
     poll: Poll, events: Events
 ) -> None:
-    start = time.monotonic()
+    start = time.perf_counter()
     with alarm_in(0.05) as fired:
         assert poll.poll(events, 0.3) == 0
-    assert fired and time.monotonic() - start >= 0.3
+    assert fired and time.perf_counter() - start >= 0.3
 
 
 @needs_kqueue
 def test_poll_never_returns_before_its_timeout(poll: Poll, events: Events) -> None:
     for timeout in (0.0015, 0.0104, 0.02):
-        start = time.monotonic()
+        start = time.perf_counter()
         assert poll.poll(events, timeout) == 0
-        assert time.monotonic() - start >= timeout
+        assert time.perf_counter() - start >= timeout
 
 
 # 7. EV_ADD never answers EEXIST: the typed errors come from our own book.
@@ -723,9 +723,9 @@ def test_libkqueue_frees_a_closed_kqueue_in_its_monitor_thread() -> None:
         os.close(kq)
         still_open_after_close += _names_pipe(read_end, ino)
         # Nobody calls libkqueue again, yet the read end goes: its thread frees it.
-        deadline = time.monotonic() + 2.0
+        deadline = time.perf_counter() + 2.0
         while _names_pipe(read_end, ino):
-            assert time.monotonic() < deadline, "libkqueue never freed the closed kqueue"
+            assert time.perf_counter() < deadline, "libkqueue never freed the closed kqueue"
             time.sleep(0.001)
     assert still_open_after_close > 0
 

@@ -48,6 +48,7 @@ def test_edge_triggered_no_second_event_until_new_data(
         # The data is still unread, but it has been reported: no new edge.
         expect_no_events(poll, events)
         assert c.drain()
+        poll.registry.rearm(c.reader)  # drained to a would-block (needed by IOCP only)
         expect_no_events(poll, events)
         # New data is a new edge, with no re-registration in between.
         c.send(b"second")
@@ -63,7 +64,22 @@ def test_one_registration_serves_many_rounds(poll: Poll, events: Events) -> None
             expect_events(poll, events, [(Token(1), Interest.READABLE)])
             assert a.recv(16) == b"%d" % i
             assert_would_block(lambda: a.recv(16))
+            poll.registry.rearm(a)
         poll.registry.deregister(a)
+
+
+def test_only_the_emulated_edge_of_iocp_needs_rearm(backend: str, poll: Poll) -> None:
+    # epoll and kqueue see the would-block in the kernel; AFD polls cannot.
+    assert poll.registry.needs_rearm is (backend == "iocp")
+
+
+def test_rearm_of_an_unregistered_socket(backend: str, poll: Poll) -> None:
+    with socket_pair() as (a, _):
+        if backend == "iocp":
+            with pytest.raises(NotRegisteredError):
+                poll.registry.rearm(a)
+        else:
+            poll.registry.rearm(a)  # does nothing at all, so checks nothing
 
 
 # -- reregister ------------------------------------------------------------------

@@ -18,14 +18,14 @@ def test_wake_from_another_thread_unblocks_poll_within_100ms(poll: Poll, events:
 
     def wake_later() -> None:
         time.sleep(0.05)  # let the main thread block in poll(None)
-        woke_at.append(time.monotonic())
+        woke_at.append(time.perf_counter())
         waker.wake()
 
     thread = threading.Thread(target=wake_later)
     thread.start()
     try:
         n = poll.poll(events, None)
-        returned_at = time.monotonic()
+        returned_at = time.perf_counter()
     finally:
         thread.join()
     assert n == 1 and tokens(events) == [Token(10)]
@@ -36,9 +36,9 @@ def test_wake_from_another_thread_unblocks_poll_within_100ms(poll: Poll, events:
 def test_wake_before_poll_makes_the_next_poll_return(poll: Poll, events: Events) -> None:
     with Waker(poll.registry, Token(1)) as waker:
         waker.wake()
-        start = time.monotonic()
+        start = time.perf_counter()
         assert poll.poll(events, 5.0) == 1 and tokens(events) == [Token(1)]
-        assert time.monotonic() - start < 1.0
+        assert time.perf_counter() - start < 1.0
 
 
 def test_many_wakes_before_a_poll_are_at_least_one_event(poll: Poll, events: Events) -> None:

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.platform_gaps import needs_trio
 from tests.sidebyside_sync import SyncFramework, SyncRuntime, SyncTrio
 
 
@@ -112,7 +113,8 @@ programs = st.lists(
 )
 
 
-@pytest.mark.parametrize("framework", [SyncRuntime, SyncTrio], ids=["runtime", "trio"])
+@pytest.mark.parametrize("framework", [
+    pytest.param(SyncRuntime, id="runtime"), pytest.param(SyncTrio, id="trio", marks=needs_trio)])
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(permits=st.integers(1, 3), program=programs)
