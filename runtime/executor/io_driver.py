@@ -23,6 +23,9 @@ directions, edge-triggered: no ``epoll_ctl`` per wait.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from ..reactor import Interest, NotRegisteredError, Registry, Token
 from ..reactor._readiness import ERROR, READ_CLOSED, READABLE, WRITABLE, WRITE_CLOSED
 from .task import Waker
@@ -61,10 +64,13 @@ class ScheduledIo:
 class IoDriver:
     """fd → `ScheduledIo`, kept in a slab indexed by the token's low 32 bits."""
 
-    __slots__ = ("_by_fd", "_free", "_generations", "_registry", "_slab", "needs_rearm")
+    __slots__ = ("_by_fd", "_free", "_generations", "_registry", "_slab", "_wake", "needs_rearm")
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, wake: Callable[[Any], None] = Waker.wake) -> None:
         self._registry = registry
+        # Called with each waiter an event makes ready: the runner passes its
+        # same-thread `wake_here` (dispatch never runs on another thread).
+        self._wake = wake
         self.needs_rearm = registry.needs_rearm
         self._slab: list[ScheduledIo | None] = [None] * FIRST_SLOT
         self._generations: list[int] = [0] * FIRST_SLOT
@@ -132,6 +138,7 @@ class IoDriver:
     def dispatch(self, raw: list[int]) -> None:
         """Apply one batch of events (``Events.raw``): set bits, wake waiters."""
         slab = self._slab
+        wake = self._wake
         for i in range(0, len(raw), 2):
             token = raw[i]
             slot = token & _SLOT_MASK
@@ -143,9 +150,9 @@ class IoDriver:
             bits = raw[i + 1]
             sio.readiness |= bits
             if bits & READ_READY and sio.reader is not None:
-                sio.reader.wake()
+                wake(sio.reader)
             if bits & WRITE_READY and sio.writer is not None:
-                sio.writer.wake()
+                wake(sio.writer)
 
     def close(self) -> None:
         for fd in list(self._by_fd):

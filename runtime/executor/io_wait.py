@@ -15,7 +15,7 @@ from ..errors import BusyResourceError, ClosedResourceError
 from ..reactor.poll import Source, _fd_of
 from . import context
 from .io_driver import READ_READY, READ_STALE, WRITE_READY, WRITE_STALE, ScheduledIo
-from .traps import park
+from .traps import PARK
 
 
 async def wait_ready(sio: ScheduledIo, reading: bool) -> None:
@@ -35,14 +35,14 @@ async def wait_ready(sio: ScheduledIo, reading: bool) -> None:
     runner = context.runner()
     if runner.io.needs_rearm:
         runner.io.rearm(sio)
-    waker = runner.current.waker
+    waker = runner.current  # a Task is its own Waker (task.py): no property call
     if reading:
         sio.reader = waker
     else:
         sio.writer = waker
     try:
         while not sio.readiness & mask and not sio.closed:
-            await park()
+            await PARK  # park(), without the call
     finally:
         if reading:
             if sio.reader is waker:

@@ -72,7 +72,7 @@ class Runner:
         try:
             self.events = Events(1024)
             self.reactor_waker = Waker(self.poll.registry, WAKER_TOKEN)
-            self.io = IoDriver(self.poll.registry)
+            self.io = IoDriver(self.poll.registry, self.wake_here)
             self.timers = TimerHeap()
             self.threads = ThreadPool()
             self.sigint = SigintCatcher(self.poll.registry)
@@ -133,6 +133,14 @@ class Runner:
         task.scheduled = True
         self.run_queue.append(task)
 
+    def wake_here(self, task: Task) -> None:
+        """`wake` for a caller known to run on the runner's own thread (the IO
+        driver's dispatch): the same, without asking which thread this is."""
+        if task.scheduled or task.finished:
+            return
+        task.scheduled = True
+        self.run_queue.append(task)
+
     def deliver_cancel(self, task: Task) -> None:
         """Throw `Cancelled` into ``task`` if it is parked where that is allowed.
 
@@ -175,7 +183,7 @@ class Runner:
             if trap is PARK:
                 # Its waker is stored wherever it waits; but a task that is
                 # cancelled already must not sleep: it gets Cancelled next step.
-                if task.cancellable and task.cancel_pending():
+                if self.live_cancels and task.cancellable and task.cancel_pending():
                     task.pending_exc = RECHECK
                     if not task.scheduled:
                         task.scheduled = True

@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import types
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Cancelled
 from . import context
+
+if TYPE_CHECKING:
+    from .runner import Runner
 
 
 class Trap:
@@ -109,6 +112,17 @@ async def checkpoint_if_cancelled() -> None:
     """
     runner = context.runner()
     runner.budget -= 1
+    if runner.budget <= 0 or runner.live_cancels:
+        await budget_spent_or_cancelled(runner)
+
+
+async def budget_spent_or_cancelled(runner: Runner) -> None:
+    """The slow half of `checkpoint_if_cancelled`, once a unit is spent.
+
+    Hot paths (`IoSource`) inline the fast half, ``runner.budget -= 1`` and
+    ``if runner.budget <= 0 or runner.live_cancels:``, and await this only
+    when it is true: no coroutine is made for a ready operation.
+    """
     if runner.budget <= 0:
         # Spent before the cancel check, so that even a task that swallows
         # Cancelled around ready operations yields now and then.

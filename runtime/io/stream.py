@@ -207,14 +207,17 @@ class Stream(Resource):
             raise BusyResourceError(f"another task is already writing to {self._describe()}")
         self._writing = True
         try:
-            view = memoryview(data).cast("B")
             src = self._src
-            total = len(view)
-            sent = 0
             try:
+                # bytes (the common case) go to the kernel as they are; a
+                # byte view is made only for what it did not take at once.
+                view = data if type(data) is bytes else memoryview(data).cast("B")
+                total = len(view)
                 sent = await src.send(view)
-                while sent < total:
-                    sent += await src.send(view[sent:])
+                if sent < total:
+                    view = memoryview(view).cast("B")
+                    while sent < total:
+                        sent += await src.send(view[sent:])
             except ClosedResourceError:
                 raise ClosedResourceError(
                     f"stream to {self._describe()} was closed while writing") from None
