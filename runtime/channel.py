@@ -78,8 +78,7 @@ from .errors import (
     WouldBlock,
 )
 from .executor import context
-from .executor.traps import checkpoint_if_cancelled, park
-from .lowlevel import current_task
+from .executor.traps import PARK, budget_spent_or_cancelled
 from .resource import Resource
 from .sync import DONE, FAILED, GONE, WAITING, Waiter, forget, take_first
 
@@ -291,7 +290,10 @@ class Sender(Resource, Generic[T]):
         waiting), `ClosedResourceError` if this sender is. A cancelled send
         did not enqueue its message.
         """
-        await checkpoint_if_cancelled()
+        runner = context.runner()  # checkpoint_if_cancelled, its fast half inlined
+        runner.budget -= 1
+        if runner.budget <= 0 or runner.live_cancels:
+            await budget_spent_or_cancelled(runner)
         ch = self._ch
         if self._closed:
             raise ClosedResourceError("send() on a closed Sender")
@@ -299,12 +301,12 @@ class Sender(Resource, Generic[T]):
             raise BrokenResourceError("send() on a channel whose receivers are all closed")
         if ch.offer(value):
             return
-        task = current_task()
-        waiter = Waiter(task, task.waker, value, self)
+        task = runner.current
+        waiter = Waiter(task, task, value, self)  # a Task is its own Waker
         ch.send_waiters.append(waiter)
         try:
             while waiter.state is WAITING:
-                await park()
+                await PARK
         except BaseException as exc:
             if waiter.state is WAITING:
                 forget(ch.send_waiters, waiter)
@@ -426,7 +428,10 @@ class Receiver(Resource, Generic[T]):
         drained; `ClosedResourceError` if this receiver is closed. A
         cancelled recv loses no message.
         """
-        await checkpoint_if_cancelled()
+        runner = context.runner()  # checkpoint_if_cancelled, its fast half inlined
+        runner.budget -= 1
+        if runner.budget <= 0 or runner.live_cancels:
+            await budget_spent_or_cancelled(runner)
         ch = self._ch
         if self._closed:
             raise ClosedResourceError("recv() on a closed Receiver")
@@ -435,8 +440,8 @@ class Receiver(Resource, Generic[T]):
             return value  # type: ignore[no-any-return]
         if not ch.senders:
             raise EndOfChannel("every sender of the channel was closed")
-        task = current_task()
-        waiter = Waiter(task, task.waker, None, self)
+        task = runner.current
+        waiter = Waiter(task, task, None, self)  # a Task is its own Waker
         ch.recv_waiters.append(waiter)
         try:
             while waiter.state is WAITING:
@@ -444,7 +449,7 @@ class Receiver(Resource, Generic[T]):
                     ch.drain_inbox()
                     if waiter.state is not WAITING:
                         break
-                await park()
+                await PARK
         except BaseException:
             if waiter.state is DONE:
                 ch.put_back(waiter.value)

@@ -168,7 +168,8 @@ class Runner:
             # Decided now, not when the task yielded: a cancel that came while
             # it sat in the run queue counts too.
             exc = task.pending_exc = (
-                Cancelled(task.cancel_reason()) if task.cancel_pending() else None)
+                Cancelled(task.cancel_reason())
+                if self.live_cancels and task.cancel_pending() else None)
         try:
             if exc is None:
                 trap = task.context.run(task.coro.send, None)
