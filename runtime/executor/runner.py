@@ -79,7 +79,7 @@ class Runner:
             if backend == "uring":
                 from .ring_driver import RingDriver  # built on Linux only
 
-                self.ring = RingDriver(self.poll)
+                self.ring = RingDriver(self, self.poll)
         except BaseException:
             self.poll.close()
             raise

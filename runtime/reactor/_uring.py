@@ -105,7 +105,6 @@ from .errors import (
 #: Tokens are user_data in [0, 2**63); the ring keeps the last one for itself.
 INTERNAL_TOKEN = 2**63 - 1
 MAX_ENTRIES = 32768
-F_MORE = lib.IORING_CQE_F_MORE
 _CData = ffi.CData
 _net = lib.rt_prep_net
 _RECV, _SEND = lib.IORING_OP_RECV, lib.IORING_OP_SEND
@@ -132,11 +131,6 @@ class Completion(NamedTuple):
     token: int
     result: int
     flags: int
-
-    @property
-    def more(self) -> bool:
-        """A multishot operation will complete again (``IORING_CQE_F_MORE``)."""
-        return bool(self.flags & F_MORE)
 
 
 class Completions:
@@ -268,26 +262,26 @@ class Ring:
     def _prep(self, prep: Any, token: int, owned: Any, *args: Any) -> None:
         """Fill one SQE with ``prep(ring, *args, token)``; hold ``owned`` until it completes."""
         if owned is not None and token in self._owned:
-            raise ValueError(f"token {token} already has an operation in flight")
-        r = self._r
-        ret = prep(r, *args, token)
+            self._in_flight_already(token)
+        ret = prep(self._r, *args, token)
         if ret:
-            self._room(ret, token)
-            ret = prep(r, *args, token)
-            if ret:
-                raise SubmissionQueueFullError(errno.EBUSY, "the submission queue is still full")
+            self._again(ret, prep, token, *args)
         if owned is not None:
             self._owned[token] = owned
         self._inflight += 1
 
-    def _room(self, ret: int, token: int) -> None:
+    def _in_flight_already(self, token: int) -> None:
+        raise ValueError(f"token {token} already has an operation in flight")
+
+    def _again(self, ret: int, prep: Any, token: int, *args: Any) -> None:
+        """A prep failed with ``ret``: raise, or make room (fact 8) and fill the SQE."""
         if ret == -errno.EBADF:
             raise RingClosedError("this Ring is closed")
         if ret == -errno.EINVAL:
             raise ValueError(f"a token is an int in [0, 2**63), got {token}")
-        # -EBUSY, fact 8: hand what is queued to the kernel, then there is room.
+        # -EBUSY: hand what is queued to the kernel, then there is room.
         self.submit()
-        if lib.rt_sq_space(self._r) == 0:
+        if prep(self._r, *args, token):
             raise SubmissionQueueFullError(
                 errno.EBUSY, f"the submission queue ({self.sq_entries} entries) is full "
                 "and io_uring_enter took none of it")
@@ -296,18 +290,37 @@ class Ring:
         """An operation that does nothing and completes with 0."""
         self._prep(lib.rt_prep_nop, token, None)
 
+    # recv and send are the executor's hot path: _prep written out, one cffi call each.
+
     def recv(self, fd: int, buf: Any, token: int, nbytes: int = 0, flags: int = 0) -> None:
         """Receive up to ``nbytes`` (default: all of ``buf``) into ``buf``; result: the count."""
-        cbuf = buf if type(buf) is _CData else ffi.from_buffer(buf, require_writable=True)
-        size = len(cbuf)
+        if not isinstance(buf, _CData):
+            buf = ffi.from_buffer(buf, require_writable=True)
+        size = len(buf)
         if nbytes > size or nbytes < 0:
             raise ValueError(f"recv of {nbytes} bytes into a buffer of {size}")
-        self._prep(_net, token, cbuf, _RECV, fd, cbuf, nbytes or size, flags)
+        owned = self._owned
+        if token in owned:
+            self._in_flight_already(token)
+        nbytes = nbytes or size
+        ret = _net(self._r, _RECV, fd, buf, nbytes, flags, token)
+        if ret:
+            self._again(ret, _net, token, _RECV, fd, buf, nbytes, flags)
+        owned[token] = buf
+        self._inflight += 1
 
     def send(self, fd: int, data: Any, token: int, flags: int = 0) -> None:
         """Send ``data`` (any buffer); result: how many bytes the kernel took."""
-        cbuf = data if type(data) is _CData else ffi.from_buffer(data)
-        self._prep(_net, token, cbuf, _SEND, fd, cbuf, len(cbuf), flags)
+        if not isinstance(data, _CData):
+            data = ffi.from_buffer(data)
+        owned = self._owned
+        if token in owned:
+            self._in_flight_already(token)
+        ret = _net(self._r, _SEND, fd, data, len(data), flags, token)
+        if ret:
+            self._again(ret, _net, token, _SEND, fd, data, len(data), flags)
+        owned[token] = data
+        self._inflight += 1
 
     def recvmsg(self, fd: int, message: Message, token: int, flags: int = 0) -> None:
         """Receive one datagram into ``message`` (see `Message.for_receive`)."""
@@ -330,10 +343,9 @@ class Ring:
         """Connect to the address ``address`` holds (`SockAddr.set` first); result: 0."""
         self._prep(lib.rt_prep_connect, token, address, fd, address.ptr, address.len_p[0])
 
-    def poll_add(self, fd: int, events: int, token: int, multishot: bool = False) -> None:
-        """Complete when ``fd`` polls ``events`` (``select.POLLIN``...); result: the mask."""
-        flags = lib.IORING_POLL_ADD_MULTI if multishot else 0
-        self._prep(lib.rt_prep_poll_add, token, None, fd, events, flags)
+    def poll_add(self, fd: int, events: int, token: int) -> None:
+        """Complete once, when ``fd`` polls ``events`` (``select.POLLIN``...); result: the mask."""
+        self._prep(lib.rt_prep_poll_add, token, None, fd, events, 0)
 
     def timeout(self, seconds: float, token: int) -> None:
         """Complete after ``seconds`` with ``-ETIME`` (the kernel's own timer)."""
@@ -405,20 +417,18 @@ class Ring:
             completions.raw = []
             return 0
         raw = completions.raw = ffi.unpack(out, 3 * n)
+        # Every operation here completes once (no multishot), so each
+        # completion ends one operation and releases its memory.
+        self._inflight -= n
+        tokens = raw[::3]
         owned = self._owned
+        if owned:
+            pop = owned.pop
+            for token in tokens:
+                pop(token, None)
         waker = self._waker
-        woken = False
-        done = 0
-        for i in range(0, 3 * n, 3):
-            if not raw[i + 2] & F_MORE:
-                done += 1
-                if owned:
-                    owned.pop(raw[i], None)
-            if waker is not None and raw[i] == waker.token:
-                woken = True
-        self._inflight -= done
-        if woken:
-            waker._rearm()  # type: ignore[union-attr]
+        if waker is not None and waker.token in tokens:
+            waker._rearm()
         return int(n)
 
     # -- closing -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ three BPF instructions, no library needed.
 
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -54,8 +55,10 @@ if _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(_prog), 0, 0)
 def run_with_io_uring_refused(code: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter where ``io_uring_setup`` fails with EPERM."""
     script = _PRELUDE + textwrap.dedent(code)
-    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    # The child's default backend is the platform's, whatever this session runs on.
+    env = {k: v for k, v in os.environ.items() if k != "RUNTIME_BACKEND"}
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 

@@ -1,0 +1,223 @@
+"""`UringSource`: the `IoSource` methods as "submit, then await the completion".
+
+Chosen by `IoSource` itself when the runtime runs on ``backend="uring"``, so
+`runtime.io` is the same code on both models. Every method:
+
+1. checkpoints first (`checkpoint_if_cancelled`, its fast half inlined in
+   the hot methods as `IoSource` does): a cancelled task submits nothing;
+2. queues one operation on the `Ring` (one cffi call; the ring holds the
+   buffer, the bytes being sent, the address, until the completion arrives);
+3. parks in `RingDriver.wait` until the completion is reaped: the kernel did
+   the ``recv``/``send``/``accept``/``connect`` itself, and the result is
+   the byte count, the new fd, or ``-errno``.
+
+No readiness bits, no ``EAGAIN``, no retry loop. Cancellation is where the
+models differ: on readiness, a task parked before the syscall has read
+nothing, so raising `Cancelled` loses nothing. Here the kernel may have
+completed the operation while the cancellation travelled; `RingDriver.wait`
+then returns its result (the bytes received, the bytes sent, the accepted
+connection) and the task gets `Cancelled` at its next checkpoint. A
+`Stream` that was filling its buffer keeps those bytes in the buffer.
+
+Reads go into one buffer per socket, allocated once at the largest size
+asked for and never cleared: only the pages the kernel writes become
+resident, so an idle connection's pending 64 KiB receive costs a page or
+two, not 64 KiB.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import BusyResourceError, ClosedResourceError
+from ..reactor._uring_memory import Message, SockAddr, allocate, take
+from . import context
+from .io_source import Address, IoSource
+from .ring_driver import Op, RingDriver
+from .traps import budget_spent_or_cancelled, checkpoint_if_cancelled
+
+#: MSG_NOSIGNAL: a reset peer is an EPIPE here, never a SIGPIPE (as ints:
+#: the socket module's IntFlag arithmetic costs a microsecond per call).
+_NOSIGNAL = int(socket.MSG_NOSIGNAL)
+#: MSG_WAITALL on a stream send: the kernel retries a short send itself and
+#: completes when all of it is sent, or with what it could send before an error.
+_SEND_ALL = _NOSIGNAL | int(socket.MSG_WAITALL)
+
+
+def _error(result: int, what: str = "") -> OSError:
+    err = -result
+    text = os.strerror(err)
+    return OSError(err, f"{text}: {what}" if what else text)
+
+
+class UringSource(IoSource):
+    """A socket whose operations are submitted to the runtime's io_uring `Ring`."""
+
+    __slots__ = ("_driver", "_peer", "_rbuf", "_read", "_rmsg", "_stream", "_wmsg", "_write")
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self._runner = runner = context.runner()
+        driver = runner.ring
+        assert driver is not None
+        self._driver: RingDriver = driver
+        self._read: Op = driver.op()
+        self._write: Op = driver.op()
+        self._stream = sock.type == socket.SOCK_STREAM
+        self._rbuf: Any = None
+        self._rmsg: Message | None = None
+        self._wmsg: Message | None = None
+        self._peer: SockAddr | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._read.closed
+
+    def _refuse(self, op: Op, reading: bool) -> Exception:
+        if op.closed:
+            return ClosedResourceError("operation on a closed socket")
+        verb = "read" if reading else "write"
+        return BusyResourceError(
+            f"another task is already waiting to {verb} fd {self.sock.fileno()}")
+
+    def _buffer(self, nbytes: int) -> Any:
+        buf = self._rbuf
+        if buf is None or len(buf) < nbytes:
+            buf = self._rbuf = allocate(nbytes)
+        return buf
+
+    # -- the IoSource interface -----------------------------------------------------
+
+    async def _operate(self, op: Op, reading: bool, submit: Callable[[int, int], None],
+                       what: str = "") -> int:
+        """Every operation's shape: check, ``submit(fd, token)``, await the completion.
+
+        `recv` and `send`, the hot path, write it out instead (one coroutine
+        frame less per operation).
+        """
+        await checkpoint_if_cancelled()
+        if op.pending or op.closed:
+            raise self._refuse(op, reading)
+        submit(self.sock.fileno(), op.token)
+        op.pending = True
+        result = await self._driver.wait(op)
+        if result < 0:
+            raise _error(result, what)
+        return result
+
+    async def recv_into(self, buf: Any, nbytes: int = 0) -> int:
+        """Read into ``buf``; 0 means EOF. Waits while nothing is buffered."""
+        ring = self._driver.ring
+        return await self._operate(
+            self._read, True, lambda fd, token: ring.recv(fd, buf, token, nbytes))
+
+    async def recv(self, max_bytes: int) -> bytes:
+        """Read up to ``max_bytes`` as a new ``bytes``; ``b""`` means EOF."""
+        runner = self._runner  # checkpoint_if_cancelled, its fast half inlined (as IoSource)
+        runner.budget -= 1
+        if runner.budget <= 0 or runner.live_cancels:
+            await budget_spent_or_cancelled(runner)
+        op = self._read
+        if op.pending or op.closed:
+            raise self._refuse(op, True)
+        buf = self._rbuf
+        if buf is None or len(buf) < max_bytes:
+            buf = self._rbuf = allocate(max_bytes)
+        self._driver.ring.recv(self.sock.fileno(), buf, op.token, max_bytes)
+        op.pending = True
+        n = await self._driver.wait(op)
+        if n < 0:
+            raise _error(n)
+        return take(buf, n)
+
+    async def send(self, data: Any) -> int:
+        """Send some of ``data``; return how many bytes the kernel took."""
+        runner = self._runner  # checkpoint_if_cancelled, its fast half inlined (as IoSource)
+        runner.budget -= 1
+        if runner.budget <= 0 or runner.live_cancels:
+            await budget_spent_or_cancelled(runner)
+        op = self._write
+        if op.pending or op.closed:
+            raise self._refuse(op, False)
+        flags = _SEND_ALL if self._stream else _NOSIGNAL
+        self._driver.ring.send(self.sock.fileno(), data, op.token, flags)
+        op.pending = True
+        n = await self._driver.wait(op)
+        if n < 0:
+            raise _error(n)
+        return n
+
+    async def recvfrom(self, max_bytes: int) -> tuple[bytes, Address]:
+        """Receive one datagram (truncated to ``max_bytes``) and its sender."""
+        msg = self._rmsg
+        if msg is None:
+            msg = self._rmsg = Message(self.sock.family)
+        buf = self._buffer(max_bytes)
+        ring = self._driver.ring
+
+        def submit(fd: int, token: int) -> None:
+            msg.for_receive(buf, max_bytes)
+            ring.recvmsg(fd, msg, token)
+
+        n = await self._operate(self._read, True, submit)
+        return take(buf, n), msg.sender()
+
+    async def sendto(self, data: Any, address: Address) -> int:
+        """Send one datagram to ``address``."""
+        msg = self._wmsg
+        if msg is None:
+            msg = self._wmsg = Message(self.sock.family)
+        ring = self._driver.ring
+
+        def submit(fd: int, token: int) -> None:
+            msg.for_send(data, address)
+            ring.sendmsg(fd, msg, token, _NOSIGNAL)
+
+        return await self._operate(self._write, False, submit)
+
+    async def accept(self) -> tuple[socket.socket, Address]:
+        """Accept one connection (non-blocking socket) and its peer address."""
+        peer = self._peer
+        if peer is None:
+            peer = self._peer = SockAddr(self.sock.family)
+        ring = self._driver.ring
+        newfd = await self._operate(
+            self._read, True, lambda fd, token: ring.accept(fd, token, peer))
+        listener = self.sock
+        conn = socket.socket(listener.family, listener.type, listener.proto, fileno=newfd)
+        return conn, peer.get()
+
+    async def connect(self, address: Address) -> None:
+        """Connect to ``address``; raises the `OSError` the kernel reports."""
+        target = SockAddr(self.sock.family)
+        try:
+            target.set(address)
+        except OSError as exc:
+            raise OSError(exc.errno, f"{exc.strerror}: connect to {address!r}") from None
+        ring = self._driver.ring
+        await self._operate(self._write, False,
+                            lambda fd, token: ring.connect(fd, target, token),
+                            f"connect to {address!r}")
+
+    def _release(self) -> None:
+        if not self._read.closed:
+            driver = self._driver
+            driver.release(self._read)
+            driver.release(self._write)
+            # Operations still queued name this fd by number: submit them
+            # before the number can be closed and reused (ring fact 5).
+            driver.flush()
+
+    def detach(self) -> socket.socket:
+        """Stop using the socket without closing it; it is the caller's again."""
+        self._release()
+        return self.sock
+
+    def close(self) -> None:
+        """Cancel what is in flight (its waiters get `ClosedResourceError`), close."""
+        self._release()
+        self.sock.close()

@@ -1,0 +1,309 @@
+"""The completion driver (``backend="uring"``): what only the completion model has to get right.
+
+Cancelling an operation the kernel owns, memory the kernel writes after
+the task moved on, many operations in flight, a full submission queue, a
+reset peer, and the readiness users (wait_readable, to_thread) that must keep
+working with the ring as the loop's only wait. Every test runs its own
+``runtime.run(..., backend="uring")``; the rest of the executor, io, sync,
+channel and chat suites run on uring in ``tests/test_uring_pass.py``.
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+import gc
+import os
+import socket
+import weakref
+
+import pytest
+
+import runtime
+from runtime.errors import ClosedResourceError
+from runtime.executor import context, ring_driver
+from runtime.executor.io_source import IoSource
+from runtime.io import Stream, TcpListener, TcpStream
+from runtime.lowlevel import wait_readable
+from tests.backend_pass import why_uring_unavailable
+from tests.io.pairs import reset_on_close
+from tests.reactor.uring_helpers import run_with_io_uring_refused
+
+pytestmark = pytest.mark.skipif(why_uring_unavailable() is not None,
+                                reason=str(why_uring_unavailable()))
+
+
+def run(main: object) -> object:
+    return runtime.run(main, backend="uring")  # type: ignore[arg-type]
+
+
+def ring_in_flight() -> int:
+    driver = context.runner().ring
+    assert driver is not None
+    return driver.ring.in_flight
+
+
+# -- cancellation: no data lost, no freed buffer written --------------------------------------
+
+
+def test_a_cancelled_recv_into_holds_its_buffer_until_the_kernel_lets_go() -> None:
+    async def main() -> tuple[bool, bool, bytes, bytes]:
+        a, b = socket.socketpair()
+        with b:
+            src = IoSource(a)
+            buf = array.array("b", bytes(16))
+            alive = weakref.ref(buf)
+            with runtime.move_on_after(0.05):
+                await src.recv_into(buf)
+            # Cancelled: the kernel's completion (-ECANCELED) has been reaped
+            # before Cancelled was raised, and the ring has let go of the buffer.
+            op = src._read  # type: ignore[attr-defined]
+            ring = context.runner().ring.ring  # type: ignore[union-attr]
+            released = not op.pending and op.token not in ring._owned
+            untouched = bytes(buf)
+            del buf
+            gc.collect()
+            b.send(b"after the cancel")
+            data = await src.recv(100)  # not written into the old buffer: here
+            src.close()
+            return released, alive() is None, untouched, data
+
+    released, freed, untouched, data = run(main())  # type: ignore[misc]
+    assert released and freed
+    assert untouched == bytes(16) and data == b"after the cancel"
+
+
+def test_data_racing_a_cancel_is_returned_or_left_for_the_next_read() -> None:
+    # The peer's bytes are in the socket before the cancel is even submitted,
+    # with the recv still queued (even rounds) or already waiting in the
+    # kernel (odd rounds): the recv may win (Stream.read returns the bytes;
+    # Cancelled comes at the next checkpoint) or the cancel may (the bytes
+    # stay in the socket). Either way, every byte sent is read once, in order.
+    async def main() -> tuple[bytes, int]:
+        got = bytearray()
+        won = 0
+        async with await TcpListener.bind("127.0.0.1", 0) as listener:
+            peer = socket.create_connection(listener.local_address)
+            peer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with peer:
+                async with await listener.accept() as stream:
+                    for i in range(200):
+
+                        async def send_then_cancel(
+                            scope: runtime.CancelScope, message: bytes, submitted: bool
+                        ) -> None:
+                            if submitted:  # let the loop hand the recv to the kernel first
+                                await runtime.sleep(0.001)
+                            peer.send(message)  # arrives while the read waits
+                            scope.cancel()
+
+                        with runtime.CancelScope() as scope:
+                            sender = runtime.spawn(
+                                send_then_cancel(scope, b"<%d>" % i, bool(i % 2)))
+                            got += await stream.read(100)
+                            won += 1
+                        await sender  # its bytes are sent before the next round's
+                    peer.shutdown(socket.SHUT_WR)
+                    while chunk := await stream.read(100):
+                        got += chunk
+        return bytes(got), won
+
+    got, won = run(main())  # type: ignore[misc]
+    assert got == b"".join(b"<%d>" % i for i in range(200))
+    # Even rounds: the recv is issued before the cancel and finds the bytes.
+    assert won >= 100, won
+
+
+def test_read_exact_keeps_bytes_that_completed_during_a_cancel_in_the_stream_buffer() -> None:
+    async def main() -> bytes:
+        async with await TcpListener.bind("127.0.0.1", 0) as listener:
+            peer = socket.create_connection(listener.local_address)
+            with peer:
+                async with await listener.accept() as stream:
+                    for _ in range(50):
+                        with runtime.CancelScope() as scope:
+
+                            async def half(scope: runtime.CancelScope = scope) -> None:
+                                peer.send(b"ab")  # half of what read_exact wants
+                                scope.cancel()
+
+                            runtime.spawn(half())
+                            await stream.read_exact(4)
+                        peer.send(b"cd")
+                        assert await stream.read_exact(4) == b"abcd"
+                    return b"ok"
+
+    assert run(main()) == b"ok"
+
+
+def test_closing_a_stream_wakes_its_reader_with_closed_resource_error() -> None:
+    async def main() -> str:
+        a, b = socket.socketpair()
+        with b:
+            stream = Stream(a)
+
+            async def close_soon() -> None:
+                await runtime.sleep(0.02)
+                stream.close()
+
+            runtime.spawn(close_soon())
+            try:
+                await stream.read()
+            except ClosedResourceError as exc:
+                b.setblocking(False)
+                await wait_readable(b)  # the cancelled recv let the socket go: EOF
+                assert b.recv(10) == b""
+                return str(exc)
+            return "read returned"
+
+    assert "closed while reading" in str(run(main()))
+
+
+# -- many operations, a small queue ------------------------------------------------------------
+
+
+def test_1000_reads_in_flight_at_once_all_complete() -> None:
+    async def main() -> tuple[int, list[bytes]]:
+        pairs = [socket.socketpair() for _ in range(1000)]
+        streams = [Stream(a) for a, _ in pairs]
+        results: list[bytes] = [b""] * 1000
+        peak = 0
+        try:
+            async with runtime.TaskGroup() as tg:
+                for i, stream in enumerate(streams):
+
+                    async def read(i: int = i, stream: Stream = stream) -> None:
+                        results[i] = await stream.read_exact(5)
+
+                    tg.spawn(read())
+                await runtime.sleep(0.05)
+                peak = ring_in_flight()
+                for i, (_, b) in enumerate(pairs):
+                    b.send(b"%05d" % i)
+        finally:
+            for stream in streams:
+                stream.close()
+            for _, b in pairs:
+                b.close()
+        return peak, results
+
+    peak, results = run(main())  # type: ignore[misc]
+    assert peak >= 1000
+    assert results == [b"%05d" % i for i in range(1000)]
+
+
+def test_a_full_submission_queue_is_flushed_while_tasks_keep_submitting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ring_driver, "ENTRIES", 8)  # 100 reads queued in one turn
+
+    async def main() -> tuple[int, list[bytes]]:
+        entries = context.runner().ring.ring.sq_entries  # type: ignore[union-attr]
+        pairs = [socket.socketpair() for _ in range(100)]
+        got: list[bytes] = []
+        async with runtime.TaskGroup() as tg:
+            for a, b in pairs:
+                b.send(b"x")
+
+                async def read(a: socket.socket = a) -> None:
+                    async with Stream(a) as stream:
+                        got.append(await stream.read())
+
+                tg.spawn(read())
+        for _, b in pairs:
+            b.close()
+        return entries, got
+
+    entries, got = run(main())  # type: ignore[misc]
+    assert entries == 8 and got == [b"x"] * 100
+
+
+# -- errors the kernel reports in completions ----------------------------------------------------
+
+
+def test_a_peer_reset_completes_the_pending_read_with_connection_reset_error() -> None:
+    async def main() -> BaseException:
+        async with await TcpListener.bind("127.0.0.1", 0) as listener:
+            peer = socket.create_connection(listener.local_address)
+            async with await listener.accept() as stream:
+
+                async def reset() -> None:
+                    await runtime.sleep(0.02)  # the read is in the kernel by then
+                    reset_on_close(peer)
+                    peer.close()
+
+                runtime.spawn(reset())
+                try:
+                    await stream.read()
+                except OSError as exc:
+                    return exc
+        raise AssertionError("read returned")
+
+    exc = run(main())
+    assert isinstance(exc, ConnectionResetError) and exc.errno == errno.ECONNRESET
+    assert "127.0.0.1" in str(exc)  # named by the io layer, as on epoll
+
+
+def test_a_refused_connect_is_a_connection_refused_error_naming_the_address() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))  # bound, never listening: refused
+        port = s.getsockname()[1]
+
+        async def main() -> None:
+            await TcpStream.connect("127.0.0.1", port)
+
+        with pytest.raises(ConnectionRefusedError, match=f"127.0.0.1.*{port}"):
+            run(main())
+
+
+# -- readiness users keep working with the ring as the loop's wait --------------------------------
+
+
+def test_wait_readable_to_thread_and_timers_work_beside_the_ring() -> None:
+    async def main() -> tuple[bytes, int]:
+        r, w = os.pipe()
+        try:
+            async def write_later() -> None:
+                await runtime.sleep(0.02)
+                await runtime.to_thread(os.write, w, b"pipe")
+
+            runtime.spawn(write_later())
+            await wait_readable(r)  # epoll, polled from inside the ring
+            return os.read(r, 10), await runtime.to_thread(lambda: 7)
+        finally:
+            os.close(r)
+            os.close(w)
+
+    assert run(main()) == (b"pipe", 7)
+
+
+def test_the_environment_variable_selects_the_ring(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def main() -> bool:
+        return context.runner().ring is not None
+
+    monkeypatch.setenv("RUNTIME_BACKEND", "uring")
+    assert runtime.run(main()) is True
+    monkeypatch.setenv("RUNTIME_BACKEND", "epoll")
+    assert runtime.run(main()) is False
+
+
+@pytest.mark.timeout(60)
+def test_a_kernel_that_refuses_io_uring_gets_a_clear_error_and_epoll_still_runs() -> None:
+    child = run_with_io_uring_refused("""
+        import runtime
+        from runtime.reactor.errors import UringUnavailableError
+
+        async def main():
+            return "ran"
+
+        try:
+            runtime.run(main(), backend="uring")
+        except UringUnavailableError as exc:
+            print("uring:", exc)
+        print("default:", runtime.run(main()))
+    """)
+    assert child.returncode == 0, child.stderr
+    lines = child.stdout.splitlines()
+    assert lines[0].startswith("uring: [Errno 1] io_uring_setup: Operation not permitted")
+    assert lines[1] == "default: ran"
+    assert "never awaited" not in child.stderr
