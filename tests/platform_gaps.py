@@ -31,7 +31,10 @@ UNDER_WINE = _under_wine()
 def _why_trio_cannot_start() -> str | None:
     if not ON_WINDOWS:
         return None
-    import trio
+    try:
+        import trio
+    except ImportError:
+        return "trio is not installed here"
 
     try:
         trio.run(trio.sleep, 0)

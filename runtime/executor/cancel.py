@@ -87,10 +87,12 @@ class CancelScope:
             # move_on_after/fail_after count from entering, not creating (trio).
             self._deadline = context.runner().clock() + self._relative
             self._relative = math.inf
-        if self._deadline != math.inf:
-            self._arm_deadline()
-        if self.cancel_called:  # cancelled before it was entered
+        if self.cancel_called:
+            # Cancelled before it was entered: counted live only now. (Not
+            # after arming: an expired deadline's cancel() counts itself.)
             context.runner().live_cancels += 1
+        elif self._deadline != math.inf:
+            self._arm_deadline()
         return self
 
     def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
@@ -159,11 +161,23 @@ class CancelScope:
         """Cancel everything inside this scope (idempotent, never blocks)."""
         if self.cancel_called:
             return
+        if self._state not in ("entered", "root"):  # no task is inside to tell
+            self.cancel_called = True
+            self._disarm_deadline()
+            return
+        runner = context.runner_or_none()
+        if runner is None:
+            # Checked before anything changes: the runner's count of live
+            # cancels (which lets checkpoints skip the scope walk) and the
+            # run queue belong to its thread.
+            raise RuntimeError(
+                "CancelScope.cancel() called from a thread that is not running the "
+                "runtime; cancel from a task (a worker thread can ask one, e.g. "
+                "through a channel's send_from_thread)")
         self.cancel_called = True
         self._disarm_deadline()
-        if self._state in ("entered", "root"):  # else no task is inside to tell
-            context.runner().live_cancels += 1
-            self._deliver()
+        runner.live_cancels += 1
+        self._deliver()
 
     def _deliver(self) -> None:
         runner = context.runner()

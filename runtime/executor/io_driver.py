@@ -102,6 +102,20 @@ class IoDriver:
         self._by_fd[fd] = sio
         return sio
 
+    def fresh_scheduled_io(self, fd: int) -> ScheduledIo:
+        """A new `ScheduledIo` for a socket just wrapped (`IoSource`).
+
+        An entry already here for this fd number belongs to a socket closed
+        without `notify_closing` (dropped, or closed behind our back): its
+        number has been reused. Its registration died with it (epoll fact 1),
+        so reusing the entry would wait for events that never come; it is
+        closed (its waiters, if any, get `ClosedResourceError`) and the new
+        socket registered afresh.
+        """
+        if fd in self._by_fd:
+            self.notify_closing(fd)
+        return self.scheduled_io(fd)
+
     def lookup(self, fd: int) -> ScheduledIo | None:
         return self._by_fd.get(fd)
 
@@ -110,10 +124,11 @@ class IoDriver:
         try:
             self._registry.rearm(sio.fd)
         except NotRegisteredError:
-            # The backend saw the socket closed under us and dropped it. Let
-            # the waiter try its operation, which then fails with EBADF,
-            # rather than park for an event that cannot come.
-            sio.readiness |= ERROR
+            # The backend saw the socket closed under us and dropped it: no
+            # event can come, so the waiter gets `ClosedResourceError` now.
+            # (Setting a readiness bit instead would spin if the handle were
+            # alive: the operation's EAGAIN clears it, the wait re-arms...)
+            self.notify_closing(sio.fd)
 
     def notify_closing(self, fd: int) -> None:
         """``fd`` is about to be closed: wake its waiters and deregister it."""

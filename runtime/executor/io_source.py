@@ -53,7 +53,7 @@ class IoSource:
         self.sock = sock
         self._runner = context.runner()
         self._io = self._runner.io
-        self._sio: ScheduledIo = self._io.scheduled_io(sock.fileno())
+        self._sio: ScheduledIo = self._io.fresh_scheduled_io(sock.fileno())
         # Try first: a fresh socket is assumed ready; one wasted EAGAIN costs
         # less than a trip through the loop for every accepted connection.
         # Only the plain bits: a closed bit is never cleared, so seeding one

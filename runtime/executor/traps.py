@@ -18,7 +18,8 @@ through the scheduler before `Cancelled` is thrown, as in trio, so even a
 task that swallows `Cancelled` in a loop cannot starve the others.
 
 A leaf awaitable (a socket wait, a sleep, a lock) does the rest: it stores
-``current_task().waker`` with whoever will make it ready, calls `park`, and
+``current_task().waker`` with whoever will make it ready, awaits `park()`
+(hot paths await the `PARK` trap itself, saving the call), and
 removes its registration in ``finally`` so a cancelled wait leaves nothing
 behind.
 """
@@ -119,9 +120,10 @@ async def checkpoint_if_cancelled() -> None:
 async def budget_spent_or_cancelled(runner: Runner) -> None:
     """The slow half of `checkpoint_if_cancelled`, once a unit is spent.
 
-    Hot paths (`IoSource`) inline the fast half, ``runner.budget -= 1`` and
-    ``if runner.budget <= 0 or runner.live_cancels:``, and await this only
-    when it is true: no coroutine is made for a ready operation.
+    Hot paths (`IoSource`, `UringSource`, a channel's send and recv) inline
+    the fast half, ``runner.budget -= 1`` and ``if runner.budget <= 0 or
+    runner.live_cancels:``, and await this only when it is true: no
+    coroutine is made for a ready operation.
     """
     if runner.budget <= 0:
         # Spent before the cancel check, so that even a task that swallows

@@ -29,7 +29,8 @@ def windows_udp_error(exc: OSError, max_bytes: int) -> OSError:
     """Windows' UDP errors as Linux reports the same conditions.
 
     * An ICMP port-unreachable fails the next receive with ``WSAECONNRESET``;
-      Linux says ``ECONNREFUSED``, and so do we.
+      on a connected socket Linux says ``ECONNREFUSED``, and so do we (an
+      unconnected ``recv_from`` skips it: see `UdpSocket.recv_from`).
     * A datagram longer than ``max_bytes`` is cut *and* fails with
       ``WSAEMSGSIZE`` (Linux truncates silently); CPython drops the part it
       got, so all we can do is say what happened.

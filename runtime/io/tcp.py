@@ -64,6 +64,8 @@ class TcpListener(Resource):
             else:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if reuse_port:
+                if not hasattr(socket, "SO_REUSEPORT"):
+                    raise ValueError("reuse_port=True: this platform has no SO_REUSEPORT")
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)

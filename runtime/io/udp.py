@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 from typing import Any
 
 from ..errors import ClosedResourceError
@@ -60,12 +61,25 @@ class UdpSocket(Resource):
             raise name_peer(exc, "sending to", address) from None
 
     async def recv_from(self, max_bytes: int = MAX_DATAGRAM) -> tuple[bytes, Any]:
-        """The next datagram (truncated to ``max_bytes``) and who sent it."""
-        try:
-            return await self._check_open().recvfrom(max_bytes)
-        except OSError as exc:
-            exc = windows_udp_error(exc, max_bytes)
-            raise name_peer(exc, "receiving on", self.local_address) from None
+        """The next datagram (truncated to ``max_bytes``) and who sent it.
+
+        On Windows a datagram longer than ``max_bytes`` raises `OSError`
+        (``EMSGSIZE``) instead: Windows fails such a receive, and CPython
+        keeps none of it.
+        """
+        while True:
+            try:
+                return await self._check_open().recvfrom(max_bytes)
+            except ConnectionResetError:
+                if sys.platform != "win32":
+                    raise
+                # Windows reports an ICMP port-unreachable for an earlier
+                # send_to on the next receive, even unconnected; Linux never
+                # does there, so a server loop would die on one gone client.
+                continue
+            except OSError as exc:
+                exc = windows_udp_error(exc, max_bytes)
+                raise name_peer(exc, "receiving on", self.local_address) from None
 
     async def connect(self, host: str, port: int) -> None:
         """Fix the peer: `send`/`recv` use it, datagrams from others are dropped."""

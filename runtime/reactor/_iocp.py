@@ -74,7 +74,10 @@ What this means for us
   `reregister` (mio's io source does the reregister inside ``do_io`` on
   ``WouldBlock``). The epoll and kqueue kernels see the would-block
   themselves; AFD cannot, so this is the one thing the io layer above must
-  tell the Windows backend. Re-arming when nothing was masked costs nothing.
+  tell the Windows backend. Re-arming when nothing was masked costs nothing;
+  otherwise it is a cancel and a new poll, and since ``rearm(fd)`` names no
+  direction it unmasks every class: a reader's re-arm of a writable socket
+  also brings back a writable event nobody waits for (mio pays the same).
 * **Sockets only.** AFD polls sockets; a pipe or a file cannot be registered
   (``EBADF``, the error for "not something this queue can watch").
 * **AFD handles are shared by groups of 32 sockets** (`GROUP_SIZE`).

@@ -21,8 +21,10 @@ Rules a backend must keep:
 * `rearm(fd)` is called by the user after an operation on ``fd`` would
   block. Kernels that see the would-block themselves (epoll, kqueue) set
   ``needs_rearm = False`` and do nothing; IOCP's emulated edge-triggering
-  (``_iocp.py``) needs it to report the masked readiness again. It raises
-  `NotRegisteredError` only where it does any work.
+  (``_iocp.py``) needs it to report the masked readiness again. Only where
+  it does any work can it fail: `NotRegisteredError` for an fd the backend
+  does not hold (IOCP drops a socket closed under it), `OSError` if the new
+  poll cannot be issued.
 * `new_waker(token)` returns a `SysWaker` whose `wake` is safe from any
   thread and makes a blocked `select` return an event carrying ``token``.
 """

@@ -12,6 +12,7 @@ import socket
 import pytest
 
 import runtime
+from runtime.executor.io_source import IoSource
 from runtime.lowlevel import notify_closing, wait_readable, wait_writable
 from tests.helpers import assert_would_block, socket_pair
 
@@ -294,3 +295,35 @@ def test_wait_on_a_closed_fd_raises_os_error_and_the_driver_stays_usable() -> No
 
     with socket_pair() as (a, b):
         assert runtime.run(main(a, b)) == b"still works"
+
+
+def test_a_socket_given_the_number_of_one_closed_behind_the_drivers_back_gets_its_events() -> None:
+    # A socket closed without notify_closing (here: dropped) leaves its
+    # ScheduledIo behind, and its registration died with it. The next socket
+    # the kernel gives the same number must be registered afresh, not handed
+    # the dead entry (it would wait for events that never come).
+    async def main() -> bytes:
+        first, _peer = socket.socketpair()
+        with _peer:
+            number = first.fileno()
+            IoSource(first)  # registered ...
+            first.close()  # ... and closed behind the driver's back
+        a, b = socket.socketpair()
+        with a, b:
+            mine = a if a.fileno() == number else b
+            other = b if mine is a else a
+            assert mine.fileno() == number, "the kernel did not reuse the fd number"
+            src = IoSource(mine)
+            src._sio.readiness = 0  # no seeded readiness: only a real event may wake us
+
+            async def send_later() -> None:
+                await runtime.sleep(0.01)
+                other.send(b"reached")
+
+            runtime.spawn(send_later())
+            with runtime.fail_after(5):
+                data = await src.recv(100)
+            src.detach()
+            return data
+
+    assert runtime.run(main()) == b"reached"
