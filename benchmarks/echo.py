@@ -6,6 +6,7 @@
 Servers (all single-threaded, binding 127.0.0.1:PORT):
 
     runtime           examples/echo_server.py (runtime's streams API, a task per connection)
+    runtime_uring     the same server with RUNTIME_BACKEND=uring (io_uring completions)
     asyncio_streams   peers/asyncio_streams.py  (StreamReader.read + write/drain)
     asyncio_protocol  peers/asyncio_protocol.py (Protocol.data_received -> transport.write)
     uvloop_streams    the asyncio streams server on uvloop
@@ -33,6 +34,17 @@ quiet run, every Python server at ~100 % CPU, echoload at 35-64 % for them):
 
     100x100  runtime 75,750 rt/s   asyncio streams 71,578 (x1.06)   asyncio protocol 122,254
              uvloop streams 98,478  uvloop protocol 127,657  trio 46,199  C 166,094
+
+runtime on io_uring against runtime on epoll (2026-11-23, this machine,
+``--servers runtime,runtime_uring --configs 100x100,1000x100 --reps 5``, a
+quiet run, both servers at ~100 % CPU):
+
+    100x100   epoll 91,701 rt/s   uring 91,861 (x1.00)   per CPU-s x1.01
+    1000x100  epoll 71,957 rt/s   uring 54,301 (x0.75)   per CPU-s x0.77
+
+Two noisier runs gave x0.79 / x1.17 at 100x100 and x0.89 / x0.96 at
+1000x100. Where the time goes: docs/architecture.md, "The same
+``await stream.read()`` on io_uring".
 
 Runs taken while other work shared the CPUs swung from 0.94x to 1.45x
 against asyncio streams at 100x100; compare the rt/CPU-s column then. The
@@ -65,6 +77,7 @@ PY = sys.executable
 
 SERVERS: dict[str, list[str]] = {
     "runtime": [PY, str(ROOT / "examples" / "echo_server.py"), "{port}"],
+    "runtime_uring": [PY, str(ROOT / "examples" / "echo_server.py"), "{port}"],
     "asyncio_streams": [PY, str(HERE / "peers" / "asyncio_streams.py"), "{port}"],
     "asyncio_protocol": [PY, str(HERE / "peers" / "asyncio_protocol.py"), "{port}"],
     "uvloop_streams": [PY, str(HERE / "peers" / "uvloop_streams.py"), "{port}"],
@@ -72,6 +85,8 @@ SERVERS: dict[str, list[str]] = {
     "trio": [PY, str(HERE / "peers" / "trio_echo.py"), "{port}"],
     "c": [str(BUILD / "echo_c"), "{port}"],
 }
+#: Environment a server runs with, on top of ours.
+SERVER_ENV = {"runtime_uring": {"RUNTIME_BACKEND": "uring"}}
 NEEDS = {"uvloop_streams": "uvloop", "uvloop_protocol": "uvloop", "trio": "trio"}
 DEFAULT_CONFIGS = "1x100,100x100,100x1000,1000x100"
 SERVER_CPU, LOAD_CPU = "0", "1"
@@ -151,6 +166,7 @@ def server(name: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     # background job ('&' in a script) has SIGINT ignored, the servers would
     # inherit that, and runtime's echo server (SIGTERM -> SIGINT) would not stop.
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, **SERVER_ENV.get(name, {})},
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_listening(port, proc)
@@ -223,8 +239,20 @@ def report(results: list[dict], servers: list[str], configs: list[tuple[int, int
                 f"{median(rows, 'srv_cpu_pct'):>7.0f}% {median(rows, 'load_cpu_pct'):>8.0f}% "
                 f"{median(rows, 'rt_per_cpu_s'):>9,.0f}")
         out.append("")
-    if "runtime" in servers:
-        peers = [s for s in servers if s != "runtime"]
+    if "runtime" in servers and "runtime_uring" in servers:
+        out.append("runtime on io_uring as a ratio of runtime on epoll (>1: uring is ahead)")
+        out.append(f"{'config':>9} {'rt/s':>9} {'rt/CPU-s':>9}")
+        for conns, size in configs:
+            cells = []
+            for key in ("rt_per_s", "rt_per_cpu_s"):
+                meds = [median(rows, key) for rows in (
+                    [r for r in results if r["server"] == name and r["conns"] == conns
+                     and r["bytes"] == size] for name in ("runtime_uring", "runtime")) if rows]
+                cells.append(f"{meds[0] / meds[1]:>9.2f}" if len(meds) == 2 else f"{'-':>9}")
+            out.append(f"{f'{conns}x{size}':>9} " + " ".join(cells))
+        out.append("")
+    peers = [s for s in servers if s not in ("runtime", "runtime_uring")]
+    if "runtime" in servers and peers:
         for key, what in (("rt_per_s", "median rt/s"),
                           ("rt_per_cpu_s", "median round trips per server CPU-second")):
             out.append(f"runtime's {what} as a ratio of each peer's (>1: runtime is ahead)")
