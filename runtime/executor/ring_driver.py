@@ -66,9 +66,12 @@ ENTRIES = 4096
 class Op:
     """One direction of one socket: at most one operation in flight at a time.
 
-    ``pending``: submitted, completion not reaped yet. ``closed``: its socket
-    was closed (`RingDriver.release`): a cancelled wait then means
-    `ClosedResourceError`.
+    ``pending``: submitted, completion not reaped yet. ``waker``: the task
+    that submitted it, until that task has taken the result: the op is busy
+    while either is set, so a second task cannot re-submit on it (and
+    overwrite the first one's result) in the gap between the completion and
+    the first task's resumption. ``closed``: its socket was closed
+    (`RingDriver.release`): a cancelled wait then means `ClosedResourceError`.
     """
 
     __slots__ = ("closed", "pending", "result", "token", "waker")

@@ -100,7 +100,7 @@ class UringSource(IoSource):
         frame less per operation).
         """
         await checkpoint_if_cancelled()
-        if op.pending or op.closed:
+        if op.pending or op.waker is not None or op.closed:
             raise self._refuse(op, reading)
         submit(self.sock.fileno(), op.token)
         op.pending = True
@@ -122,7 +122,7 @@ class UringSource(IoSource):
         if runner.budget <= 0 or runner.live_cancels:
             await budget_spent_or_cancelled(runner)
         op = self._read
-        if op.pending or op.closed:
+        if op.pending or op.waker is not None or op.closed:
             raise self._refuse(op, True)
         buf = self._rbuf
         if buf is None or len(buf) < max_bytes:
@@ -141,7 +141,7 @@ class UringSource(IoSource):
         if runner.budget <= 0 or runner.live_cancels:
             await budget_spent_or_cancelled(runner)
         op = self._write
-        if op.pending or op.closed:
+        if op.pending or op.waker is not None or op.closed:
             raise self._refuse(op, False)
         flags = _SEND_ALL if self._stream else _NOSIGNAL
         self._driver.ring.send(self.sock.fileno(), data, op.token, flags)

@@ -43,6 +43,45 @@ def ring_in_flight() -> int:
     return driver.ring.in_flight
 
 
+# -- one operation per direction, owned until its result is taken -------------------------------
+
+
+def test_a_second_reader_cannot_resubmit_on_an_op_whose_result_is_not_taken_yet() -> None:
+    # The first reader's completion is reaped in the same loop turn that wakes
+    # the second reader (its gate read completes first). On epoll the second
+    # would get BusyResourceError; so it must here, rather than re-submit on
+    # the op and overwrite (or leak, for accept) the first one's result.
+    async def main() -> dict[str, object]:
+        gate_r, gate_w = socket.socketpair()
+        a, b = socket.socketpair()
+        with gate_w, b:
+            src, gate = IoSource(a), IoSource(gate_r)
+            got: dict[str, object] = {}
+
+            async def first() -> None:
+                got["first"] = await src.recv(100)
+
+            async def second() -> None:
+                await gate.recv(1)
+                try:
+                    got["second"] = await src.recv(100)
+                except runtime.BusyResourceError:
+                    got["second"] = "busy"
+
+            with runtime.fail_after(5):
+                async with runtime.TaskGroup() as tg:
+                    tg.spawn(second())
+                    tg.spawn(first())
+                    await runtime.sleep(0.05)  # both parked in the kernel
+                    gate_w.send(b"g")
+                    b.send(b"data")
+            src.close()
+            gate.close()
+        return got
+
+    assert run(main()) == {"first": b"data", "second": "busy"}
+
+
 # -- cancellation: no data lost, no freed buffer written --------------------------------------
 
 
