@@ -168,7 +168,8 @@ class RingDriver:
         except BaseException:
             # GeneratorExit (the coroutine was closed) and the like: we cannot
             # wait. Cancel it; the Ring keeps the buffer until it completes.
-            if op.pending:
+            # (A closed Ring has cancelled and reaped everything already.)
+            if op.pending and not self.ring.closed:
                 self.ring.cancel(op.token, CANCEL_TOKEN)
             raise
         finally:

@@ -205,6 +205,9 @@ class UringSource(IoSource):
 
     def _release(self) -> None:
         if not self._read.closed:
+            # Readiness waiters on this fd (wait_readable) get ClosedResourceError,
+            # and its number's ScheduledIo goes, as IoSource.close does.
+            self._runner.io.notify_closing(self.sock.fileno())
             driver = self._driver
             driver.release(self._read)
             driver.release(self._write)

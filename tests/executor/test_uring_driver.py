@@ -48,9 +48,11 @@ def ring_in_flight() -> int:
 
 def test_a_second_reader_cannot_resubmit_on_an_op_whose_result_is_not_taken_yet() -> None:
     # The first reader's completion is reaped in the same loop turn that wakes
-    # the second reader (its gate read completes first). On epoll the second
-    # would get BusyResourceError; so it must here, rather than re-submit on
-    # the op and overwrite (or leak, for accept) the first one's result.
+    # the second reader (its gate read completes first). The second gets
+    # BusyResourceError rather than re-submit on the op and overwrite (or
+    # leak, for accept) the first one's result. (On epoll the second, finding
+    # readiness set, would read the data itself: one op per direction is the
+    # completion model's stricter rule.)
     async def main() -> dict[str, object]:
         gate_r, gate_w = socket.socketpair()
         a, b = socket.socketpair()
@@ -80,6 +82,27 @@ def test_a_second_reader_cannot_resubmit_on_an_op_whose_result_is_not_taken_yet(
         return got
 
     assert run(main()) == {"first": b"data", "second": "busy"}
+
+
+def test_closing_a_stream_wakes_a_readiness_waiter_on_its_socket() -> None:
+    async def main() -> str:
+        a, b = socket.socketpair()
+        with b:
+            stream = Stream(a)
+
+            async def close_soon() -> None:
+                await runtime.sleep(0.02)
+                stream.close()
+
+            runtime.spawn(close_soon())
+            with runtime.fail_after(5):
+                try:
+                    await wait_readable(a)
+                except ClosedResourceError:
+                    return "ClosedResourceError"
+            return "returned"
+
+    assert run(main()) == "ClosedResourceError"
 
 
 # -- cancellation: no data lost, no freed buffer written --------------------------------------
