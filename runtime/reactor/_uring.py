@@ -258,7 +258,9 @@ class Ring:
 
     def _prep(self, prep: Any, token: int, owned: Any, *args: Any) -> None:
         """Fill one SQE with ``prep(ring, *args, token)``; hold ``owned`` until it completes."""
-        if owned is not None and token in self._owned:
+        # Any operation, owning memory or not: its completion would release
+        # the memory of the one in flight under the same token.
+        if token in self._owned:
             self._in_flight_already(token)
         ret = prep(self._r, *args, token)
         if ret:

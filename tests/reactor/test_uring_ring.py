@@ -109,6 +109,16 @@ def test_a_token_in_flight_cannot_carry_a_second_buffer(ring: Ring) -> None:
         assert ring.in_flight == 1
 
 
+def test_a_token_with_a_buffer_in_flight_cannot_tag_an_operation_without_one(ring: Ring) -> None:
+    # The nop's completion would otherwise release the recv's buffer while
+    # the kernel may still write into it.
+    with socket_pair() as (a, _):
+        ring.recv(a.fileno(), bytearray(8), token=1)
+        with pytest.raises(ValueError, match="token 1 already has an operation in flight"):
+            ring.nop(1)
+        assert ring.in_flight == 1
+
+
 @pytest.mark.parametrize("token", [-1, 2**63])
 def test_tokens_outside_63_bits_are_refused(ring: Ring, token: int) -> None:
     with pytest.raises((ValueError, OverflowError)):
