@@ -153,16 +153,16 @@ class IoDriver:
     def dispatch(self, raw: list[int]) -> None:
         """Apply one batch of events (``Events.raw``): set bits, wake waiters."""
         slab = self._slab
+        size = len(slab)
         wake = self._wake
-        for i in range(0, len(raw), 2):
-            token = raw[i]
+        pairs = iter(raw)
+        for token, bits in zip(pairs, pairs, strict=True):  # (token, bits) pairs
             slot = token & _SLOT_MASK
-            if slot < FIRST_SLOT:
-                continue  # the runner's own tokens
-            sio = slab[slot] if slot < len(slab) else None
+            if slot < FIRST_SLOT or slot >= size:
+                continue  # the runner's own tokens (or never ours)
+            sio = slab[slot]
             if sio is None or sio.token != token:
                 continue  # stale: the slot was freed (and maybe reused) since
-            bits = raw[i + 1]
             sio.readiness |= bits
             if bits & READ_READY and sio.reader is not None:
                 wake(sio.reader)

@@ -82,7 +82,7 @@ class IoSource:
                     if 0 < n < want:
                         sio.readiness &= ~READ_STALE  # short read: buffer drained
                     return n
-            await wait_ready(sio, True)
+            await wait_ready(sio, True, self._runner)
 
     async def recv(self, max_bytes: int) -> bytes:
         """Read up to ``max_bytes`` as a new ``bytes``; ``b""`` means EOF."""
@@ -101,7 +101,29 @@ class IoSource:
                     if 0 < len(data) < max_bytes:
                         sio.readiness &= ~READ_STALE
                     return data
-            await wait_ready(sio, True)
+            await wait_ready(sio, True, self._runner)
+
+    def try_send(self, data: Any) -> int | None:
+        """Send some of ``data`` now if that needs no wait: the byte count, or
+        ``None`` when the caller must ``await send(data)`` instead (the kernel's
+        buffer is full, the task's budget is spent, or a cancel is live).
+
+        `send`'s fast half, without a coroutine: a writer whose socket keeps
+        up (the common case) never makes one.
+        """
+        runner = self._runner
+        if runner.budget <= 1 or runner.live_cancels:
+            return None
+        sio = self._sio
+        if sio.readiness & WRITE_READY:
+            try:
+                n: int = self.sock.send(data)
+            except BlockingIOError:
+                sio.readiness &= ~WRITE_STALE
+                return None
+            runner.budget -= 1
+            return n
+        return None
 
     async def send(self, data: Any) -> int:
         """Send some of ``data``; return how many bytes the kernel took."""
@@ -116,7 +138,7 @@ class IoSource:
                     return self.sock.send(data)
                 except BlockingIOError:
                     sio.readiness &= ~WRITE_STALE
-            await wait_ready(sio, False)
+            await wait_ready(sio, False, self._runner)
 
     async def recvfrom(self, max_bytes: int) -> tuple[bytes, Address]:
         """Receive one datagram (truncated to ``max_bytes``) and its sender."""
@@ -128,7 +150,7 @@ class IoSource:
                     return self.sock.recvfrom(max_bytes)
                 except BlockingIOError:
                     sio.readiness &= ~READ_STALE
-            await wait_ready(sio, True)
+            await wait_ready(sio, True, self._runner)
 
     async def sendto(self, data: Any, address: Address) -> int:
         """Send one datagram to ``address``."""
@@ -140,7 +162,7 @@ class IoSource:
                     return self.sock.sendto(data, address)
                 except BlockingIOError:
                     sio.readiness &= ~WRITE_STALE
-            await wait_ready(sio, False)
+            await wait_ready(sio, False, self._runner)
 
     async def accept(self) -> tuple[socket.socket, Address]:
         """Accept one connection (non-blocking socket) and its peer address."""
@@ -152,7 +174,7 @@ class IoSource:
                     return self.sock.accept()
                 except BlockingIOError:
                     sio.readiness &= ~READ_STALE
-            await wait_ready(sio, True)
+            await wait_ready(sio, True, self._runner)
 
     async def connect(self, address: Address) -> None:
         """Connect to ``address``; raises the `OSError` the kernel reports."""
@@ -168,7 +190,7 @@ class IoSource:
             raise OSError(exc.errno, f"{exc.strerror}: connect to {address!r}") from None
         sio = self._sio
         sio.readiness &= ~WRITE_STALE
-        await wait_ready(sio, False)
+        await wait_ready(sio, False, self._runner)
         err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if not err:
             # SO_ERROR can read 0 after a failed connect when the backend has

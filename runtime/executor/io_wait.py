@@ -11,17 +11,23 @@ at once and never ``EAGAIN``, so a wait must not sleep past it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import BusyResourceError, ClosedResourceError
 from ..reactor.poll import Source, _fd_of
 from . import context
 from .io_driver import READ_READY, READ_STALE, WRITE_READY, WRITE_STALE, ScheduledIo
 from .traps import PARK
 
+if TYPE_CHECKING:
+    from .runner import Runner
 
-async def wait_ready(sio: ScheduledIo, reading: bool) -> None:
+
+async def wait_ready(sio: ScheduledIo, reading: bool, runner: Runner) -> None:
     """Park until ``sio`` is ready in one direction (readiness already cleared).
 
-    The single place a task waits on the IO driver. Raises
+    The single place a task waits on the IO driver; ``runner`` is the one
+    running the task (callers hold it already: no lookup per wait). Raises
     `BusyResourceError` if another task already waits in that direction and
     `ClosedResourceError` if the fd is closed (`notify_closing`) meanwhile.
     """
@@ -32,7 +38,6 @@ async def wait_ready(sio: ScheduledIo, reading: bool) -> None:
     if busy:
         verb = "read" if reading else "write"
         raise BusyResourceError(f"another task is already waiting to {verb} fd {sio.fd}")
-    runner = context.runner()
     if runner.io.needs_rearm:
         runner.io.rearm(sio)
     waker = runner.current  # a Task is its own Waker (task.py): no property call
@@ -60,16 +65,18 @@ async def wait_readable(source: Source) -> None:
     Raises `BusyResourceError` if another task already waits to read it,
     `ClosedResourceError` if `notify_closing` is called meanwhile.
     """
-    sio = context.runner().io.scheduled_io(_fd_of(source))
+    runner = context.runner()
+    sio = runner.io.scheduled_io(_fd_of(source))
     sio.readiness &= ~READ_STALE
-    await wait_ready(sio, True)
+    await wait_ready(sio, True, runner)
 
 
 async def wait_writable(source: Source) -> None:
     """Park until ``source`` is writable (see `wait_readable` for the errors)."""
-    sio = context.runner().io.scheduled_io(_fd_of(source))
+    runner = context.runner()
+    sio = runner.io.scheduled_io(_fd_of(source))
     sio.readiness &= ~WRITE_STALE
-    await wait_ready(sio, False)
+    await wait_ready(sio, False, runner)
 
 
 def notify_closing(source: Source) -> None:

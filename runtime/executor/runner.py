@@ -240,6 +240,7 @@ class Runner:
         events = self.events
         timers = self.timers
         clock = self.clock
+        step = self._debug_step if self.debug else self._step
         shutting_down = False
         steps_since_poll = 0
         # This 'while' loop right here is our event loop:
@@ -253,10 +254,7 @@ class Runner:
                 task.scheduled = False
                 if task.finished:
                     continue  # woken while it ran (a self-wake), then it returned
-                if self.debug:
-                    self._debug_step(task)
-                else:
-                    self._step(task)
+                step(task)
             if main.finished and not shutting_down:
                 # main is done: whatever still runs is cancelled and awaited.
                 shutting_down = True

@@ -134,6 +134,10 @@ class UringSource(IoSource):
             raise _error(n)
         return take(buf, n)
 
+    def try_send(self, data: Any) -> int | None:
+        """Always ``None``: every send is submitted and awaited (see `send`)."""
+        return None
+
     async def send(self, data: Any) -> int:
         """Send some of ``data``; return how many bytes the kernel took."""
         runner = self._runner  # checkpoint_if_cancelled, its fast half inlined (as IoSource)

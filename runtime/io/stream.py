@@ -67,10 +67,14 @@ class Stream(Resource):
     # -- reading ---------------------------------------------------------------
 
     def _begin_read(self) -> None:
-        self._check_open()
-        if self._reading:
-            raise BusyResourceError(f"another task is already reading from {self._describe()}")
+        if self._closed or self._reading:
+            self._refuse("reading from")
         self._reading = True
+
+    def _refuse(self, doing: str) -> None:
+        """Raise why a read or write cannot start: the stream is closed, or busy."""
+        self._check_open()
+        raise BusyResourceError(f"another task is already {doing} {self._describe()}")
 
     async def _fill(self, max_bytes: int = READ_CHUNK) -> bool:
         """Append one chunk to the buffer; False at EOF."""
@@ -90,7 +94,9 @@ class Stream(Resource):
         """Up to ``max_bytes`` bytes, as soon as any are available; ``b""`` at EOF."""
         if max_bytes < 1:
             raise ValueError(f"read() max_bytes must be >= 1, got {max_bytes}")
-        self._begin_read()
+        if self._closed or self._reading:  # _begin_read, written out: the hot path
+            self._refuse("reading from")
+        self._reading = True
         try:
             buf = self._buf
             if buf:
@@ -202,9 +208,8 @@ class Stream(Resource):
 
     async def write_all(self, data: bytes | bytearray | memoryview) -> None:
         """Send every byte of ``data``, waiting while the kernel buffer is full."""
-        self._check_open()
-        if self._writing:
-            raise BusyResourceError(f"another task is already writing to {self._describe()}")
+        if self._closed or self._writing:
+            self._refuse("writing to")
         self._writing = True
         try:
             src = self._src
@@ -213,7 +218,9 @@ class Stream(Resource):
                 # byte view is made only for what it did not take at once.
                 view = data if type(data) is bytes else memoryview(data).cast("B")
                 total = len(view)
-                sent = await src.send(view)
+                sent = src.try_send(view)
+                if sent is None:
+                    sent = await src.send(view)
                 if sent < total:
                     view = memoryview(view).cast("B")
                     while sent < total:

@@ -1,0 +1,110 @@
+"""`IoSource.try_send`: the send that needs no coroutine, and what it must still honour.
+
+`Stream.write_all` tries `try_send` first and awaits `send` only when it
+answers ``None``. Skipping the coroutine must not skip the cooperative
+budget, the cancellation check, or the wait for a full kernel buffer; each
+test here fails if `try_send` forgets one of them.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import runtime
+from runtime.executor.io_source import IoSource
+from runtime.executor.runner import BUDGET
+from runtime.io import Stream
+from runtime.lowlevel import wait_readable
+from tests.backend_limits import skip_unless_run_backend_supports
+from tests.helpers import socket_pair
+
+
+def test_try_send_to_a_socket_with_room_sends_and_spends_one_unit_of_budget() -> None:
+    skip_unless_run_backend_supports(
+        "readiness_recipe", "every send is submitted and awaited (try_send is always None)")
+
+    async def main(a: socket.socket) -> tuple[int | None, int]:
+        src = IoSource(a)
+        await runtime.checkpoint()  # a fresh step: the budget is whole
+        runner = src._runner
+        sent = src.try_send(b"abc")
+        return sent, BUDGET - runner.budget
+
+    with socket_pair() as (a, b):
+        assert runtime.run(main(a)) == (3, 1)
+        assert b.recv(10) == b"abc"
+
+
+def test_try_send_to_a_full_socket_answers_none_and_write_all_waits_for_room() -> None:
+    # On uring try_send is always None, and write_all's wait is the send's own.
+    async def main(a: socket.socket, b: socket.socket) -> tuple[int | None, int, int]:
+        stream = Stream(a)
+        filled = 0
+        while True:  # fill the kernel's buffers
+            try:
+                filled += a.send(b"x" * 65536)
+            except BlockingIOError:
+                break
+        refused = stream._src.try_send(b"y")
+        drained = 0
+
+        async def drain() -> None:
+            nonlocal drained
+            await runtime.sleep(0.05)  # the writer is parked by now
+            while drained < filled + 1000:
+                await wait_readable(b)
+                drained += len(b.recv(1 << 20))
+
+        async with runtime.TaskGroup() as tg:
+            tg.spawn(drain())
+            await stream.write_all(b"z" * 1000)  # must wait until drain makes room
+        return refused, filled, drained
+
+    with socket_pair() as (a, b):
+        refused, filled, drained = runtime.run(main(a, b))
+    assert refused is None
+    assert drained == filled + 1000
+
+
+def test_write_all_to_a_ready_socket_still_yields_once_the_budget_is_spent() -> None:
+    skip_unless_run_backend_supports(
+        "readiness_recipe", "every send parks until its completion: none is ready at once")
+    trace: list[str] = []
+
+    async def other() -> None:
+        trace.append("other ran")
+
+    async def main(a: socket.socket) -> None:
+        stream = Stream(a)
+        async with runtime.TaskGroup() as tg:
+            tg.spawn(other())
+            for _ in range(BUDGET - 1):
+                await stream.write_all(b"x")
+            trace.append(f"{BUDGET - 1} writes without a yield")
+            await stream.write_all(b"x")  # the budget is spent: this one yields
+            trace.append("after the yield")
+
+    with socket_pair() as (a, b):
+        runtime.run(main(a))
+        assert len(b.recv(1 << 16)) == BUDGET
+    assert trace == [f"{BUDGET - 1} writes without a yield", "other ran", "after the yield"]
+
+
+def test_write_all_in_a_cancelled_scope_raises_cancelled_and_sends_nothing() -> None:
+    async def main(a: socket.socket) -> str:
+        stream = Stream(a)
+        with runtime.CancelScope() as scope:
+            scope.cancel()
+            try:
+                await stream.write_all(b"never sent")
+            except runtime.Cancelled:
+                return "Cancelled"
+        return "sent"
+
+    with socket_pair() as (a, b):
+        assert runtime.run(main(a)) == "Cancelled"
+        try:
+            got = b.recv(100)
+        except BlockingIOError:
+            got = b""
+        assert got == b""
