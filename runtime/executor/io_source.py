@@ -28,8 +28,8 @@ from typing import Any
 from ..reactor._readiness import READABLE, WRITABLE
 from . import context
 from .io_driver import READ_READY, READ_STALE, WRITE_READY, WRITE_STALE, ScheduledIo
-from .io_wait import wait_ready
-from .traps import budget_spent_or_cancelled, checkpoint_if_cancelled
+from .io_wait import closed_while_waiting, wait_ready
+from .traps import PARK, budget_spent_or_cancelled, checkpoint_if_cancelled
 
 Address = Any  # whatever the socket family uses: (host, port), (host, port, flow, scope), path
 
@@ -101,7 +101,19 @@ class IoSource:
                     if 0 < len(data) < max_bytes:
                         sio.readiness &= ~READ_STALE
                     return data
-            await wait_ready(sio, True, self._runner)
+            # wait_ready's common case written out: no reader yet, fd open,
+            # no re-arm (every stream read waits here; no coroutine per wait).
+            if sio.reader is not None or sio.closed or self._io.needs_rearm:
+                await wait_ready(sio, True, runner)  # BusyResourceError, Closed..., or IOCP
+                continue
+            task = sio.reader = runner.current
+            try:
+                await PARK
+            finally:
+                if sio.reader is task:
+                    sio.reader = None
+            if sio.closed:
+                raise closed_while_waiting(sio)
 
     def try_send(self, data: Any) -> int | None:
         """Send some of ``data`` now if that needs no wait: the byte count, or

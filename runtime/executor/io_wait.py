@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 async def wait_ready(sio: ScheduledIo, reading: bool, runner: Runner) -> None:
     """Park until ``sio`` is ready in one direction (readiness already cleared).
 
-    The single place a task waits on the IO driver; ``runner`` is the one
+    The place a task waits on the IO driver (`IoSource.recv`, the stream
+    read, writes its common case out); ``runner`` is the one
     running the task (callers hold it already: no lookup per wait). Raises
     `BusyResourceError` if another task already waits in that direction and
     `ClosedResourceError` if the fd is closed (`notify_closing`) meanwhile.
@@ -55,8 +56,12 @@ async def wait_ready(sio: ScheduledIo, reading: bool, runner: Runner) -> None:
         elif sio.writer is waker:
             sio.writer = None
     if sio.closed:
-        raise ClosedResourceError(
-            f"fd {sio.fd} was closed (notify_closing) while a task waited on it")
+        raise closed_while_waiting(sio)
+
+
+def closed_while_waiting(sio: ScheduledIo) -> ClosedResourceError:
+    """The error a task waiting on ``sio`` gets when `notify_closing` ends the wait."""
+    return ClosedResourceError(f"fd {sio.fd} was closed (notify_closing) while a task waited on it")
 
 
 async def wait_readable(source: Source) -> None:

@@ -108,3 +108,35 @@ def test_write_all_in_a_cancelled_scope_raises_cancelled_and_sends_nothing() -> 
         except BlockingIOError:
             got = b""
         assert got == b""
+
+
+def test_a_reader_woken_by_data_then_closed_before_it_runs_gets_closed_resource_error() -> None:
+    # The race IoSource.recv's written-out wait must handle: the event sets
+    # READABLE and wakes the reader, then, before the reader runs, another
+    # task closes the source. The reader must not call recv on the closed
+    # socket (EBADF, or a stranger's fd if the number was reused).
+    skip_unless_run_backend_supports(
+        "readiness_recipe", "there is no readiness to race with (a UringSource has no ScheduledIo)")
+
+    async def main(a: socket.socket, b: socket.socket) -> str:
+        src = IoSource(a)
+        src._sio.readiness = 0  # no try-first: park at once
+
+        async def reader() -> str:
+            try:
+                await src.recv(100)
+            except runtime.ClosedResourceError as exc:
+                return f"ClosedResourceError: {exc}"
+            return "read"
+
+        handle = runtime.spawn(reader())
+        await runtime.yield_now()  # the reader parks
+        b.send(b"data")
+        while not handle._task.scheduled:  # the event has woken it, it has not run yet
+            await runtime.yield_now()
+        src.close()
+        return await handle
+
+    with socket_pair() as (a, b):
+        result = runtime.run(main(a, b))
+    assert result.startswith("ClosedResourceError: fd"), result
