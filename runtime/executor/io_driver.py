@@ -7,8 +7,9 @@ directions, edge-triggered: no ``epoll_ctl`` per wait.
 
 * An event **sets** readiness bits and wakes the matching waiter.
 * An operation that hits ``EAGAIN`` **clears** its direction's bit and waits;
-  so does a short read (fewer bytes than asked: the socket buffer is empty,
-  and asking again would only return ``EAGAIN``; tokio PR #4840).
+  so does a short read of a byte stream (fewer bytes than asked: the socket
+  buffer is empty, and asking again would only return ``EAGAIN``; tokio PR
+  #4840), but not of a datagram, which says nothing of the ones behind it.
 * Events carry a `Token` packing ``(generation << 32) | slot``. A slot freed
   and reused gets a new generation, so an event still queued for the old fd
   is recognised as stale and dropped.

@@ -12,8 +12,8 @@ each one follows the same recipe:
 3. on ``BlockingIOError`` clear that readiness and park until the reactor
    reports a new edge (`wait_ready`), then go to 2.
 
-A read that returns fewer bytes than asked also clears readiness: the
-socket buffer is empty, so asking again would only earn an ``EAGAIN``
+A stream read that returns fewer bytes than asked also clears readiness:
+the socket buffer is empty, so asking again would only earn an ``EAGAIN``
 (tokio PR #4840). A completion backend (io_uring) implements the same
 methods as "submit, then await the completion"; `runtime.io` stays the same.
 """
@@ -37,7 +37,7 @@ Address = Any  # whatever the socket family uses: (host, port), (host, port, flo
 class IoSource:
     """A non-blocking socket registered with the running runtime's IO driver."""
 
-    __slots__ = ("_io", "_runner", "_sio", "sock")
+    __slots__ = ("_io", "_runner", "_sio", "_stream", "sock")
 
     def __new__(cls, sock: socket.socket) -> IoSource:
         # On backend="uring" the runner's completion driver supplies the class
@@ -51,6 +51,9 @@ class IoSource:
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         self.sock = sock
+        # The short-read rule holds for byte streams only: a short datagram
+        # says nothing about the datagrams queued behind it.
+        self._stream = sock.type == socket.SOCK_STREAM
         self._runner = context.runner()
         self._io = self._runner.io
         self._sio: ScheduledIo = self._io.fresh_scheduled_io(sock.fileno())
@@ -79,7 +82,7 @@ class IoSource:
                 except BlockingIOError:
                     sio.readiness &= ~READ_STALE
                 else:
-                    if 0 < n < want:
+                    if 0 < n < want and self._stream:
                         sio.readiness &= ~READ_STALE  # short read: buffer drained
                     return n
             await wait_ready(sio, True, self._runner)
@@ -98,7 +101,7 @@ class IoSource:
                 except BlockingIOError:
                     sio.readiness &= ~READ_STALE
                 else:
-                    if 0 < len(data) < max_bytes:
+                    if 0 < len(data) < max_bytes and self._stream:
                         sio.readiness &= ~READ_STALE
                     return data
             # wait_ready's common case written out: no reader yet, fd open,

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 from ..errors import Cancelled, ClosedResourceError
 from ..reactor import Events, Poll
 from ..reactor.errors import UringUnavailableError
-from .traps import park, park_uncancellable
+from .traps import PARK, park_uncancellable
 
 if TYPE_CHECKING:
     from ..reactor._uring import Ring
@@ -156,7 +156,7 @@ class RingDriver:
         op.waker = self._runner.current
         try:
             while op.pending:
-                await park()
+                await PARK  # park(), without the call
         except Cancelled:
             if op.pending:
                 self.ring.cancel(op.token, CANCEL_TOKEN)

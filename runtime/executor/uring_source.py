@@ -56,7 +56,7 @@ def _error(result: int, what: str = "") -> OSError:
 class UringSource(IoSource):
     """A socket whose operations are submitted to the runtime's io_uring `Ring`."""
 
-    __slots__ = ("_driver", "_peer", "_rbuf", "_read", "_rmsg", "_stream", "_wmsg", "_write")
+    __slots__ = ("_driver", "_peer", "_rbuf", "_read", "_rmsg", "_wmsg", "_write")
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)

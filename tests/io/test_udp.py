@@ -106,6 +106,27 @@ def test_a_burst_of_datagrams_arrives_in_order_on_loopback(host: str) -> None:
     assert runtime.run(main()) == [b"%d" % i for i in range(200)]
 
 
+def test_a_connected_socket_receives_every_queued_datagram_with_recv(host: str) -> None:
+    # A short datagram says nothing about the queue behind it: the
+    # short-read rule (a short stream read means the buffer is drained)
+    # must not clear readiness here, or the datagrams already queued would
+    # wait for an edge that never comes.
+    async def main() -> list[bytes]:
+        async with await UdpSocket.bind(host, 0) as a, await UdpSocket.bind(host, 0) as b:
+            await a.connect(host, b.local_address[1])
+            await b.connect(host, a.local_address[1])
+            for i in range(3):
+                await a.send(b"%d" % i)
+            await runtime.sleep(0.05)  # all three queued before the first recv
+            got = []
+            with runtime.move_on_after(2):
+                for _ in range(3):
+                    got.append(await b.recv())
+            return got
+
+    assert runtime.run(main()) == [b"0", b"1", b"2"]
+
+
 def test_one_byte_and_empty_datagrams(host: str) -> None:
     async def main() -> list[bytes]:
         async with await UdpSocket.bind(host, 0) as a, await UdpSocket.bind(host, 0) as b:
