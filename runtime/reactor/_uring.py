@@ -90,6 +90,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from typing import Any, NamedTuple
 
 from ._uring_cffi import ffi, lib
@@ -461,6 +462,14 @@ class Ring:
         self._closed = True
         self._owned = {}
         lib.rt_ring_close(self._r)
+
+    def __del__(self) -> None:
+        # A Ring dropped unclosed would leak its fd and, worse, free buffers
+        # the kernel may still write into: close it (which cancels and waits
+        # for what is in flight), and say so, as an unclosed socket does.
+        if not getattr(self, "_closed", True):
+            warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self, stacklevel=1)
+            self.close()
 
     def __enter__(self) -> Ring:
         return self

@@ -300,6 +300,25 @@ def test_close_cancels_what_is_in_flight_and_waits_for_it() -> None:
             waker.wake()
 
 
+def test_a_ring_dropped_unclosed_warns_closes_its_fd_and_lets_go_of_its_buffers() -> None:
+    with socket_pair() as (a, b):
+        ring = Ring(8)
+        ring_fd = ring.fileno()
+        buf = array.array("b", bytes(8))
+        alive = weakref.ref(buf)
+        ring.recv(a.fileno(), buf, token=1)
+        ring.submit()
+        del buf
+        with pytest.warns(ResourceWarning, match="unclosed <Ring"):
+            del ring
+            gc.collect()
+        # The recv was cancelled and reaped before its buffer could go, and
+        # the ring's fd is closed (no_leaks would also catch it).
+        assert alive() is None
+        with pytest.raises(OSError):
+            os.fstat(ring_fd)
+
+
 def test_a_closed_ring_refuses_everything(completions: Completions) -> None:
     ring = Ring(8)
     ring.close()
