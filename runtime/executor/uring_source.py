@@ -45,6 +45,10 @@ _NOSIGNAL = int(socket.MSG_NOSIGNAL)
 #: MSG_WAITALL on a stream send: the kernel retries a short send itself and
 #: completes when all of it is sent, or with what it could send before an error.
 _SEND_ALL = _NOSIGNAL | int(socket.MSG_WAITALL)
+#: The most one operation moves: an SQE's length is 32 bits, and the kernel
+#: moves at most MAX_RW_COUNT (2 GiB - 4 KiB) per call anyway. A bigger send
+#: is a partial one (write_all sends the rest); a bigger read reads less.
+MAX_OP_BYTES = 1 << 30
 
 
 def _error(result: int, what: str = "") -> OSError:
@@ -112,6 +116,7 @@ class UringSource(IoSource):
     async def recv_into(self, buf: Any, nbytes: int = 0) -> int:
         """Read into ``buf``; 0 means EOF. Waits while nothing is buffered."""
         ring = self._driver.ring
+        nbytes = min(nbytes or memoryview(buf).nbytes, MAX_OP_BYTES)
         return await self._operate(
             self._read, True, lambda fd, token: ring.recv(fd, buf, token, nbytes))
 
@@ -124,6 +129,7 @@ class UringSource(IoSource):
         op = self._read
         if op.pending or op.waker is not None or op.closed:
             raise self._refuse(op, True)
+        max_bytes = min(max_bytes, MAX_OP_BYTES)
         buf = self._rbuf
         if buf is None or len(buf) < max_bytes:
             buf = self._rbuf = allocate(max_bytes)
@@ -148,6 +154,8 @@ class UringSource(IoSource):
         if op.pending or op.waker is not None or op.closed:
             raise self._refuse(op, False)
         flags = _SEND_ALL if self._stream else _NOSIGNAL
+        if len(data) > MAX_OP_BYTES and self._stream:
+            data = memoryview(data).cast("B")[:MAX_OP_BYTES]
         self._driver.ring.send(self.sock.fileno(), data, op.token, flags)
         op.pending = True
         n = await self._driver.wait(op)

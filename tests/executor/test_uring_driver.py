@@ -369,3 +369,31 @@ def test_a_kernel_that_refuses_io_uring_gets_a_clear_error_and_epoll_still_runs(
     assert lines[0].startswith("uring: [Errno 1] io_uring_setup: Operation not permitted")
     assert lines[1] == "default: ran"
     assert "never awaited" not in child.stderr
+
+
+def test_an_operation_bigger_than_one_sqe_carries_is_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An SQE's length is 32 bits: a 5 GiB write_all would not fit one send
+    # (cffi refused it with OverflowError). Each operation moves at most
+    # MAX_OP_BYTES; write_all sends the rest, and a read asks for no more.
+    # Shown with the cap lowered to 1000 bytes instead of 5 GiB of memory.
+    from runtime.executor import uring_source
+
+    monkeypatch.setattr(uring_source, "MAX_OP_BYTES", 1000)
+    payload = bytes(range(256)) * 40  # 10,240 bytes: eleven capped sends
+
+    async def main() -> tuple[bytes, int]:
+        async with await TcpListener.bind("127.0.0.1", 0) as listener:
+            client = await TcpStream.connect("127.0.0.1", listener.local_address[1])
+            async with client, await listener.accept() as server:
+                await client.write_all(payload)
+                await client.shutdown_write()
+                got = bytearray()
+                largest = 0
+                while chunk := await server.read(65536):
+                    largest = max(largest, len(chunk))
+                    got += chunk
+                return bytes(got), largest
+
+    got, largest = run(main())  # type: ignore[misc]
+    assert got == payload
+    assert largest <= 1000

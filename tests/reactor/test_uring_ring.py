@@ -301,7 +301,7 @@ def test_close_cancels_what_is_in_flight_and_waits_for_it() -> None:
 
 
 def test_a_ring_dropped_unclosed_warns_closes_its_fd_and_lets_go_of_its_buffers() -> None:
-    with socket_pair() as (a, b):
+    with socket_pair() as (a, _b):
         ring = Ring(8)
         ring_fd = ring.fileno()
         buf = array.array("b", bytes(8))
