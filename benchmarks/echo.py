@@ -28,12 +28,17 @@ server is the bottleneck when the first is ~100 % and the second is lower.
 
 Raw results go to ``benchmarks/results/echo-<time>.jsonl``.
 
-Measured (2026-11-23, commit c22a6e3, AMD EPYC 2 vCPU KVM, Linux 6.18,
+Measured (2026-12-04, commit 254036c, AMD EPYC 2 vCPU KVM, Linux 6.18,
 Python 3.11.7, uvloop 0.23.0, trio 0.35.0; 3 reps of 1+3 s, medians; a
-quiet run, every Python server at ~100 % CPU, echoload at 35-64 % for them):
+shared machine, every Python server at ~100 % CPU):
 
-    100x100  runtime 75,750 rt/s   asyncio streams 71,578 (x1.06)   asyncio protocol 122,254
-             uvloop streams 98,478  uvloop protocol 127,657  trio 46,199  C 166,094
+    100x100  runtime 66,413 rt/s   asyncio streams 50,219 (x1.32)   asyncio protocol 78,386
+             uvloop streams 65,086 (x1.02)  uvloop protocol 96,411  trio 27,555 (x2.41)
+             C 109,800 (x0.60)
+
+Two other runs that day gave runtime x0.91 and x0.81 the C server at
+100x100: the C server's own rate moved between 84k and 126k rt/s from rep
+to rep. `instructions.py` counts what noise cannot move.
 
 runtime on io_uring against runtime on epoll (2026-11-23, this machine,
 ``--servers runtime,runtime_uring --configs 100x100,1000x100 --reps 5``, a
