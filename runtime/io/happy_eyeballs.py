@@ -74,12 +74,19 @@ async def connect_first(targets: list[Target], delay: float) -> socket.socket:
         winner.append(sock)
         group.cancel_scope.cancel()
 
-    async with TaskGroup() as group:
-        for target in targets:
-            failed = Event()
-            group.spawn(run(target, failed))
-            with move_on_after(delay):
-                await failed.wait()
+    try:
+        async with TaskGroup() as group:
+            for target in targets:
+                failed = Event()
+                group.spawn(run(target, failed))
+                with move_on_after(delay):
+                    await failed.wait()
+    except BaseException:
+        # Cancelled from outside (or failing) after an attempt had won: that
+        # socket is ours to close, as trio's open_tcp_stream does.
+        for sock in winner:
+            sock.close()
+        raise
     if winner:
         return winner[0]
     if len(errors) == 1:

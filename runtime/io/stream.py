@@ -98,6 +98,8 @@ class Stream(Resource):
             self._refuse("reading from")
         self._reading = True
         try:
+            if self._skip_line is not None and not await self._skip_to(self._skip_line):
+                return b""  # EOF inside the rest of a line read_until refused
             buf = self._buf
             if buf:
                 # Checkpoint before taking the bytes: a Cancelled raised after
@@ -123,6 +125,8 @@ class Stream(Resource):
             # Served from the buffer it would never reach a socket call, which
             # is where reads checkpoint; so do it here, before taking bytes.
             await checkpoint_if_cancelled()
+            if self._skip_line is not None and not await self._skip_to(self._skip_line):
+                raise IncompleteReadError(b"", n)
             while len(self._buf) < n:
                 if not await self._fill(max(READ_CHUNK, n - len(self._buf))):
                     partial = bytes(self._buf)
@@ -153,15 +157,18 @@ class Stream(Resource):
             while True:
                 i = buf.find(separator, start)
                 if i >= 0:
-                    end = i + len(separator)
-                    if end - len(separator) > limit:
+                    if i > limit:
                         break
+                    end = i + len(separator)
                     line = bytes(buf[:end])
                     del buf[:end]
                     return line
-                if len(buf) > limit:
-                    break
+                # No separator yet; one can only begin at `start` or later (a
+                # part of it may sit at the end): the line is over the limit
+                # once even that would make it too long.
                 start = max(0, len(buf) - len(separator) + 1)
+                if start > limit:
+                    break
                 if not await self._fill():
                     line = bytes(buf)
                     buf.clear()
@@ -171,7 +178,8 @@ class Stream(Resource):
             if i >= 0:
                 del buf[: i + len(separator)]
             else:
-                buf.clear()
+                # Keep what could be the start of a separator split across reads.
+                del buf[: len(buf) - len(separator) + 1]
                 self._skip_line = separator
             raise LineTooLong(limit, separator)
         finally:

@@ -155,3 +155,33 @@ def test_tcp_stream_connect_races_addresses_with_its_happy_eyeballs_delay() -> N
                 return await c.read_exact(5)
 
     assert runtime.run(main()) == b"raced"
+
+
+def test_a_connect_cancelled_from_outside_closes_the_socket_that_had_won() -> None:
+    # The race: an attempt connects and cancels its siblings, and then the
+    # caller's own scope is cancelled while the group unwinds. The winner's
+    # socket must be closed then, not left to the garbage collector.
+    import gc
+    import warnings
+
+    async def cancel_after(scope: runtime.CancelScope, checkpoints: int) -> None:
+        for _ in range(checkpoints):
+            await runtime.checkpoint()
+        scope.cancel()
+
+    async def main(port: int) -> None:
+        for i in range(200):
+            with runtime.CancelScope() as scope:
+                async with runtime.TaskGroup() as tg:
+                    tg.spawn(cancel_after(scope, i % 8))
+                    (await TcpStream.connect("127.0.0.1", port)).close()
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(512)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            runtime.run(main(listener.getsockname()[1]))
+            gc.collect()
+    unclosed = [w for w in caught if "unclosed <socket" in str(w.message)]
+    assert unclosed == []

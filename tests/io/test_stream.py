@@ -224,6 +224,58 @@ def test_line_over_the_limit_whose_end_arrives_later_is_skipped_up_to_its_newlin
     assert runtime.run(main()) == [b"after\n", b""]
 
 
+def test_an_over_long_line_ending_in_half_a_separator_does_not_swallow_the_next_line(
+        kind: str) -> None:
+    # The refused line's buffered tail ends in "\r", the first half of its
+    # "\r\n": dropping it would make the skip run on to the *next* "\r\n".
+    async def main() -> list[bytes]:
+        async with stream_pair(kind) as (client, server):
+            await client.write_all(b"abcdefgh\r")
+            with pytest.raises(LineTooLong):
+                await server.read_until(b"\r\n", limit=4)
+            await client.write_all(b"\nNEXT\r\nLAST\r\n")
+            return [await server.read_until(b"\r\n", limit=4),
+                    await server.read_until(b"\r\n", limit=4)]
+
+    assert runtime.run(main()) == [b"NEXT\r\n", b"LAST\r\n"]
+
+
+def test_a_line_within_the_limit_is_accepted_however_its_separator_arrives(kind: str) -> None:
+    async def main() -> bytes:
+        async with stream_pair(kind) as (client, server):
+            await client.write_all(b"abcde\r")  # five bytes of line, half a separator
+
+            async def rest() -> None:
+                await runtime.sleep(0.02)
+                await client.write_all(b"\n")
+
+            runtime.spawn(rest())
+            return await server.read_until(b"\r\n", limit=5)
+
+    assert runtime.run(main()) == b"abcde\r\n"
+
+
+def test_read_and_read_exact_after_line_too_long_start_after_the_refused_line(
+        kind: str) -> None:
+    # LineTooLong promises that the refused line is skipped up to its
+    # separator: by whichever read comes next, not by read_line alone.
+    async def main() -> list[bytes]:
+        async with stream_pair(kind) as (client, server):
+            await client.write_all(b"x" * 10)
+            with pytest.raises(LineTooLong):
+                await server.read_line(limit=4)
+            await client.write_all(b"yy\nBODY1\nline2\n")
+            got = [await server.read_exact(6), await server.read_line()]
+            await client.write_all(b"z" * 10)
+            with pytest.raises(LineTooLong):
+                await server.read_line(limit=4)
+            await client.write_all(b"zz\nafter")
+            got.append(await server.read(100))
+            return got
+
+    assert runtime.run(main()) == [b"BODY1\n", b"line2\n", b"after"]
+
+
 def test_a_line_of_exactly_the_limit_is_accepted(kind: str) -> None:
     async def main() -> bytes:
         async with stream_pair(kind) as (client, server):
