@@ -120,6 +120,8 @@ class Stream(Resource):
 
     async def read_exact(self, n: int) -> bytes:
         """Exactly ``n`` bytes; `IncompleteReadError` (with ``.partial``) at early EOF."""
+        if n < 0:
+            raise ValueError(f"read_exact() n must be >= 0, got {n}")
         self._begin_read()
         try:
             # Served from the buffer it would never reach a socket call, which

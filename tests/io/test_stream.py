@@ -67,6 +67,17 @@ def test_read_max_bytes_splits_buffered_data(kind: str) -> None:
     assert runtime.run(main()) == [b"abc\n", b"de", b"fg", b"h"]
 
 
+def test_read_exact_rejects_a_negative_count() -> None:
+    async def main() -> None:
+        async with stream_pair() as (client, server):
+            await client.write_all(b"abc")
+            with pytest.raises(ValueError, match="read_exact\\(\\) n must be >= 0, got -2"):
+                await server.read_exact(-2)
+            assert await server.read_exact(3) == b"abc"  # nothing was taken
+
+    runtime.run(main())
+
+
 def test_read_rejects_a_max_bytes_below_one() -> None:
     async def main() -> None:
         async with stream_pair() as (_, server):
