@@ -143,9 +143,9 @@ class Stream(Resource):
     async def read_until(self, separator: bytes = b"\n", limit: int = 65536) -> bytes:
         """Bytes up to and including ``separator``; at EOF, what is left (maybe ``b""``).
 
-        If ``limit`` bytes arrive without the separator, raises `LineTooLong`
-        and discards that data up to and including the next separator, so
-        the following call reads the next line.
+        A line longer than ``limit`` bytes (separator not counted) raises
+        `LineTooLong` and is discarded up to and including its separator, so
+        the next read of any kind starts at the following line.
         """
         if not separator:
             raise ValueError("read_until() separator must not be empty")
