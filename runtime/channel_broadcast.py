@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Generic, TypeVar
 
-from .errors import ClosedResourceError, EndOfChannel, Lagged, WouldBlock
+from .errors import BusyResourceError, ClosedResourceError, EndOfChannel, Lagged, WouldBlock
 from .executor.task import Waker
 from .executor.traps import checkpoint_if_cancelled, park
 from .lowlevel import current_task
@@ -139,18 +139,26 @@ class BroadcastReceiver(Resource, Generic[T]):
                 return self.try_recv()
             except WouldBlock:
                 pass
-            bc.wakers[self] = current_task().waker
+            waker = current_task().waker
+            if bc.wakers.get(self, waker) is not waker:
+                # One waker per subscriber: a second would overwrite the
+                # first, which would then sleep through every message.
+                raise BusyResourceError("another task is already receiving on this "
+                                        "BroadcastReceiver (subscribe() gives each its own)")
+            bc.wakers[self] = waker
             try:
                 await park()
             finally:
                 bc.wakers.pop(self, None)
 
     def close(self) -> None:
-        """Unsubscribe (idempotent)."""
+        """Unsubscribe (idempotent); a task parked in `recv` gets `ClosedResourceError`."""
         if not self._closed:
             self._closed = True
             self._bc.subscribers -= 1
-            self._bc.wakers.pop(self, None)
+            waker = self._bc.wakers.pop(self, None)
+            if waker is not None:
+                waker.wake()
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self

@@ -120,10 +120,14 @@ class OneshotReceiver(Resource, Generic[T]):
         return self.recv().__await__()
 
     def close(self) -> None:
-        """Refuse the value: a later `OneshotSender.send` raises `BrokenResourceError`."""
+        """Refuse the value: a later `OneshotSender.send` raises `BrokenResourceError`,
+        and a task parked in `recv` gets `ClosedResourceError`."""
         st = self._st
         st.receiver_closed = True
         st.value = None
+        waker, st.waker = st.waker, None
+        if waker is not None:
+            waker.wake()
 
 def oneshot() -> tuple[OneshotSender[Any], OneshotReceiver[Any]]:
     """A channel for exactly one value (tokio's ``oneshot``): ``tx.send(v)``; ``await rx``."""

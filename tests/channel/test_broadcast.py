@@ -138,3 +138,40 @@ def test_capacity_must_be_positive() -> None:
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError):
             runtime.broadcast(bad)  # type: ignore[arg-type]
+
+
+def test_closing_a_subscriber_wakes_a_task_parked_on_it_with_closed_resource_error() -> None:
+    async def main() -> str:
+        _tx, rx = runtime.broadcast(4)
+
+        async def waiter() -> str:
+            try:
+                await rx.recv()
+            except ClosedResourceError:
+                return "ClosedResourceError"
+            return "got a message"
+
+        handle = runtime.spawn(waiter())
+        await runtime.yield_now()  # parked
+        rx.close()
+        with runtime.fail_after(2):  # hung forever before the fix
+            return await handle
+
+    assert runtime.run(main()) == "ClosedResourceError"
+
+
+def test_a_second_task_receiving_on_one_subscriber_is_busy_and_the_first_still_wakes() -> None:
+    async def main() -> tuple[str, str]:
+        tx, rx = runtime.broadcast(4)
+        first = runtime.spawn(rx.recv())
+        await runtime.yield_now()  # parked
+        try:
+            await rx.recv()
+            second = "received"
+        except runtime.BusyResourceError:
+            second = "BusyResourceError"
+        tx.send("m1")
+        with runtime.fail_after(2):  # before the fix the second overwrote the first's waker
+            return await first, second
+
+    assert runtime.run(main()) == ("m1", "BusyResourceError")

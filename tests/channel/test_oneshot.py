@@ -81,3 +81,26 @@ def test_two_tasks_receiving_is_busy() -> None:
         assert await first == "x"
 
     runtime.run(main())
+
+
+def test_closing_the_receiver_wakes_a_task_parked_on_it_with_closed_resource_error() -> None:
+    async def main() -> str:
+        tx, rx = runtime.oneshot()
+
+        async def waiter() -> str:
+            try:
+                await rx.recv()
+            except ClosedResourceError:
+                return "ClosedResourceError"
+            return "got a value"
+
+        handle = runtime.spawn(waiter())
+        await runtime.yield_now()  # parked
+        rx.close()
+        with runtime.fail_after(2):  # hung forever before the fix
+            result = await handle
+        with pytest.raises(BrokenResourceError):
+            tx.send(1)
+        return result
+
+    assert runtime.run(main()) == "ClosedResourceError"
