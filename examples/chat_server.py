@@ -33,8 +33,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--idle-timeout", type=float, default=None, metavar="S",
                         help="disconnect clients that send nothing for S seconds")
     parser.add_argument("--queue", type=int, default=1024, metavar="N",
-                        help="outbound lines buffered per client before it counts as too slow")
-    return parser.parse_args(argv)
+                        help="outbound lines buffered per client before it counts as too slow "
+                        "(at least 1; below 32 a client pasting lines can be cut off by "
+                        "its own echoes)")
+    args = parser.parse_args(argv)
+    if args.queue < 1:
+        parser.error(f"--queue must be at least 1, got {args.queue}")
+    return args
 
 
 async def main(args: argparse.Namespace) -> None:

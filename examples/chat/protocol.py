@@ -33,9 +33,9 @@ too. A leading ``#`` on a room name is accepted and dropped.
 
 Limits and bad input
 --------------------
-* A line is at most `MAX_LINE` (4096) bytes, not counting the newline. A
-  longer one gets ``! line too long ...``; the rest of it is discarded and the
-  connection stays usable.
+* A line is at most `MAX_LINE` (4096) bytes, not counting the newline (nor
+  a ``\r`` before it). A longer one gets ``! line too long ...``; the rest
+  of it is discarded and the connection stays usable.
 * Invalid UTF-8 is **replaced**, never rejected: each bad byte becomes
   U+FFFD (the replacement character), as ``bytes.decode(errors="replace")``
   does, and the line is handled as usual.
@@ -77,6 +77,14 @@ def name_error(what: str, name: str) -> str:
     return f"! invalid {what} {name!r}: use 1-{MAX_NAME} of {NAME_CHARS}"
 
 
+def too_long(raw: bytes) -> bool:
+    """Is this received line over `MAX_LINE`, its newline (and a CR before it) not counted?"""
+    end = len(raw) - raw.endswith(b"\n")
+    if raw[:end].endswith(b"\r"):
+        end -= 1
+    return end > MAX_LINE
+
+
 def decode(raw: bytes) -> str:
     """One received line as text: newline (and CR) stripped, bad UTF-8 replaced."""
     return raw.rstrip(b"\n").rstrip(b"\r").decode("utf-8", errors="replace")
@@ -86,11 +94,13 @@ def parse(line: str) -> tuple[str, str]:
     """``(command, argument)``; command ``""`` for a plain line to say.
 
     ``"/msg bob hi"`` → ``("msg", "bob hi")``; ``"hello"`` → ``("", "hello")``;
-    ``"//etc"`` → ``("", "/etc")``.
+    ``"//etc"`` → ``("", "/etc")``; ``"/ hi"`` → ``("", "/ hi")``.
     """
     if line.startswith("/") and not line.startswith("//"):
         command, _, arg = line[1:].partition(" ")
-        return command.lower(), arg.strip()
+        if command:
+            return command.lower(), arg.strip()
+        return "", line  # a bare "/" names no command: the line is said as typed
     if line.startswith("//"):
         line = line[1:]
     return "", line

@@ -31,7 +31,9 @@ leaves its room (announced, except at shutdown), and a final ``! bye:
 reason`` goes into the queue. The writer runs in a shielded scope, so it
 drains the queue (whole lines) and the bye line even while the server is
 being cancelled; that goodbye gets `LINGER` seconds (`SHUTDOWN_LINGER` at
-shutdown), then the writer is cancelled and the socket closed.
+shutdown, and no more than that once a shutdown begins, even for a client
+that was already lingering), then the writer is cancelled and the socket
+closed.
 """
 
 from __future__ import annotations
@@ -118,15 +120,28 @@ class Session:
             finally:
                 reason = self.reason or protocol.CONNECTION_LOST
                 hub.remove(self, None if stopping else reason)
-                with runtime.move_on_after(SHUTDOWN_LINGER if stopping else LINGER, shield=True):
-                    await self._say_goodbye(writer, reason)
-                self._write_scope.cancel()
+                try:
+                    try:
+                        # Not shielded: a shutdown that comes while a departing
+                        # client lingers must not wait out its LINGER seconds.
+                        with runtime.move_on_after(LINGER):
+                            await self._say_goodbye(writer, reason)
+                    except runtime.Cancelled:
+                        # The server is stopping (now, or it already was).
+                        with runtime.move_on_after(SHUTDOWN_LINGER, shield=True):
+                            await self._say_goodbye(writer, reason)
+                        raise
+                finally:
+                    self._write_scope.cancel()
 
     async def _say_goodbye(self, writer: runtime.JoinHandle[None], reason: str) -> None:
+        # Called again if a shutdown cut the first call short: a cancelled
+        # send queued nothing, and a second send on the closed sender is
+        # refused (ClosedResourceError), so the bye line goes out once.
         try:
             await self._tx.send(protocol.bye(reason))
         except (runtime.BrokenResourceError, runtime.ClosedResourceError):
-            pass  # the writer already stopped (the connection broke)
+            pass  # the writer already stopped (the connection broke), or we closed
         self._tx.close()
         await writer  # it writes what is queued, then sees the end of the channel
 
@@ -140,7 +155,8 @@ class Session:
             if idle is not None:
                 scope.deadline = runtime.current_time() + idle
             try:
-                raw = await stream.read_line(protocol.MAX_LINE)
+                # One byte over: a CR before the newline is not counted (too_long).
+                raw = await stream.read_line(protocol.MAX_LINE + 1)
             except runtime.LineTooLong:
                 self.deliver(protocol.LINE_TOO_LONG)
                 continue
@@ -151,6 +167,9 @@ class Session:
                 # EOF. An unterminated last line (the client died mid-line) is dropped.
                 self.reason = protocol.CONNECTION_CLOSED
                 return
+            if protocol.too_long(raw):
+                self.deliver(protocol.LINE_TOO_LONG)
+                continue
             self.handle(protocol.decode(raw))
             if self.reason is not None:
                 return

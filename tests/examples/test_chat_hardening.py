@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.examples.chat_harness import WELCOME, ChatProcess, Client, clients
+from tests.examples.chat_harness import CHAT_SERVER, WELCOME, ChatProcess, Client, clients
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -92,6 +92,39 @@ def test_a_line_of_exactly_4096_bytes_is_accepted(server: ChatProcess) -> None:
     with alice, bob:
         alice.send("w" * 4096)
         bob.expect("[lobby] <alice> " + "w" * 4096)
+
+
+def test_the_4096_byte_limit_counts_neither_the_newline_nor_a_cr_before_it(
+        server: ChatProcess) -> None:
+    alice, bob = clients(server.port, ["alice", "bob"])
+    with alice, bob:
+        alice.send_raw(b"c" * 4096 + b"\r\n")  # a telnet line: accepted, as with \n alone
+        for c in (alice, bob):
+            c.expect("[lobby] <alice> " + "c" * 4096)
+        for ending in (b"\r\n", b"\n"):  # one byte more is one too many, either way
+            alice.send_raw(b"d" * 4097 + ending)
+            alice.expect("! line too long: at most 4096 bytes; the rest of it was discarded")
+        alice.send("after")
+        bob.expect("[lobby] <alice> after")
+        bob.expect_nothing()
+
+
+def test_a_bare_slash_is_said_as_typed_not_taken_for_a_command(server: ChatProcess) -> None:
+    alice, bob = clients(server.port, ["alice", "bob"])
+    with alice, bob:
+        alice.send("/ hello")
+        alice.send("/")
+        for c in (alice, bob):
+            c.expect("[lobby] <alice> / hello", "[lobby] <alice> /")
+
+
+def test_a_queue_below_one_line_is_refused_at_startup() -> None:
+    for value in ("0", "-1"):
+        proc = subprocess.run(
+            [sys.executable, str(CHAT_SERVER), "--port", "0", "--queue", value],
+            capture_output=True, text=True, timeout=20)
+        assert proc.returncode == 2
+        assert f"--queue must be at least 1, got {value}" in proc.stderr
 
 
 def test_invalid_utf8_is_replaced_not_rejected(server: ChatProcess) -> None:
@@ -268,6 +301,24 @@ def test_a_client_that_stopped_reading_does_not_hold_up_the_shutdown() -> None:
             assert talker.read_to_eof() == ["! bye: server shutting down"]
         # It waited for the stuck writer (SHUTDOWN_LINGER, 1 s), not forever.
         assert 0.9 < took < 2.0, f"the server took {took:.2f} s to exit"
+
+
+def test_a_client_already_lingering_when_the_shutdown_comes_holds_it_up_one_second_at_most(
+) -> None:
+    # Cut off as too slow, the client is given LINGER (5 s) to take its
+    # queue and bye line; it never reads. A shutdown then must not wait out
+    # those 5 s: SHUTDOWN_LINGER (1 s) is all anyone gets once it begins.
+    with ChatProcess("--queue", "64") as server:
+        stuck = Client(server.port, rcvbuf=1024)
+        with stuck:
+            stuck.sock.setblocking(False)
+            try:  # a nick, then commands whose replies it never reads
+                stuck.sock.sendall(b"stuck\n" + b"/help\n" * 20000)
+            except BlockingIOError:
+                pass
+            time.sleep(0.3)  # the server cut it off and is lingering
+            took = server.stop(signal.SIGTERM)
+        assert took < 2.0, f"the server took {took:.2f} s to exit"
 
 
 def test_sigterm_works_even_when_started_with_sigint_ignored() -> None:
