@@ -280,11 +280,18 @@ class Runner:
             if self._remote_pending:
                 self._take_remote_wakes()
             if self.sigint.pending:
-                self.sigint.pending = False
-                self.sigint.drain()
-                if self._crash is None:
-                    self._crash = KeyboardInterrupt()
+                self._take_sigint()
                 self.main_scope.cancel()
+        # A Ctrl-C that came during the last step has no task left to cancel,
+        # but run() must still raise it (trio does).
+        if self.sigint.pending:
+            self._take_sigint()
+
+    def _take_sigint(self) -> None:
+        self.sigint.pending = False
+        self.sigint.drain()
+        if self._crash is None:
+            self._crash = KeyboardInterrupt()
 
     def _take_remote_wakes(self) -> None:
         # Clear the flag before draining: a thread that appends after the

@@ -308,3 +308,25 @@ def test_a_thread_blocked_forever_cannot_hold_the_program_past_a_second_sigint()
     assert code == -signal.SIGINT, (code, lines, err)
     assert err.strip().splitlines()[-1] == "KeyboardInterrupt", err
     assert lines == ["ready", "main finally"]
+
+
+def test_a_sigint_during_mains_last_step_still_raises_keyboard_interrupt() -> None:
+    # The signal arrives while main runs its final step: no task is left to
+    # cancel once it returns, but run() must not drop the interrupt (trio
+    # raises it too).
+    program = """
+    import time
+
+    async def main():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)  # the handler has run: the interrupt is pending
+        return "finished normally"
+
+    try:
+        print(runtime.run(main()), flush=True)
+    except KeyboardInterrupt:
+        print("KeyboardInterrupt", flush=True)
+    """
+    with Child(program) as child:
+        code, lines, err = child.finish()
+    assert (code, lines) == (0, ["KeyboardInterrupt"]), err
