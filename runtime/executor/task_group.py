@@ -94,7 +94,10 @@ class TaskGroup:
     async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool:
         if exc is not None:
-            self._errors.append(exc)  # in the order things failed, as trio does
+            # In the order things failed, as trio does; once, when the body
+            # re-raises a child's own exception (awaiting its JoinHandle).
+            if not any(exc is e for e in self._errors):
+                self._errors.append(exc)
             self.cancel_scope.cancel()
         self._waiting = True
         try:
@@ -113,9 +116,24 @@ class TaskGroup:
         scope = self.cancel_scope
         catches = scope._catches_cancellation()
         scope._leave()
-        errors = [e for e in self._errors if not (catches and isinstance(e, Cancelled))]
-        if len(errors) < len(self._errors):
-            scope.cancelled_caught = True
+        errors = self._errors
+        if catches:
+            # Our own Cancelled, wherever it is: bare, or inside the group a
+            # nested TaskGroup raised (split out, as CancelScope.__exit__ does).
+            kept: list[BaseException] = []
+            for e in errors:
+                rest: BaseException | None = e
+                if isinstance(e, BaseExceptionGroup):
+                    ours, rest = e.split(Cancelled)
+                    if ours is None:
+                        rest = e  # no Cancelled in it: kept as it is, traceback and all
+                elif isinstance(e, Cancelled):
+                    rest = None
+                if rest is not e:
+                    scope.cancelled_caught = True
+                if rest is not None:
+                    kept.append(rest)
+            errors = kept
         if not errors:
             return True
         if all(isinstance(e, Cancelled) for e in errors):

@@ -337,3 +337,19 @@ def test_main_exception_raised_by_run_is_not_logged_as_unretrieved(
             runtime.run(main())
         gc.collect()
     assert "never retrieved" not in caplog.text
+
+
+def test_awaiting_a_failed_childs_handle_in_the_group_body_reports_its_error_once() -> None:
+    # The child's ValueError reaches the group twice: from the child, and
+    # re-raised by the body that awaited its handle. It is one failure.
+    async def child() -> None:
+        raise ValueError("boom")
+
+    async def main() -> None:
+        async with runtime.TaskGroup() as tg:
+            handle = tg.spawn(child())
+            await handle
+
+    with pytest.raises(ExceptionGroup) as info:
+        runtime.run(main())
+    assert [repr(e) for e in info.value.exceptions] == ["ValueError('boom')"]

@@ -555,3 +555,38 @@ def test_when_the_group_and_an_outer_scope_are_both_cancelled_the_outer_catches(
 
     run_noting(fl, main, trace)
     assert trace == ["child: Cancelled", "group caught=False outer caught=True", "run: None"]
+
+
+def test_a_nested_group_whose_child_turns_cancellation_into_an_error_keeps_only_the_error(
+        fl: Flavor) -> None:
+    # The inner group's children are cancelled because a sibling of the inner
+    # group failed: one ends with Cancelled, one turns it into ValueError.
+    # The Cancelled belongs to the outer group's scope and stops there; the
+    # ValueError is what is left to report, wherever it is nested.
+    trace: list[str] = []
+
+    async def fail() -> None:
+        await fl.sleep(0.01)
+        raise KeyError("first")
+
+    async def plain() -> None:
+        await fl.sleep_forever()
+
+    async def converts() -> None:
+        try:
+            await fl.sleep_forever()
+        finally:
+            raise ValueError("raised while being cancelled")
+
+    async def inner_group() -> None:
+        async with fl.open_group() as inner:
+            inner.spawn(plain)
+            inner.spawn(converts)
+
+    async def main() -> None:
+        async with fl.open_group() as outer:
+            outer.spawn(fail)
+            outer.spawn(inner_group)
+
+    run_noting(fl, main, trace)
+    assert trace == ["run raised ExceptionGroup[KeyError, ExceptionGroup[ValueError]]"]
