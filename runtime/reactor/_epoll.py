@@ -33,6 +33,10 @@ that show each fact on this kernel.
 8. **When more fds are ready than the buffer holds**, ``epoll_wait`` returns a
    full buffer and the rest on the next call: nothing is lost.
    [test_more_ready_than_capacity_arrive_over_several_polls]
+9. **``epoll_wait``'s timeout is an int of milliseconds**: 24.8 days at most.
+   A longer wait is clamped to that and, when it runs out with nothing
+   ready, taken again for what is left.
+   [test_a_wait_longer_than_epoll_wait_can_take_is_waited_in_slices]
 
 What this means for us
 ======================
@@ -79,8 +83,12 @@ def _epoll_flags(interest: Interest) -> int:
 
 def _timeout_ms(timeout: float) -> int:
     # Round up: rounding down would wake us before the deadline, and a caller
-    # that then polls again with ~0 ms left spins.
-    return min(_INT_MAX, math.ceil(timeout * 1000))
+    # that then polls again with ~0 ms left spins. Clamped first: a huge
+    # float times 1000 can be infinity, which has no ceiling. A wait longer
+    # than epoll_wait's int of ms (24.8 days) is taken in slices (select).
+    if timeout >= _INT_MAX / 1000:
+        return _INT_MAX
+    return math.ceil(timeout * 1000)
 
 
 class EpollSelector:
@@ -139,8 +147,16 @@ class EpollSelector:
             ms, deadline = _timeout_ms(timeout), time.monotonic() + timeout
         while True:
             n = lib.rt_epoll_wait(self._epfd, self._buf, capacity, ms, self._out)
-            if n >= 0:
+            if n > 0 or (n == 0 and ms != _INT_MAX):
                 break
+            if n == 0:
+                # A slice of a wait longer than epoll_wait can take ran out.
+                assert deadline is not None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                ms = _timeout_ms(left)
+                continue
             err = ffi.errno
             if err != errno.EINTR:
                 if self._epfd < 0:

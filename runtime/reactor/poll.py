@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 from typing import Protocol
 
 from ._backends import open_selector
@@ -11,6 +13,9 @@ from .errors import PollClosedError, WakerExistsError
 from .events import Events
 from .interest import Interest, check_interest
 from .token import Token, check_token
+
+#: File descriptors are C ints.
+_FD_MAX = 2**31 - 1
 
 
 class HasFileno(Protocol):
@@ -22,11 +27,17 @@ Source = int | HasFileno
 
 def _fd_of(source: Source) -> int:
     if isinstance(source, int):
-        return source
-    fileno = getattr(source, "fileno", None)
-    if fileno is None:
-        raise TypeError(f"a source is an int fd or has fileno(); got {type(source).__name__}")
-    return int(fileno())
+        fd = source
+    else:
+        fileno = getattr(source, "fileno", None)
+        if fileno is None:
+            raise TypeError(f"a source is an int fd or has fileno(); got {type(source).__name__}")
+        fd = int(fileno())
+    if fd > _FD_MAX:
+        # No fd is this big (the kernel's are C ints); say so as the kernel
+        # would for any other bad fd, not with the binding's OverflowError.
+        raise OSError(errno.EBADF, f"{os.strerror(errno.EBADF)}: fd {fd}")
+    return fd
 
 
 class Registry:

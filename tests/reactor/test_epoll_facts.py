@@ -216,3 +216,17 @@ def test_more_ready_than_capacity_arrive_over_several_polls(poll: Poll) -> None:
         assert sorted(seen) == list(range(10))  # each once: nothing lost, nothing twice
         for a, _ in pairs:
             poll.registry.deregister(a)
+
+
+def test_a_wait_longer_than_epoll_wait_can_take_is_waited_in_slices(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # epoll_wait takes an int of milliseconds: 24.8 days at most. A longer
+    # timeout is clamped to that, and select waits again for what is left
+    # instead of returning early. Shown with the limit lowered to 100 ms.
+    from runtime.reactor import _epoll
+
+    monkeypatch.setattr(_epoll, "_INT_MAX", 100)
+    with Poll("epoll") as poll:
+        start = time.monotonic()
+        assert poll.poll(Events(4), 0.35) == 0
+        assert time.monotonic() - start >= 0.35

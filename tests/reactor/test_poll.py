@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import signal
 import socket
@@ -103,6 +104,27 @@ def test_infinite_timeout_blocks_like_none(poll: Poll, events: Events) -> None:
     finally:
         timer.join()
         waker.close()
+
+
+@pytest.mark.timeout(5)
+def test_a_huge_finite_timeout_waits_like_an_infinite_one(poll: Poll, events: Events) -> None:
+    # 1e306 s times 1000 is an infinite float: it must be clamped, not
+    # rounded (OverflowError), and then behave as "a very long wait".
+    waker = Waker(poll.registry, Token(0))
+    timer = threading.Timer(0.02, waker.wake)
+    timer.start()
+    try:
+        assert poll.poll(events, 1e306) == 1
+    finally:
+        timer.join()
+        waker.close()
+
+
+def test_an_fd_too_big_to_exist_is_an_os_error_ebadf(poll: Poll) -> None:
+    with pytest.raises(OSError) as info:
+        poll.registry.register(2**40, Token(1), Interest.READABLE)
+    assert info.value.errno == errno.EBADF
+    assert "fd 1099511627776" in str(info.value)
 
 
 # -- a real signal during a blocking poll ------------------------------------------------
