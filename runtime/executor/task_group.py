@@ -25,11 +25,16 @@ T = TypeVar("T")
 class TaskGroup:
     """``async with TaskGroup() as tg: tg.spawn(child())`` — no child outlives the block."""
 
-    __slots__ = ("_children", "_closed", "_errors", "_parent", "_waiting", "cancel_scope")
+    __slots__ = ("_children", "_closed", "_errors", "_parent", "_starting", "_waiting",
+                 "cancel_scope")
 
     def __init__(self) -> None:
         self.cancel_scope = CancelScope()
         self._children = 0
+        #: start() calls whose child has not called started() yet: the group
+        #: waits for them too (trio's nursery does), or started() would find
+        #: it closed.
+        self._starting = 0
         self._errors: list[BaseException] = []
         self._closed = False
         self._waiting = False
@@ -61,7 +66,10 @@ class TaskGroup:
         if exc is not None and not (task.aborted and isinstance(exc, Cancelled)):
             self._errors.append(exc)
             self.cancel_scope.cancel()
-        if self._children == 0 and self._waiting:
+        self._wake_if_empty()
+
+    def _wake_if_empty(self) -> None:
+        if self._children == 0 and self._starting == 0 and self._waiting:
             assert self._parent is not None
             self._parent.waker.wake()
 
@@ -83,8 +91,13 @@ class TaskGroup:
         task = runner.spawn(coro, caller.scope, name)  # type: ignore[arg-type]
         task.on_done = status._child_done
         status._task = task
-        while not (status._started or task.finished):
-            await park_uncancellable()
+        self._starting += 1
+        try:
+            while not (status._started or task.finished):
+                await park_uncancellable()
+        finally:
+            self._starting -= 1
+            self._wake_if_empty()
         if status._started:
             return status._value
         if task.exception is not None:
@@ -101,12 +114,12 @@ class TaskGroup:
             self.cancel_scope.cancel()
         self._waiting = True
         try:
-            if not self._children:
+            if not self._children and not self._starting:
                 # Nothing to wait for: still a schedule point (not a cancel
                 # point), as in trio, so a loop of short groups cannot starve
                 # the other tasks.
                 await yield_now()
-            while self._children:
+            while self._children or self._starting:
                 # Not cancellable: if an outer scope is cancelled, the
                 # children (inside our scope) get Cancelled, and we wait.
                 await park_uncancellable()

@@ -229,3 +229,31 @@ def test_the_group_lists_failures_in_the_order_they_happened(fl: Flavor) -> None
         "run raised ExceptionGroup[KeyError, ValueError]",
         "run raised ExceptionGroup[ValueError, KeyError]",
     ]
+
+
+def test_a_group_waits_for_a_start_in_progress_from_outside_its_body(fl: Flavor) -> None:
+    # A task outside the group calls group.start(); the group's body ends
+    # while the child has not called started() yet. The group must wait for
+    # it (trio's nursery does), not close and make started() fail.
+    trace: list[str] = []
+
+    async def slow_start(task_status: Any) -> None:
+        await fl.sleep(0.1)
+        task_status.started("ready")
+        await fl.sleep(0.05)
+        trace.append("child finished")
+
+    async def starter(group: Any) -> None:
+        trace.append(f"start returned {await group.start(slow_start)}")
+
+    async def main() -> None:
+        async with fl.open_group() as outer:
+            async with fl.open_group() as group:
+                outer.spawn(starter, group)
+                # Long enough for the starter to be inside start() (trio runs
+                # ready tasks in random order), short of the child's started().
+                await fl.sleep(0.01)
+            trace.append("group done")
+
+    run_noting(fl, main, trace)
+    assert trace == ["start returned ready", "child finished", "group done", "run: None"]
