@@ -229,7 +229,11 @@ class _SockState:
 
 def _timeout_ms(timeout: float) -> int:
     # Round up, as the epoll backend does: waking early makes callers spin.
-    return min(win.INFINITE - 1, math.ceil(timeout * 1000))
+    # Clamped first: a huge float times 1000 can be infinity, which has no
+    # ceiling (select waits again for what is left after a clamped slice).
+    if timeout >= (win.INFINITE - 1) / 1000:
+        return win.INFINITE - 1
+    return math.ceil(timeout * 1000)
 
 
 class IocpSelector:
