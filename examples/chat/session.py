@@ -121,16 +121,15 @@ class Session:
                 reason = self.reason or protocol.CONNECTION_LOST
                 hub.remove(self, None if stopping else reason)
                 try:
-                    try:
-                        # Not shielded: a shutdown that comes while a departing
-                        # client lingers must not wait out its LINGER seconds.
-                        with runtime.move_on_after(LINGER):
-                            await self._say_goodbye(writer, reason)
-                    except runtime.Cancelled:
-                        # The server is stopping (now, or it already was).
-                        with runtime.move_on_after(SHUTDOWN_LINGER, shield=True):
-                            await self._say_goodbye(writer, reason)
-                        raise
+                    # Not shielded: a shutdown that comes while a departing
+                    # client lingers must not wait out its LINGER seconds.
+                    with runtime.move_on_after(LINGER):
+                        await self._say_goodbye(writer, reason)
+                except runtime.Cancelled:
+                    # The server is stopping (now, or it already was).
+                    with runtime.move_on_after(SHUTDOWN_LINGER, shield=True):
+                        await self._say_goodbye(writer, reason)
+                    raise
                 finally:
                     self._write_scope.cancel()
 

@@ -147,16 +147,15 @@ class EpollSelector:
             ms, deadline = _timeout_ms(timeout), time.monotonic() + timeout
         while True:
             n = lib.rt_epoll_wait(self._epfd, self._buf, capacity, ms, self._out)
-            if n > 0 or (n == 0 and ms != _INT_MAX):
-                break
-            if n == 0:
-                # A slice of a wait longer than epoll_wait can take ran out.
+            if n == 0 and ms == _INT_MAX:
+                # A slice of a wait longer than epoll_wait can take (fact 9) ran out.
                 assert deadline is not None
                 left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                ms = _timeout_ms(left)
-                continue
+                if left > 0:
+                    ms = _timeout_ms(left)
+                    continue
+            if n >= 0:
+                break
             err = ffi.errno
             if err != errno.EINTR:
                 if self._epfd < 0:
