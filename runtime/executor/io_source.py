@@ -121,7 +121,8 @@ class IoSource:
     def try_send(self, data: Any) -> int | None:
         """Send some of ``data`` now if that needs no wait: the byte count, or
         ``None`` when the caller must ``await send(data)`` instead (the kernel's
-        buffer is full, the task's budget is spent, or a cancel is live).
+        buffer is full, another task waits to send, the task's budget is
+        spent, or a cancel is live).
 
         `send`'s fast half, without a coroutine: a writer whose socket keeps
         up (the common case) never makes one.
@@ -130,7 +131,7 @@ class IoSource:
         if runner.budget <= 1 or runner.live_cancels:
             return None
         sio = self._sio
-        if sio.readiness & WRITE_READY:
+        if sio.readiness & WRITE_READY and sio.writer is None:  # never overtake a parked writer
             try:
                 n: int = self.sock.send(data)
             except BlockingIOError:

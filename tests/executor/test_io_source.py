@@ -95,6 +95,41 @@ def test_write_all_to_a_ready_socket_still_yields_once_the_budget_is_spent() -> 
     assert trace == [f"{BUDGET - 1} writes without a yield", "other ran", "after the yield"]
 
 
+def test_try_send_never_overtakes_a_send_already_waiting() -> None:
+    # A writer parked in send() (the buffer was full) goes first: try_send
+    # answers None both before the room it waits for is seen and after the
+    # writer is woken but before it has run (on uring try_send is always None).
+    async def main(a: socket.socket, b: socket.socket) -> tuple[int | None, int | None]:
+        src = IoSource(a)
+        while True:  # fill the kernel's buffers
+            try:
+                a.send(b"x" * 65536)
+            except BlockingIOError:
+                break
+        writer = runtime.spawn(src.send(b"A" * 1000))
+        await runtime.yield_now()  # the writer waits (on uring: submitted its send)
+        while True:  # the peer makes room
+            try:
+                b.recv(1 << 20)
+            except BlockingIOError:
+                break
+        before = src.try_send(b"B")
+        while not writer._task.scheduled and not writer._task.finished:
+            await runtime.yield_now()  # room is seen: the writer is woken (or done)
+        after = src.try_send(b"B")
+        await writer
+        return before, after
+
+    with socket_pair() as (a, b):
+        assert runtime.run(main(a, b)) == (None, None)
+        b.setblocking(True)  # Windows' socketpair is TCP: the bytes may still be on their way
+        b.settimeout(5)
+        got = b""
+        while got.count(b"A") < 1000:
+            got += b.recv(1 << 20)
+    assert got.strip(b"x") == b"A" * 1000, got[-20:]
+
+
 def test_write_all_in_a_cancelled_scope_raises_cancelled_and_sends_nothing() -> None:
     async def main(a: socket.socket) -> str:
         stream = Stream(a)
