@@ -145,10 +145,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_times(pid: int) -> tuple[float, float]:
+    """The process's (user, system) CPU seconds so far."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
@@ -196,16 +198,24 @@ def run_one(name: str, conns: int, size: int, duration: float, warmup: float) ->
              str(conns), str(size), str(duration), str(warmup)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert load.stdout is not None
-        srv_cpu0 = t0 = None
+        cpu0 = (0.0, 0.0)
+        t0 = None
         result: dict | None = None
         for line in load.stdout:
             if line.strip() == "measuring":
-                srv_cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+                cpu0, t0 = cpu_times(proc.pid), time.monotonic()
             elif line.startswith("{"):
-                srv_cpu = cpu_seconds(proc.pid) - (srv_cpu0 or 0.0)
+                (usr1, sys1), (usr0, sys0) = cpu_times(proc.pid), cpu0
+                usr, sys_ = usr1 - usr0, sys1 - sys0
+                srv_cpu = usr + sys_
                 wall = time.monotonic() - (t0 or time.monotonic())
                 result = json.loads(line)
                 result["srv_cpu_pct"] = 100.0 * srv_cpu / wall if wall > 0 else 0.0
+                # Where the server's CPU went, per round trip: the interpreter
+                # (user) and the kernel's TCP work and syscall entries (system).
+                trips = max(1, result["round_trips"])
+                result["srv_usr_us"] = 1e6 * usr / trips
+                result["srv_sys_us"] = 1e6 * sys_ / trips
                 # Round trips per second of CPU the server actually got: less
                 # disturbed than rt/s when other work shares the machine.
                 result["rt_per_cpu_s"] = result["round_trips"] / srv_cpu if srv_cpu else 0.0
@@ -228,7 +238,8 @@ def report(results: list[dict], servers: list[str], configs: list[tuple[int, int
            facts: dict[str, str]) -> str:
     out = ["", "machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()), ""]
     out.append(f"{'config':>9} {'server':<17} {'rt/s':>9} {'(min..max)':>19} "
-               f"{'p50 ms':>7} {'p99 ms':>7} {'srv CPU':>8} {'load CPU':>9} {'rt/CPU-s':>9}")
+               f"{'p50 ms':>7} {'p99 ms':>7} {'srv CPU':>8} {'load CPU':>9} {'rt/CPU-s':>9} "
+               f"{'usr+sys us/rt':>14}")
     for conns, size in configs:
         label = f"{conns}x{size}"
         for name in servers:
@@ -242,7 +253,8 @@ def report(results: list[dict], servers: list[str], configs: list[tuple[int, int
                 f"{f'({min(rts):,.0f}..{max(rts):,.0f})':>19} "
                 f"{median(rows, 'p50_us') / 1000:>7.2f} {median(rows, 'p99_us') / 1000:>7.2f} "
                 f"{median(rows, 'srv_cpu_pct'):>7.0f}% {median(rows, 'load_cpu_pct'):>8.0f}% "
-                f"{median(rows, 'rt_per_cpu_s'):>9,.0f}")
+                f"{median(rows, 'rt_per_cpu_s'):>9,.0f} "
+                f"{median(rows, 'srv_usr_us'):>6.1f}+{median(rows, 'srv_sys_us'):<6.1f}")
         out.append("")
     if "runtime" in servers and "runtime_uring" in servers:
         out.append("runtime on io_uring as a ratio of runtime on epoll (>1: uring is ahead)")
