@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import socket
 import sys
 from typing import Any
 
@@ -23,6 +24,20 @@ def bind_error(exc: OSError, address: Any) -> OSError:
     """The same error type, saying it was ``bind`` and to which address."""
     reason = _PLAIN_WORDS.get(exc.errno or 0, exc.strerror)
     return type(exc)(exc.errno, f"{reason}: bind to {address!r}")
+
+
+def bind_naming_errors(sock: socket.socket, address: Any) -> None:
+    """``sock.bind(address)``, IPv6-only for an IPv6 socket; a failure names ``address``.
+
+    IPv6-only: 0.0.0.0 gets a socket of its own (`TcpListener.bind_all`),
+    and a v4 peer's address is never shown as ``::ffff:a.b.c.d``.
+    """
+    if sock.family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        raise bind_error(exc, address) from None
 
 
 def windows_udp_error(exc: OSError, max_bytes: int) -> OSError:

@@ -34,29 +34,41 @@ async def serve_tcp(handler: Callable[[TcpStream], Awaitable[Any]], host: str | 
                     task_status: TaskStatus[int] | None = None) -> None:
     """Serve ``handler(stream)`` for every connection, until cancelled.
 
-    Use with ``port = await tg.start(serve_tcp, handler, host, 0)`` to learn
-    the bound port. Each handler runs in a task group owned by the server and
-    its stream is closed when it returns; an exception in one handler is
-    logged and does not stop the server. When cancelled, the listener closes
-    and every handler is cancelled and awaited.
+    Listens on every address ``host`` resolves to (`TcpListener.bind_all`:
+    ``None`` is every interface, IPv4 and IPv6), all on one port. Use with
+    ``port = await tg.start(serve_tcp, handler, host, 0)`` to learn it. Each
+    handler runs in a task group owned by the server and its stream is
+    closed when it returns; an exception in one handler is logged and does
+    not stop the server. When cancelled, the listeners close and every
+    handler is cancelled and awaited.
     """
-    async with await TcpListener.bind(host, port, backlog=backlog,
-                                      reuse_port=reuse_port) as listener:
+    listeners = await TcpListener.bind_all(host, port, backlog=backlog, reuse_port=reuse_port)
+    try:
         if task_status is not None:
-            task_status.started(listener.local_address[1])
+            task_status.started(listeners[0].local_address[1])
         async with TaskGroup() as handlers:
-            while True:
-                try:
-                    stream = await listener.accept()
-                except OSError as exc:
-                    if exc.errno in _PEER_GONE_BEFORE_ACCEPT:
-                        continue  # that client is gone; the next one is not
-                    if not is_out_of_fds(exc):
-                        raise
-                    logger.warning("accept() failed (%s); retrying in %.1f s", exc, ACCEPT_BACKOFF)
-                    await sleep(ACCEPT_BACKOFF)
-                    continue
-                handlers.spawn(_serve_one(handler, stream))
+            for listener in listeners[1:]:
+                handlers.spawn(_accept_forever(listener, handler, handlers))
+            await _accept_forever(listeners[0], handler, handlers)
+    finally:
+        for listener in listeners:
+            listener.close()
+
+
+async def _accept_forever(listener: TcpListener, handler: Callable[[TcpStream], Awaitable[Any]],
+                          handlers: TaskGroup) -> None:
+    while True:
+        try:
+            stream = await listener.accept()
+        except OSError as exc:
+            if exc.errno in _PEER_GONE_BEFORE_ACCEPT:
+                continue  # that client is gone; the next one is not
+            if not is_out_of_fds(exc):
+                raise
+            logger.warning("accept() failed (%s); retrying in %.1f s", exc, ACCEPT_BACKOFF)
+            await sleep(ACCEPT_BACKOFF)
+            continue
+        handlers.spawn(_serve_one(handler, stream))
 
 
 async def _serve_one(handler: Callable[[TcpStream], Awaitable[Any]], stream: TcpStream) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import sys
 from typing import Any
@@ -11,7 +12,7 @@ from ..executor.io_source import IoSource
 from ..resource import Resource
 from .dns import getaddrinfo
 from .happy_eyeballs import connect_first
-from .naming import bind_error
+from .naming import bind_naming_errors
 from .stream import Stream
 
 
@@ -49,35 +50,77 @@ class TcpListener(Resource):
                    reuse_port: bool = False) -> TcpListener:
         """Listen on ``host:port`` (port 0: any free port; see `local_address`).
 
-        ``SO_REUSEADDR`` is on (restart without waiting out TIME_WAIT), as in
-        asyncio and trio (on Windows ``SO_EXCLUSIVEADDRUSE``, as in trio: its
-        ``SO_REUSEADDR`` means something else); an IPv6 socket is IPv6-only.
+        Binds the first address ``host`` resolves to; `bind_all` binds every
+        one (``host=None`` means both 0.0.0.0 and ::). ``SO_REUSEADDR`` is on
+        (restart without waiting out TIME_WAIT), as in asyncio and trio (on
+        Windows ``SO_EXCLUSIVEADDRUSE``, as in trio: its ``SO_REUSEADDR`` means
+        something else); an IPv6 socket is IPv6-only.
         """
         infos = await getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, type_, proto, _, address = infos[0]
-        sock = socket.socket(family, type_, proto)
-        try:
-            if sys.platform == "win32":
-                # Windows' SO_REUSEADDR would let this bind steal a port in
-                # use; SO_EXCLUSIVEADDRUSE refuses it, as trio does there.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
-            else:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
-                if not hasattr(socket, "SO_REUSEPORT"):
-                    raise ValueError("reuse_port=True: this platform has no SO_REUSEPORT")
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        return cls._adopt([_listening_socket(family, type_, proto, address, backlog,
+                                             reuse_port)])[0]
+
+    @classmethod
+    async def bind_all(cls, host: str | None, port: int, *, backlog: int = 1024,
+                       reuse_port: bool = False) -> list[TcpListener]:
+        """A listener on every address ``host`` resolves to, all on one port.
+
+        ``host=None`` (or ``""``) is every interface, IPv4 and IPv6, as
+        trio's ``open_tcp_listeners`` and asyncio's ``start_server`` do. With
+        port 0 the first listener's free port is used for the others (tried
+        afresh if another program holds it on their address). An address
+        family the machine lacks (no IPv6) is skipped; any other failure
+        closes what was bound and raises.
+        """
+        infos = await getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        targets = list(dict.fromkeys(  # in getaddrinfo's order, each address once
+            (int(family), int(type_), proto, addr) for family, type_, proto, _, addr in infos))
+        for attempt in range(_PORT_ZERO_ATTEMPTS):
+            socks: list[socket.socket] = []
             try:
-                sock.bind(address)
+                chosen = port
+                for family, type_, proto, address in targets:
+                    try:
+                        sock = _listening_socket(family, type_, proto,
+                                                 (address[0], chosen, *address[2:]), backlog,
+                                                 reuse_port)
+                    except OSError as exc:
+                        if exc.errno == errno.EAFNOSUPPORT and len(targets) > 1:
+                            continue  # e.g. IPv6 compiled in but switched off
+                        raise
+                    socks.append(sock)
+                    chosen = sock.getsockname()[1]
             except OSError as exc:
-                raise bind_error(exc, address) from None
-            sock.listen(backlog)
-            return cls(sock)
+                for sock in socks:
+                    sock.close()
+                if (port == 0 and socks and exc.errno == errno.EADDRINUSE
+                        and attempt + 1 < _PORT_ZERO_ATTEMPTS):
+                    continue  # the port the kernel gave us is taken on another address
+                raise
+            except BaseException:
+                for sock in socks:
+                    sock.close()
+                raise
+            if not socks:
+                raise OSError(errno.EAFNOSUPPORT,
+                              f"no address of {host!r} has a family this machine supports")
+            return cls._adopt(socks)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    @classmethod
+    def _adopt(cls, socks: list[socket.socket]) -> list[TcpListener]:
+        listeners: list[TcpListener] = []
+        try:
+            for sock in socks:
+                listeners.append(cls(sock))
         except BaseException:
-            sock.close()
+            for listener in listeners:
+                listener.close()
+            for sock in socks[len(listeners):]:
+                sock.close()
             raise
+        return listeners
 
     @property
     def local_address(self) -> Any:
@@ -103,3 +146,30 @@ class TcpListener(Resource):
     def __repr__(self) -> str:
         where = "closed" if self._closed else self.local_address
         return f"<TcpListener {where}>"
+
+
+#: How often `TcpListener.bind_all` on port 0 picks a new port when the one
+#: the kernel gave its first address is taken on another.
+_PORT_ZERO_ATTEMPTS = 5
+
+
+def _listening_socket(family: int, type_: int, proto: int, address: Any, backlog: int,
+                      reuse_port: bool) -> socket.socket:
+    sock = socket.socket(family, type_, proto)
+    try:
+        if sys.platform == "win32":
+            # Windows' SO_REUSEADDR would let this bind steal a port in
+            # use; SO_EXCLUSIVEADDRUSE refuses it, as trio does there.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            if not hasattr(socket, "SO_REUSEPORT"):
+                raise ValueError("reuse_port=True: this platform has no SO_REUSEPORT")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        bind_naming_errors(sock, address)
+        sock.listen(backlog)
+        return sock
+    except BaseException:
+        sock.close()
+        raise

@@ -10,7 +10,7 @@ from ..errors import ClosedResourceError
 from ..executor.io_source import IoSource
 from ..resource import Resource
 from .dns import getaddrinfo
-from .naming import bind_error, name_peer, windows_udp_error
+from .naming import bind_naming_errors, name_peer, windows_udp_error
 
 #: The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes).
 MAX_DATAGRAM = 65507
@@ -33,12 +33,7 @@ class UdpSocket(Resource):
         family, type_, proto, _, address = infos[0]
         sock = socket.socket(family, type_, proto)
         try:
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                sock.bind(address)
-            except OSError as exc:
-                raise bind_error(exc, address) from None
+            bind_naming_errors(sock, address)
             return cls(sock)
         except BaseException:
             sock.close()

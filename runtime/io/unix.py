@@ -10,7 +10,7 @@ from ..errors import ClosedResourceError
 from ..executor.io_source import IoSource
 from ..executor.traps import checkpoint
 from ..resource import Resource
-from .naming import bind_error
+from .naming import bind_naming_errors
 from .stream import Stream
 
 
@@ -61,10 +61,7 @@ class UnixListener(Resource):
         """Listen at ``path`` (which must not exist yet)."""
         sock = _unix_socket()
         try:
-            try:
-                sock.bind(path)
-            except OSError as exc:
-                raise bind_error(exc, path) from None
+            bind_naming_errors(sock, path)
             sock.listen(backlog)
             listener = cls(sock, path)
         except BaseException:

@@ -15,6 +15,7 @@ import pytest
 import runtime
 from runtime.io import TcpStream, serve_tcp
 from tests.backend_limits import run_backend_lacks, skip_unless_run_backend_supports
+from tests.helpers import HAS_IPV6
 from tests.io.pairs import HOSTS
 from tests.platform_gaps import posix_only
 
@@ -42,6 +43,22 @@ def test_serve_tcp_reports_its_port_through_start_and_serves_each_client(host: s
         return replies
 
     assert runtime.run(main()) == [b"hello %d\n" % i for i in range(20)]
+
+
+@pytest.mark.skipif(not HAS_IPV6, reason="no ::1 on this machine")
+def test_serve_tcp_with_no_host_serves_ipv4_and_ipv6_clients_on_the_port_it_reports() -> None:
+    async def main() -> list[bytes]:
+        async with runtime.TaskGroup() as tg:
+            port = await tg.start(serve_tcp, echo, None, 0)
+            replies = []
+            for client_host in ("127.0.0.1", "::1"):
+                async with await TcpStream.connect(client_host, port) as c:
+                    await c.write_all(b"from %s\n" % client_host.encode())
+                    replies.append(await c.read_line())
+            tg.cancel_scope.cancel()
+        return replies
+
+    assert runtime.run(main()) == [b"from 127.0.0.1\n", b"from ::1\n"]
 
 
 def test_cancelling_serve_tcp_closes_the_listener_and_cancels_every_handler() -> None:

@@ -13,6 +13,7 @@ import pytest
 import runtime
 from runtime import ClosedResourceError
 from runtime.io import TcpListener, TcpStream
+from tests.helpers import HAS_IPV6
 from tests.io.pairs import HOSTS, stream_pair
 
 
@@ -124,6 +125,61 @@ def test_bind_to_an_address_in_use_raises_naming_the_address(host: str) -> None:
             assert str(port) in str(info.value)
 
     runtime.run(main())
+
+
+needs_ipv6 = pytest.mark.skipif(not HAS_IPV6, reason="no ::1 on this machine")
+
+
+@needs_ipv6
+def test_bind_all_with_no_host_listens_on_ipv4_and_ipv6_on_one_port() -> None:
+    # As trio's open_tcp_listeners(port) and asyncio's start_server(None, port):
+    # every interface of both families, not just getaddrinfo's first answer.
+    async def main() -> list[tuple[int, bytes]]:
+        listeners = await TcpListener.bind_all(None, 0)
+        try:
+            ports = {listener.local_address[1] for listener in listeners}
+            assert len(ports) == 1, ports
+            (port,) = ports
+            got = []
+            for listener, client_host in zip(listeners, _loopback_of(listeners), strict=True):
+                async with await TcpStream.connect(client_host, port) as client, \
+                        await listener.accept() as server:
+                    await client.write_all(client_host.encode())
+                    got.append((listener.socket.family, await server.read_exact(len(client_host))))
+            return sorted(got)
+        finally:
+            for listener in listeners:
+                listener.close()
+
+    assert runtime.run(main()) == [(socket.AF_INET, b"127.0.0.1"), (socket.AF_INET6, b"::1")]
+
+
+def _loopback_of(listeners: list[TcpListener]) -> list[str]:
+    return ["::1" if lst.socket.family == socket.AF_INET6 else "127.0.0.1" for lst in listeners]
+
+
+@needs_ipv6
+def test_bind_all_fails_naming_the_address_in_use_and_closes_what_it_bound() -> None:
+    # :: is taken on the port; 0.0.0.0 is free and binds first (getaddrinfo's
+    # order here), so bind_all must close it again before raising.
+    taken = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        taken.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        taken.bind(("::", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        async def main() -> OSError:
+            with pytest.raises(OSError) as info:
+                await TcpListener.bind_all(None, port)
+            return info.value
+
+        error = runtime.run(main())
+        assert "in use" in str(error) and f"('::', {port}" in str(error), error
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("0.0.0.0", port))  # free again: nothing was left listening
+    finally:
+        taken.close()
 
 
 def test_closing_the_listener_wakes_a_task_blocked_in_accept(host: str) -> None:
