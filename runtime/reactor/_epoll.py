@@ -37,6 +37,11 @@ that show each fact on this kernel.
    A longer wait is clamped to that and, when it runs out with nothing
    ready, taken again for what is left.
    [test_a_wait_longer_than_epoll_wait_can_take_is_waited_in_slices]
+10. **Closing an epoll fd does not end a wait on it**: a thread in
+    ``epoll_wait`` holds the epoll file, not the number, and sleeps on until
+    an event or its timeout. A ready fd added to the set does wake it.
+    [test_closing_the_epoll_fd_does_not_wake_a_thread_waiting_on_it,
+    test_closing_a_poll_wakes_a_thread_blocked_in_it]
 
 What this means for us
 ======================
@@ -45,7 +50,9 @@ We register each fd once with ``EPOLLET | EPOLLRDHUP`` plus what was asked,
 so waiting costs one ``epoll_wait`` and no ``epoll_ctl`` per operation (fact
 2 is why callers must read until ``BlockingIOError``). Callers must
 ``deregister`` before ``close``, or fact 1 bites: a dup'ed fd would keep
-reporting under a token nobody owns. The readiness translation lives in C in
+reporting under a token nobody owns. ``close`` from another thread while one
+waits adds a ready eventfd first (fact 10), so the waiter wakes and raises
+`PollClosedError` instead of sleeping forever. The readiness translation lives in C in
 the cffi source (``_build/epoll_build.py``, mio's rules), so a batch of events
 crosses into Python as one list of ints.
 
@@ -106,6 +113,11 @@ class EpollSelector:
         self._capacity = 0
         self._buf = ffi.NULL
         self._out = ffi.NULL
+        # Is a thread inside epoll_wait? (One polls at a time, as in mio.) If
+        # so, `close` adds a ready eventfd to wake it (fact 10), closed by
+        # whichever of the two comes last: list.pop is atomic under the GIL.
+        self._in_wait = False
+        self._wake_fds: list[int] = []
 
     def fileno(self) -> int:
         return self._epfd
@@ -115,6 +127,8 @@ class EpollSelector:
         if lib.rt_epoll_ctl(self._epfd, op, fd, flags, token) == 0:
             return
         err = ffi.errno
+        if self._epfd < 0:  # closed by another thread since the caller checked
+            raise PollClosedError("this Poll is closed")
         if err == errno.EEXIST:
             raise AlreadyRegisteredError(fd)
         if err == errno.ENOENT:
@@ -145,26 +159,31 @@ class EpollSelector:
             ms, deadline = 0, None
         else:
             ms, deadline = _timeout_ms(timeout), time.monotonic() + timeout
-        while True:
-            n = lib.rt_epoll_wait(self._epfd, self._buf, capacity, ms, self._out)
-            if n == 0 and ms == _INT_MAX:
-                # A slice of a wait longer than epoll_wait can take (fact 9) ran out.
-                assert deadline is not None
-                left = deadline - time.monotonic()
-                if left > 0:
-                    ms = _timeout_ms(left)
-                    continue
-            if n >= 0:
-                break
-            err = ffi.errno
-            if err != errno.EINTR:
+        self._in_wait = True
+        try:
+            while True:
+                n = lib.rt_epoll_wait(self._epfd, self._buf, capacity, ms, self._out)
                 if self._epfd < 0:
+                    self._close_wake_fds()
                     raise PollClosedError("Poll was closed while a thread waited in poll()")
-                raise OSError(err, f"{os.strerror(err)}: epoll_wait on epoll fd {self._epfd}")
-            # Fact 6: a signal handler ran (Python runs its handler as soon as
-            # we are back in the interpreter). Wait again for what is left.
-            if deadline is not None:
-                ms = _timeout_ms(max(0.0, deadline - time.monotonic()))
+                if n == 0 and ms == _INT_MAX:
+                    # A slice of a wait longer than epoll_wait can take (fact 9) ran out.
+                    assert deadline is not None
+                    left = deadline - time.monotonic()
+                    if left > 0:
+                        ms = _timeout_ms(left)
+                        continue
+                if n >= 0:
+                    break
+                err = ffi.errno
+                if err != errno.EINTR:
+                    raise OSError(err, f"{os.strerror(err)}: epoll_wait on epoll fd {self._epfd}")
+                # Fact 6: a signal handler ran (Python runs its handler as soon
+                # as we are back in the interpreter). Wait again for what is left.
+                if deadline is not None:
+                    ms = _timeout_ms(max(0.0, deadline - time.monotonic()))
+        finally:
+            self._in_wait = False
         events._fill(ffi.unpack(self._out, 2 * n) if n else [])
         return n
 
@@ -174,7 +193,35 @@ class EpollSelector:
     def close(self) -> None:
         if self._epfd >= 0:
             fd, self._epfd = self._epfd, -1
-            # close(2) must not be retried on EINTR: on Linux the fd is gone.
+            try:
+                if self._in_wait:
+                    self._wake_waiters(fd)
+            finally:
+                # close(2) must not be retried on EINTR: on Linux the fd is gone.
+                os.close(fd)
+            if not self._in_wait:
+                self._close_wake_fds()  # it left before it could see the eventfd
+
+    def _wake_waiters(self, epfd: int) -> None:
+        # Fact 10: closing epfd alone would leave them asleep. The eventfd
+        # stays open until they are out: closed now, it would leave the
+        # ready list before a waiter looked at it, and the waiter sleep on.
+        wake = lib.eventfd(1, lib.EFD_CLOEXEC | lib.EFD_NONBLOCK)
+        if wake < 0:
+            err = ffi.errno
+            raise OSError(err, f"eventfd, to wake a thread waiting on a closing Poll: "
+                               f"{os.strerror(err)}")
+        self._wake_fds.append(wake)
+        if lib.rt_epoll_ctl(epfd, lib.EPOLL_CTL_ADD, wake, lib.EPOLLIN, 0) != 0:
+            err = ffi.errno
+            raise OSError(err, f"{os.strerror(err)}: epoll_ctl(ADD) of the wake-up eventfd")
+
+    def _close_wake_fds(self) -> None:
+        while True:
+            try:
+                fd = self._wake_fds.pop()  # atomic: close and the waiter never both close it
+            except IndexError:
+                return
             os.close(fd)
 
 

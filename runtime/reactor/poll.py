@@ -159,7 +159,10 @@ class Poll:
         return selector.select(events, timeout)
 
     def close(self) -> None:
-        """Close the queue and its `Waker`. Registered fds are not closed."""
+        """Close the queue and its `Waker`. Registered fds are not closed.
+
+        A thread blocked in `poll` meanwhile wakes with `PollClosedError`.
+        """
         registry = self.registry
         if registry._closed:
             return

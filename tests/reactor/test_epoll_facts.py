@@ -230,3 +230,27 @@ def test_a_wait_longer_than_epoll_wait_can_take_is_waited_in_slices(
         start = time.monotonic()
         assert poll.poll(Events(4), 0.35) == 0
         assert time.monotonic() - start >= 0.35
+
+
+# 10. Closing an epoll fd does not end a wait on it.
+
+
+@pytest.mark.timeout(10)
+def test_closing_the_epoll_fd_does_not_wake_a_thread_waiting_on_it() -> None:
+    # The waiting thread holds the epoll file itself, not the number: close()
+    # only drops the number. Shown with the stdlib's binding, not ours (ours
+    # adds a ready eventfd before closing, which is the point of this fact).
+    import select
+    import threading
+
+    ep = select.epoll()
+    returned: list[float] = []
+    waiter = threading.Thread(target=lambda: (ep.poll(0.6), returned.append(time.monotonic())))
+    waiter.start()
+    time.sleep(0.1)  # it is in epoll_wait by now
+    closed_at = time.monotonic()
+    ep.close()
+    waiter.join(5)
+    assert not waiter.is_alive()
+    # It slept out its own timeout: the close did not cut it short.
+    assert returned[0] - closed_at >= 0.4, returned[0] - closed_at

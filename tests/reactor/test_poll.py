@@ -257,6 +257,28 @@ def test_every_method_of_a_closed_poll_raises_poll_closed(
         _closed_poll_calls(poll, events)[method]()
 
 
+@pytest.mark.timeout(10)
+def test_closing_a_poll_wakes_a_thread_blocked_in_it(backend: str, events: Events) -> None:
+    # Closing the queue's fd alone would leave epoll's waiter asleep for good
+    # (epoll fact 10): poll(None) must end, with PollClosedError.
+    poll = Poll(backend=backend)
+    outcome: list[BaseException | int] = []
+
+    def wait_forever() -> None:
+        try:
+            outcome.append(poll.poll(events, None))
+        except BaseException as exc:  # reported to the test below
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait_forever)
+    waiter.start()
+    time.sleep(0.2)  # it is waiting in the kernel by now
+    poll.close()
+    waiter.join(5)
+    assert not waiter.is_alive(), "poll(None) slept on after close()"
+    assert len(outcome) == 1 and isinstance(outcome[0], PollClosedError), outcome
+
+
 def test_poll_closed_error_is_a_value_error() -> None:
     assert issubclass(PollClosedError, ValueError)
 
