@@ -11,7 +11,10 @@ Chosen by `IoSource` itself when the runtime runs on ``backend="uring"``, so
    the ``recv``/``send``/``accept``/``connect`` itself, and the result is
    the byte count, the new fd, or ``-errno``.
 
-No readiness bits, no ``EAGAIN``, no retry loop. Cancellation is where the
+No readiness bits, no ``EAGAIN``, no retry loop. One exception: a socket
+has one write operation in flight at a time, so a datagram send made while
+another task's is in flight goes out as a plain non-blocking send (what it
+would be on readiness) instead of being refused. Cancellation is where the
 models differ: on readiness, a task parked before the syscall has read
 nothing, so raising `Cancelled` loses nothing. Here the kernel may have
 completed the operation while the cancellation travelled; `RingDriver.wait`
@@ -152,7 +155,9 @@ class UringSource(IoSource):
             await budget_spent_or_cancelled(runner)
         op = self._write
         if op.pending or op.waker is not None or op.closed:
-            raise self._refuse(op, False)
+            if op.closed or self._stream:
+                raise self._refuse(op, False)
+            return self._send_datagram_now(op, data, None)
         flags = _SEND_ALL if self._stream else _NOSIGNAL
         if len(data) > MAX_OP_BYTES and self._stream:
             data = memoryview(data).cast("B")[:MAX_OP_BYTES]
@@ -180,6 +185,10 @@ class UringSource(IoSource):
 
     async def sendto(self, data: Any, address: Address) -> int:
         """Send one datagram to ``address``."""
+        op = self._write
+        if (op.pending or op.waker is not None) and not op.closed:
+            await checkpoint_if_cancelled()
+            return self._send_datagram_now(op, data, address)
         msg = self._wmsg
         if msg is None:
             msg = self._wmsg = Message(self.sock.family)
@@ -190,6 +199,19 @@ class UringSource(IoSource):
             ring.sendmsg(fd, msg, token, _NOSIGNAL)
 
         return await self._operate(self._write, False, submit)
+
+    def _send_datagram_now(self, op: Op, data: Any, address: Address | None) -> int:
+        # Another task's datagram is in flight on the ring (one write Op per
+        # socket). On readiness both sends would simply go out, so here too:
+        # a plain non-blocking send, refused only if the kernel cannot take it
+        # now (as the second of two writers waiting on epoll is). Datagrams
+        # from different tasks have no order to keep.
+        try:
+            if address is None:
+                return self.sock.send(data)
+            return self.sock.sendto(data, address)
+        except BlockingIOError:
+            raise self._refuse(op, False) from None
 
     async def accept(self) -> tuple[socket.socket, Address]:
         """Accept one connection (non-blocking socket) and its peer address."""

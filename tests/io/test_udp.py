@@ -106,6 +106,25 @@ def test_a_burst_of_datagrams_arrives_in_order_on_loopback(host: str) -> None:
     assert runtime.run(main()) == [b"%d" % i for i in range(200)]
 
 
+@pytest.mark.parametrize("connected", [False, True], ids=["send_to", "connected-send"])
+def test_tasks_sending_on_one_socket_at_once_all_get_through(host: str, connected: bool) -> None:
+    # A datagram send the kernel takes at once is no wait, so several tasks
+    # may send on one socket together (a server answering many clients), on
+    # every backend: none may get BusyResourceError for another's send (the
+    # uring backend did: one send in flight per socket).
+    async def main() -> list[bytes]:
+        async with await UdpSocket.bind(host, 0) as a, await UdpSocket.bind(host, 0) as b:
+            if connected:
+                await a.connect(host, b.local_address[1])
+            async with runtime.TaskGroup() as tg:
+                for i in range(20):
+                    data = b"%d" % i
+                    tg.spawn(a.send(data) if connected else a.send_to(data, b.local_address))
+            return sorted([(await b.recv_from())[0] for _ in range(20)], key=int)
+
+    assert runtime.run(main()) == [b"%d" % i for i in range(20)]
+
+
 def test_a_connected_socket_receives_every_queued_datagram_with_recv(host: str) -> None:
     # A short datagram says nothing about the queue behind it: the
     # short-read rule (a short stream read means the buffer is drained)
