@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import platform
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -304,3 +306,29 @@ def recv_exactly(sock: socket.socket, n: int) -> bytes:
         assert chunk, f"EOF after {len(buf)} of {n} bytes"
         buf += chunk
     return bytes(buf)
+
+
+#: The epoll wait system calls' numbers (``<asm/unistd.h>``), by machine:
+#: epoll_wait, epoll_pwait, epoll_pwait2 (aarch64 has no plain epoll_wait).
+_EPOLL_WAITS = {"x86_64": {232, 281, 441}, "aarch64": {22, 441}}
+
+
+def wait_until_in_epoll_wait(thread: threading.Thread, timeout: float = 5.0) -> None:
+    """Return once ``thread`` sleeps inside an epoll wait system call.
+
+    Read from ``/proc/self/task/TID/syscall``; where that cannot be read
+    (not Linux, another machine), it waits 0.2 s instead.
+    """
+    calls = _EPOLL_WAITS.get(platform.machine())
+    path = f"/proc/self/task/{thread.native_id}/syscall"
+    if calls is None or not os.path.exists(path):
+        time.sleep(0.2)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(path) as f:
+            first = f.read().split(maxsplit=1)[0]
+        if first.lstrip("-").isdigit() and int(first) in calls:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"{thread.name} never reached epoll_wait in {timeout} s")

@@ -149,7 +149,9 @@ class IoSource:
             await budget_spent_or_cancelled(runner)
         sio = self._sio
         while True:
-            if sio.readiness & WRITE_READY:
+            # Another task parked to send goes first: its turn, or for us
+            # wait_ready's BusyResourceError, never our bytes ahead of its.
+            if sio.readiness & WRITE_READY and sio.writer is None:
                 try:
                     return self.sock.send(data)
                 except BlockingIOError:

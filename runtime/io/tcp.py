@@ -56,7 +56,8 @@ class TcpListener(Resource):
         Windows ``SO_EXCLUSIVEADDRUSE``, as in trio: its ``SO_REUSEADDR`` means
         something else); an IPv6 socket is IPv6-only.
         """
-        infos = await getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        infos = await getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                  flags=socket.AI_PASSIVE)
         family, type_, proto, _, address = infos[0]
         return cls._adopt([_listening_socket(family, type_, proto, address, backlog,
                                              reuse_port)])[0]
@@ -70,14 +71,17 @@ class TcpListener(Resource):
         trio's ``open_tcp_listeners`` and asyncio's ``start_server`` do. With
         port 0 the first listener's free port is used for the others (tried
         afresh if another program holds it on their address). An address
-        family the machine lacks (no IPv6) is skipped; any other failure
-        closes what was bound and raises.
+        the machine cannot bind (``EAFNOSUPPORT``: no IPv6; ``EADDRNOTAVAIL``:
+        ``localhost``'s ::1 with IPv6 switched off) is skipped while another
+        binds; any other failure closes what was bound and raises.
         """
-        infos = await getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        infos = await getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                  flags=socket.AI_PASSIVE)
         targets = list(dict.fromkeys(  # in getaddrinfo's order, each address once
             (int(family), int(type_), proto, addr) for family, type_, proto, _, addr in infos))
         for attempt in range(_PORT_ZERO_ATTEMPTS):
             socks: list[socket.socket] = []
+            skipped: OSError | None = None
             try:
                 chosen = port
                 for family, type_, proto, address in targets:
@@ -86,8 +90,9 @@ class TcpListener(Resource):
                                                  (address[0], chosen, *address[2:]), backlog,
                                                  reuse_port)
                     except OSError as exc:
-                        if exc.errno == errno.EAFNOSUPPORT and len(targets) > 1:
-                            continue  # e.g. IPv6 compiled in but switched off
+                        if exc.errno in _NOT_HERE and len(targets) > 1:
+                            skipped = skipped or exc
+                            continue
                         raise
                     socks.append(sock)
                     chosen = sock.getsockname()[1]
@@ -103,8 +108,8 @@ class TcpListener(Resource):
                     sock.close()
                 raise
             if not socks:
-                raise OSError(errno.EAFNOSUPPORT,
-                              f"no address of {host!r} has a family this machine supports")
+                assert skipped is not None  # targets is never empty: getaddrinfo raises
+                raise skipped  # none of them could be bound here
             return cls._adopt(socks)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -148,6 +153,8 @@ class TcpListener(Resource):
         return f"<TcpListener {where}>"
 
 
+#: `TcpListener.bind_all` skips an address failing so while another binds.
+_NOT_HERE = frozenset((errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL))
 #: How often `TcpListener.bind_all` on port 0 picks a new port when the one
 #: the kernel gave its first address is taken on another.
 _PORT_ZERO_ATTEMPTS = 5

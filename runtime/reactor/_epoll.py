@@ -51,8 +51,8 @@ so waiting costs one ``epoll_wait`` and no ``epoll_ctl`` per operation (fact
 2 is why callers must read until ``BlockingIOError``). Callers must
 ``deregister`` before ``close``, or fact 1 bites: a dup'ed fd would keep
 reporting under a token nobody owns. ``close`` from another thread while one
-waits adds a ready eventfd first (fact 10), so the waiter wakes and raises
-`PollClosedError` instead of sleeping forever. The readiness translation lives in C in
+waits adds a ready eventfd first (fact 10) and lets the waiter leave, with
+`PollClosedError`, before it closes anything. The readiness translation lives in C in
 the cffi source (``_build/epoll_build.py``, mio's rules), so a batch of events
 crosses into Python as one list of ints.
 
@@ -74,6 +74,9 @@ from .events import Events
 from .interest import Interest
 
 _INT_MAX = 2**31 - 1
+#: How long `close` waits for a thread it woke to leave `select`.
+_WAKE_GRACE = 5.0
+_thread_id = threading.get_ident
 _OPS = {lib.EPOLL_CTL_ADD: "ADD", lib.EPOLL_CTL_MOD: "MOD", lib.EPOLL_CTL_DEL: "DEL"}
 
 
@@ -113,11 +116,9 @@ class EpollSelector:
         self._capacity = 0
         self._buf = ffi.NULL
         self._out = ffi.NULL
-        # Is a thread inside epoll_wait? (One polls at a time, as in mio.) If
-        # so, `close` adds a ready eventfd to wake it (fact 10), closed by
-        # whichever of the two comes last: list.pop is atomic under the GIL.
-        self._in_wait = False
-        self._wake_fds: list[int] = []
+        # The thread inside select, if any (one polls at a time, as in mio):
+        # `close` must wake it (fact 10) and let it leave before closing.
+        self._in_wait = 0
 
     def fileno(self) -> int:
         return self._epfd
@@ -159,12 +160,11 @@ class EpollSelector:
             ms, deadline = 0, None
         else:
             ms, deadline = _timeout_ms(timeout), time.monotonic() + timeout
-        self._in_wait = True
+        self._in_wait = _thread_id()
         try:
             while True:
                 n = lib.rt_epoll_wait(self._epfd, self._buf, capacity, ms, self._out)
                 if self._epfd < 0:
-                    self._close_wake_fds()
                     raise PollClosedError("Poll was closed while a thread waited in poll()")
                 if n == 0 and ms == _INT_MAX:
                     # A slice of a wait longer than epoll_wait can take (fact 9) ran out.
@@ -183,7 +183,7 @@ class EpollSelector:
                 if deadline is not None:
                     ms = _timeout_ms(max(0.0, deadline - time.monotonic()))
         finally:
-            self._in_wait = False
+            self._in_wait = 0
         events._fill(ffi.unpack(self._out, 2 * n) if n else [])
         return n
 
@@ -191,38 +191,34 @@ class EpollSelector:
         return EventfdWaker(self, token)
 
     def close(self) -> None:
-        if self._epfd >= 0:
-            fd, self._epfd = self._epfd, -1
-            try:
-                if self._in_wait:
-                    self._wake_waiters(fd)
-            finally:
-                # close(2) must not be retried on EINTR: on Linux the fd is gone.
-                os.close(fd)
-            if not self._in_wait:
-                self._close_wake_fds()  # it left before it could see the eventfd
-
-    def _wake_waiters(self, epfd: int) -> None:
-        # Fact 10: closing epfd alone would leave them asleep. The eventfd
-        # stays open until they are out: closed now, it would leave the
-        # ready list before a waiter looked at it, and the waiter sleep on.
-        wake = lib.eventfd(1, lib.EFD_CLOEXEC | lib.EFD_NONBLOCK)
-        if wake < 0:
-            err = ffi.errno
-            raise OSError(err, f"eventfd, to wake a thread waiting on a closing Poll: "
-                               f"{os.strerror(err)}")
-        self._wake_fds.append(wake)
-        if lib.rt_epoll_ctl(epfd, lib.EPOLL_CTL_ADD, wake, lib.EPOLLIN, 0) != 0:
-            err = ffi.errno
-            raise OSError(err, f"{os.strerror(err)}: epoll_ctl(ADD) of the wake-up eventfd")
-
-    def _close_wake_fds(self) -> None:
-        while True:
-            try:
-                fd = self._wake_fds.pop()  # atomic: close and the waiter never both close it
-            except IndexError:
-                return
+        if self._epfd < 0:
+            return
+        fd, self._epfd = self._epfd, -1
+        waiter = self._in_wait
+        wake = -1
+        try:
+            if waiter and waiter != _thread_id():
+                # Fact 10: closing fd alone would leave the waiter asleep. A
+                # ready eventfd added to the set wakes it; it sees the Poll
+                # closed and leaves. Both fds stay open until it has left: the
+                # eventfd, closed sooner, would drop off the ready list before
+                # the waiter looked, and the waiter would sleep on.
+                wake = lib.eventfd(1, lib.EFD_CLOEXEC | lib.EFD_NONBLOCK)
+                if wake < 0:
+                    err = ffi.errno
+                    raise OSError(err, "eventfd, to wake the thread waiting on a closing Poll: "
+                                       f"{os.strerror(err)}")
+                if lib.rt_epoll_ctl(fd, lib.EPOLL_CTL_ADD, wake, lib.EPOLLIN, 0) != 0:
+                    err = ffi.errno
+                    raise OSError(err, f"{os.strerror(err)}: epoll_ctl(ADD) of the wake-up eventfd")
+                deadline = time.monotonic() + _WAKE_GRACE
+                while self._in_wait == waiter and time.monotonic() < deadline:
+                    time.sleep(0.0005)
+        finally:
+            # close(2) must not be retried on EINTR: on Linux the fd is gone.
             os.close(fd)
+            if wake >= 0:
+                os.close(wake)
 
 
 class EventfdWaker:

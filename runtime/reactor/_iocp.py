@@ -256,6 +256,7 @@ class IocpSelector:
         self._waker_token: int | None = None
         self._wake_posted = False
         self._closed = False
+        self._in_wait = 0  # the thread inside select, if any: close wakes it first
 
     def fileno(self) -> int:
         """The port's HANDLE. Not a socket: it cannot be nested in another Poll."""
@@ -378,6 +379,14 @@ class IocpSelector:
             buffer = self._buffer
         deadline = None if timeout is None else time.perf_counter() + timeout
         ms = win.INFINITE if timeout is None else _timeout_ms(timeout)
+        self._in_wait = threading.get_ident()
+        try:
+            return self._wait(events, buffer, ms, deadline)
+        finally:
+            self._in_wait = 0
+
+    def _wait(self, events: Events, buffer: win.CompletionBuffer, ms: int,
+              deadline: float | None) -> int:
         while True:
             try:
                 packets = buffer.wait(self._port, ms)
@@ -390,6 +399,8 @@ class IocpSelector:
             if packets:
                 with self._lock:
                     raw = self._feed(packets)
+                if self._closed:  # close() woke us (see there)
+                    raise PollClosedError("Poll was closed while a thread waited in poll()")
                 if raw:
                     events._fill(raw)
                     return len(raw) >> 1
@@ -486,6 +497,18 @@ class IocpSelector:
             if self._closed:
                 return
             self._closed = True
+            waiter = self._in_wait
+            if waiter and waiter != threading.get_ident():
+                # Wake the waiting thread, and let it leave, before the port
+                # goes: Wine does not end a wait on a port closed under it
+                # (Windows documents that it does; not verified here).
+                win.post(self._port, _WAKE_KEY)
+                self._wake_posted = True
+        if waiter and waiter != threading.get_ident():
+            deadline = time.perf_counter() + 5.0
+            while self._in_wait == waiter and time.perf_counter() < deadline:
+                time.sleep(0.001)
+        with self._lock:
             for sock in list(self._socks.values()):
                 sock.deleted = True
                 if sock.state == _PENDING:

@@ -95,11 +95,13 @@ def test_write_all_to_a_ready_socket_still_yields_once_the_budget_is_spent() -> 
     assert trace == [f"{BUDGET - 1} writes without a yield", "other ran", "after the yield"]
 
 
-def test_try_send_never_overtakes_a_send_already_waiting() -> None:
+def test_a_send_never_overtakes_a_send_already_waiting() -> None:
     # A writer parked in send() (the buffer was full) goes first: try_send
     # answers None both before the room it waits for is seen and after the
-    # writer is woken but before it has run (on uring try_send is always None).
-    async def main(a: socket.socket, b: socket.socket) -> tuple[int | None, int | None]:
+    # writer is woken but before it has run (on uring try_send is always
+    # None), and send itself then refuses (BusyResourceError, as for any
+    # second writer) instead of sending.
+    async def main(a: socket.socket, b: socket.socket) -> tuple[object, ...]:
         src = IoSource(a)
         while True:  # fill the kernel's buffers
             try:
@@ -117,11 +119,15 @@ def test_try_send_never_overtakes_a_send_already_waiting() -> None:
         while not writer._task.scheduled and not writer._task.finished:
             await runtime.yield_now()  # room is seen: the writer is woken (or done)
         after = src.try_send(b"B")
+        try:
+            refused: object = await src.send(b"B")
+        except runtime.BusyResourceError as exc:
+            refused = type(exc).__name__
         await writer
-        return before, after
+        return before, after, refused
 
     with socket_pair() as (a, b):
-        assert runtime.run(main(a, b)) == (None, None)
+        assert runtime.run(main(a, b)) == (None, None, "BusyResourceError")
         b.setblocking(True)  # Windows' socketpair is TCP: the bytes may still be on their way
         b.settimeout(5)
         got = b""

@@ -6,7 +6,11 @@ The fault cases (resets, refused, unreachable, out of fds) are in
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -180,6 +184,52 @@ def test_bind_all_fails_naming_the_address_in_use_and_closes_what_it_bound() -> 
             probe.bind(("0.0.0.0", port))  # free again: nothing was left listening
     finally:
         taken.close()
+
+
+_BIND_LOCALHOST = """
+import socket, runtime
+from runtime.io import TcpListener
+print(sorted({i[4][0] for i in socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM)}))
+async def main():
+    listeners = await TcpListener.bind_all("localhost", 0)
+    print([listener.local_address[0] for listener in listeners])
+    for listener in listeners:
+        listener.close()
+runtime.run(main())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("unshare")
+                    or not shutil.which("ip"), reason="needs Linux namespaces (unshare, ip)")
+def test_bind_all_skips_an_address_the_machine_cannot_bind(tmp_path: Path) -> None:
+    # localhost as most hosts files have it, 127.0.0.1 and ::1, on a machine
+    # with IPv6 switched off: binding ::1 fails with EADDRNOTAVAIL, and
+    # serve_tcp("localhost", ...) must still listen on 127.0.0.1. Set up in
+    # fresh network and mount namespaces, which are the test's own.
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n::1 localhost\n")
+    setup = ("ip link set lo up && echo 1 > /proc/sys/net/ipv6/conf/lo/disable_ipv6 && "
+             f'mount --bind {hosts} /etc/hosts && exec "{sys.executable}" -c "$0"')
+    proc = subprocess.run(["unshare", "--net", "--mount", "sh", "-c", setup, _BIND_LOCALHOST],
+                          capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0 and "unshare failed" in proc.stderr:
+        pytest.skip(f"no namespaces here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    resolved, bound = proc.stdout.splitlines()
+    assert resolved == "['127.0.0.1', '::1']"  # both were tried
+    assert bound == "['127.0.0.1']"
+
+
+def test_bind_all_with_an_empty_host_is_every_interface() -> None:
+    async def main() -> list[str]:
+        listeners = await TcpListener.bind_all("", 0)
+        try:
+            return sorted(listener.local_address[0] for listener in listeners)
+        finally:
+            for listener in listeners:
+                listener.close()
+
+    assert runtime.run(main()) == (["0.0.0.0", "::"] if HAS_IPV6 else ["0.0.0.0"])
 
 
 def test_closing_the_listener_wakes_a_task_blocked_in_accept(host: str) -> None:

@@ -26,6 +26,7 @@ from tests.helpers import (
     socket_error,
     socket_pair,
     tokens,
+    wait_until_in_epoll_wait,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -247,7 +248,7 @@ def test_closing_the_epoll_fd_does_not_wake_a_thread_waiting_on_it() -> None:
     returned: list[float] = []
     waiter = threading.Thread(target=lambda: (ep.poll(0.6), returned.append(time.monotonic())))
     waiter.start()
-    time.sleep(0.1)  # it is in epoll_wait by now
+    wait_until_in_epoll_wait(waiter)
     closed_at = time.monotonic()
     ep.close()
     waiter.join(5)

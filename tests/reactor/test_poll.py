@@ -23,7 +23,7 @@ from runtime.reactor import (
     available_backends,
     default_backend,
 )
-from tests.helpers import expect_events, socket_pair, tokens
+from tests.helpers import expect_events, socket_pair, tokens, wait_until_in_epoll_wait
 from tests.platform_gaps import ON_WINDOWS, posix_only
 from tests.reactor.limits import skip_unless_supported
 
@@ -272,7 +272,10 @@ def test_closing_a_poll_wakes_a_thread_blocked_in_it(backend: str, events: Event
 
     waiter = threading.Thread(target=wait_forever)
     waiter.start()
-    time.sleep(0.2)  # it is waiting in the kernel by now
+    if backend != "kqueue":  # libkqueue waits in slices: not always inside epoll_wait
+        wait_until_in_epoll_wait(waiter)
+    else:
+        time.sleep(0.2)
     poll.close()
     waiter.join(5)
     assert not waiter.is_alive(), "poll(None) slept on after close()"
