@@ -121,6 +121,9 @@ _NEEDED = {"NODROP": lib.IORING_FEAT_NODROP, "EXT_ARG": lib.IORING_FEAT_EXT_ARG,
            "FAST_POLL": lib.IORING_FEAT_FAST_POLL}
 #: Memory of operations the kernel never completed at close: kept, never freed.
 _NEVER_FREED: list[Any] = []
+#: `Ring.close`'s one cancel for everything in flight (Linux 5.19); an older
+#: kernel refuses the flags with -EINVAL, and close cancels op by op instead.
+_CANCEL_EVERYTHING = lib.IORING_ASYNC_CANCEL_ANY | lib.IORING_ASYNC_CANCEL_ALL
 
 
 class Completion(NamedTuple):
@@ -446,15 +449,21 @@ class Ring:
             waker._detach()
         if self._inflight:
             try:
-                self._prep(lib.rt_prep_cancel, INTERNAL_TOKEN, None, 0,
-                           lib.IORING_ASYNC_CANCEL_ANY | lib.IORING_ASYNC_CANCEL_ALL)
+                self._prep(lib.rt_prep_cancel, INTERNAL_TOKEN, None, 0, _CANCEL_EVERYTHING)
                 scratch = Completions(256)
                 deadline = time.monotonic() + grace
+                one_by_one = False
                 while self._inflight > 0:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
                     self.submit_and_wait(scratch, left)
+                    if not one_by_one and _refused_cancel_all(scratch.raw):
+                        # Before 5.19: cancel each operation holding our
+                        # memory (the rest go with the ring's fd, below).
+                        one_by_one = True
+                        for token in list(self._owned):
+                            self._prep(lib.rt_prep_cancel, INTERNAL_TOKEN, None, token, 0)
             except OSError:
                 pass  # the ring is broken: what is owned stays owned, below
         if self._inflight > 0 and self._owned:
@@ -480,6 +489,12 @@ class Ring:
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"fd={self._r.fd} in_flight={self._inflight}"
         return f"<Ring {state}>"
+
+
+def _refused_cancel_all(raw: list[int]) -> bool:
+    """Did these ``[token, result, flags, ...]`` include close's cancel, refused?"""
+    return any(raw[i] == INTERNAL_TOKEN and raw[i + 1] == -errno.EINVAL
+               for i in range(0, len(raw), 3))
 
 
 # Re-exported here: the Ring and its waker are one API (imported last: it needs Ring).
