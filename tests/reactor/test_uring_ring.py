@@ -280,15 +280,19 @@ def test_a_closed_waker_stops_waking(ring: Ring, completions: Completions) -> No
 # -- closing -------------------------------------------------------------------------------
 
 
+def _ring_with_a_recv_in_flight(sock: socket.socket) -> tuple[Ring, weakref.ref[array.array]]:
+    """A new Ring with a recv on ``sock`` submitted, and a weak reference to its buffer."""
+    ring = Ring(8)
+    buf = array.array("b", bytes(8))
+    ring.recv(sock.fileno(), buf, token=1)
+    ring.submit()
+    return ring, weakref.ref(buf)
+
+
 def test_close_cancels_what_is_in_flight_and_waits_for_it() -> None:
     with socket_pair() as (a, b):
-        ring = Ring(8)
-        buf = array.array("b", bytes(8))
-        alive = weakref.ref(buf)
-        ring.recv(a.fileno(), buf, token=1)
-        ring.submit()
+        ring, alive = _ring_with_a_recv_in_flight(a)
         waker = RingWaker(ring, token=2)
-        del buf
         ring.close()
         gc.collect()
         assert ring.in_flight == 0 and alive() is None
@@ -311,12 +315,7 @@ def test_close_cancels_op_by_op_where_the_kernel_refuses_cancelling_everything(
     monkeypatch.setattr(_uring, "_CANCEL_EVERYTHING", 1 << 31)
     never_freed = len(_uring._NEVER_FREED)
     with socket_pair() as (a, _b):
-        ring = Ring(8)
-        buf = array.array("b", bytes(8))
-        alive = weakref.ref(buf)
-        ring.recv(a.fileno(), buf, token=1)
-        ring.submit()
-        del buf
+        ring, alive = _ring_with_a_recv_in_flight(a)
         start = time.monotonic()
         ring.close(grace=5.0)
         took = time.monotonic() - start
