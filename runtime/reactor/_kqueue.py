@@ -3,8 +3,9 @@
 Some facts about kqueue
 =======================
 
-The names in brackets are the tests in ``tests/reactor/test_kqueue_facts.py``
-that show each fact. On Linux they run on libkqueue (below), not on a BSD or
+The names in brackets are the tests that show each fact, in
+``tests/reactor/kqueue/``: ``test_kqueue_facts.py`` (1-9) and
+``test_libkqueue_facts.py`` (10-21). On Linux they run on libkqueue (below), not on a BSD or
 macOS kernel; facts 1-9 are what a kernel's kqueue(2) promises, and the tests
 check that this backend keeps them on libkqueue too.
 
@@ -531,7 +532,7 @@ class UserEventWaker:
 
 # -- kevent(2) raw -------------------------------------------------------------
 # The selector above never needs these. The facts tests use them to show a
-# fact underneath the backend (tests/reactor/test_kqueue_facts.py), so no one
+# fact underneath the backend (tests/reactor/kqueue/), so no one
 # outside this module touches ffi/lib.
 
 EVFILT_READ, EVFILT_WRITE, EVFILT_USER = _READ, _WRITE, _USER
