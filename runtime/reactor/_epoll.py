@@ -67,6 +67,7 @@ import math
 import os
 import threading
 import time
+import weakref
 
 from ._epoll_cffi import ffi, lib
 from .errors import AlreadyRegisteredError, NotRegisteredError, PollClosedError
@@ -77,6 +78,21 @@ _INT_MAX = 2**31 - 1
 #: How long `close` waits for a thread it woke to leave `select`.
 _WAKE_GRACE = 5.0
 _thread_id = threading.get_ident
+#: Every live selector, for the fork hook below.
+_SELECTORS: weakref.WeakSet[EpollSelector] = weakref.WeakSet()
+
+
+def _forget_waiters_after_fork() -> None:
+    # A forked child has only the forking thread: a waiter recorded in the
+    # parent is not here, and its epoll set is the parent's too (shared
+    # across fork), so the child's close must neither wait for it nor add
+    # a wake-up eventfd to the parent's set.
+    for selector in list(_SELECTORS):
+        selector._in_wait = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_waiters_after_fork)
 _OPS = {lib.EPOLL_CTL_ADD: "ADD", lib.EPOLL_CTL_MOD: "MOD", lib.EPOLL_CTL_DEL: "DEL"}
 
 
@@ -116,9 +132,12 @@ class EpollSelector:
         self._capacity = 0
         self._buf = ffi.NULL
         self._out = ffi.NULL
-        # The thread inside select, if any (one polls at a time, as in mio):
-        # `close` must wake it (fact 10) and let it leave before closing.
+        # The thread inside select, if any (one polls at a time, as in mio),
+        # and how many times a select has ended: `close` must wake the
+        # thread (fact 10) and see it leave before closing.
         self._in_wait = 0
+        self._exits = 0
+        _SELECTORS.add(self)
 
     def fileno(self) -> int:
         return self._epfd
@@ -184,6 +203,7 @@ class EpollSelector:
                     ms = _timeout_ms(max(0.0, deadline - time.monotonic()))
         finally:
             self._in_wait = 0
+            self._exits += 1
         events._fill(ffi.unpack(self._out, 2 * n) if n else [])
         return n
 
@@ -194,6 +214,7 @@ class EpollSelector:
         if self._epfd < 0:
             return
         fd, self._epfd = self._epfd, -1
+        exits = self._exits  # first: a waiter leaving now counts
         waiter = self._in_wait
         wake = -1
         try:
@@ -212,8 +233,8 @@ class EpollSelector:
                     err = ffi.errno
                     raise OSError(err, f"{os.strerror(err)}: epoll_ctl(ADD) of the wake-up eventfd")
                 deadline = time.monotonic() + _WAKE_GRACE
-                while self._in_wait == waiter and time.monotonic() < deadline:
-                    time.sleep(0.0005)
+                while self._exits == exits and time.monotonic() < deadline:
+                    time.sleep(0.0005)  # until it has left once (it may come back: closed)
         finally:
             # close(2) must not be retried on EINTR: on Linux the fd is gone.
             os.close(fd)

@@ -257,6 +257,7 @@ class IocpSelector:
         self._wake_posted = False
         self._closed = False
         self._in_wait = 0  # the thread inside select, if any: close wakes it first
+        self._exits = 0  # selects ended: close waits for one more
 
     def fileno(self) -> int:
         """The port's HANDLE. Not a socket: it cannot be nested in another Poll."""
@@ -377,13 +378,15 @@ class IocpSelector:
             if events.capacity != self._buffer.capacity:
                 self._buffer = win.CompletionBuffer(events.capacity)
             buffer = self._buffer
+            # Under the lock, with the live check: a close after it sees us.
+            self._in_wait = threading.get_ident()
         deadline = None if timeout is None else time.perf_counter() + timeout
         ms = win.INFINITE if timeout is None else _timeout_ms(timeout)
-        self._in_wait = threading.get_ident()
         try:
             return self._wait(events, buffer, ms, deadline)
         finally:
             self._in_wait = 0
+            self._exits += 1
 
     def _wait(self, events: Events, buffer: win.CompletionBuffer, ms: int,
               deadline: float | None) -> int:
@@ -497,6 +500,7 @@ class IocpSelector:
             if self._closed:
                 return
             self._closed = True
+            exits = self._exits  # first: a waiter leaving now counts
             waiter = self._in_wait
             if waiter and waiter != threading.get_ident():
                 # Wake the waiting thread, and let it leave, before the port
@@ -506,7 +510,7 @@ class IocpSelector:
                 self._wake_posted = True
         if waiter and waiter != threading.get_ident():
             deadline = time.perf_counter() + 5.0
-            while self._in_wait == waiter and time.perf_counter() < deadline:
+            while self._exits == exits and time.perf_counter() < deadline:
                 time.sleep(0.001)
         with self._lock:
             for sock in list(self._socks.values()):

@@ -4,10 +4,12 @@ Some facts about kqueue
 =======================
 
 The names in brackets are the tests that show each fact, in
-``tests/reactor/kqueue/``: ``test_kqueue_facts.py`` (1-9) and
-``test_libkqueue_facts.py`` (10-21). On Linux they run on libkqueue (below), not on a BSD or
-macOS kernel; facts 1-9 are what a kernel's kqueue(2) promises, and the tests
-check that this backend keeps them on libkqueue too.
+``tests/reactor/kqueue/``: ``test_libkqueue_facts.py`` has the
+``test_libkqueue_*`` ones, which hold on libkqueue alone, and
+``test_kqueue_facts.py`` every test that must pass on any kqueue. On Linux
+they run on libkqueue (below), not on a BSD or macOS kernel; facts 1-9 are
+what a kernel's kqueue(2) promises, and the tests check that this backend
+keeps them on libkqueue too.
 
 1. **Readiness comes in filters.** A registration (a *knote*) is the pair
    (ident, filter): ``EVFILT_READ`` and ``EVFILT_WRITE`` on one fd are two

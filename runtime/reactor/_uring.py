@@ -453,14 +453,15 @@ class Ring:
                 scratch = Completions(256)
                 deadline = time.monotonic() + grace
                 one_by_one = False
-                while self._inflight > 0:
+                while self._inflight > 0 and not (one_by_one and not self._owned):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
                     self.submit_and_wait(scratch, left)
                     if not one_by_one and _refused_cancel_all(scratch.raw):
                         # Before 5.19: cancel each operation holding our
-                        # memory (the rest go with the ring's fd, below).
+                        # memory, and wait for those alone; the rest (a
+                        # waker's poll) own nothing and go with the ring's fd.
                         one_by_one = True
                         for token in list(self._owned):
                             self._prep(lib.rt_prep_cancel, INTERNAL_TOKEN, None, token, 0)

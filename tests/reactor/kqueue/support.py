@@ -1,8 +1,9 @@
 """What the two kqueue fact files share: the backend, its marks, raw ``kevent``.
 
-``test_kqueue_facts.py`` has facts 1-9 (kqueue itself), and
-``test_libkqueue_facts.py`` facts 10-21 (how libkqueue differs); their
-fixtures are in ``conftest.py``.
+``test_kqueue_facts.py`` has the tests any kqueue must pass (the essay's
+facts 1-9, and those of 19 and 22), ``test_libkqueue_facts.py`` the ones
+that hold on libkqueue alone (how it differs from a kernel); their fixtures
+are in ``conftest.py``.
 """
 
 from __future__ import annotations

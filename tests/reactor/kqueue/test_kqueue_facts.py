@@ -1,11 +1,11 @@
-"""The kqueue facts 1-9 of `runtime/reactor/_kqueue.py`'s essay, shown here.
+"""The kqueue facts of `runtime/reactor/_kqueue.py`'s essay that any kqueue shows.
 
 One test per name the essay gives, in the essay's order: what kqueue itself
-promises, which must hold on a BSD kernel and on libkqueue alike (facts
-10-21, how libkqueue 2.3.1 differs from a kernel, are in
-``test_libkqueue_facts.py``). A few tests call ``kevent(2)`` raw, through the
-backend's ``raw_kevent``, to show the fact under the backend rather than the
-backend's answer to it.
+promises (facts 1-9), which must hold on a BSD kernel and on libkqueue
+alike, and the tests of facts 19 and 22, which hold everywhere too. How
+libkqueue 2.3.1 differs from a kernel is in ``test_libkqueue_facts.py``. A
+few tests call ``kevent(2)`` raw, through the backend's ``raw_kevent``, to
+show the fact under the backend rather than the backend's answer to it.
 
 Where the kqueue backend was not built (no libkqueue on a Linux machine) every
 test here is skipped with that reason, except one: under ``CI=true`` it fails,

@@ -1,7 +1,8 @@
-"""The kqueue facts 10-21 of `runtime/reactor/_kqueue.py`'s essay: how
-libkqueue 2.3.1, the emulation these tests run on under Linux, differs from a
-kernel's kqueue. Skipped on a real kqueue (and where the backend was not
-built); facts 1-9 are in ``test_kqueue_facts.py``.
+"""The kqueue facts of `runtime/reactor/_kqueue.py`'s essay that hold on libkqueue
+alone: how libkqueue 2.3.1, the emulation these tests run on under Linux,
+differs from a kernel's kqueue (facts 10-21). Skipped on a real kqueue (and
+where the backend was not built); what any kqueue shows is in
+``test_kqueue_facts.py``.
 """
 
 from __future__ import annotations
