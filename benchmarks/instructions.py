@@ -18,16 +18,16 @@ is not. Used to judge each change to the hot path (see the commit log);
 Needs valgrind (Debian: ``apt-get install valgrind``). Runs on demand, never
 in CI. Each server is run once per count, so the peers are interleaved.
 
-Measured 2026-12-04 at commit 3738f51 (AMD EPYC, CPython 3.11.7, uvloop
+Measured 2026-12-04 at commit a7a6c8f (AMD EPYC, CPython 3.11.7, uvloop
 0.23.0, trio 0.35.0), 100 conns, 50 and 250 round trips each:
 
-    runtime              19,203
-    runtime_uring        38,497    2.00x runtime's
-    asyncio_streams      41,258    2.15x runtime's
-    uvloop_streams       23,115    1.20x runtime's
-    uvloop_protocol       3,442    0.18x runtime's
-    trio                 98,475    5.13x runtime's
-    c                        87    0.00x runtime's
+    runtime              19,420
+    runtime_uring        40,151    2.07x runtime's
+    asyncio_streams      41,236    2.12x runtime's
+    uvloop_streams       23,053    1.19x runtime's
+    uvloop_protocol       3,440    0.18x runtime's
+    trio                 98,591    5.08x runtime's
+    c                        63    0.00x runtime's
 
 At commit e8c6517, before the hot-path changes that follow it, runtime took 25,016.
 """
