@@ -56,9 +56,7 @@ class TcpListener(Resource):
         Windows ``SO_EXCLUSIVEADDRUSE``, as in trio: its ``SO_REUSEADDR`` means
         something else); an IPv6 socket is IPv6-only.
         """
-        infos = await getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                  flags=socket.AI_PASSIVE)
-        family, type_, proto, _, address = infos[0]
+        family, type_, proto, address = (await _passive_targets(host, port))[0]
         return cls._adopt([_listening_socket(family, type_, proto, address, backlog,
                                              reuse_port)])[0]
 
@@ -75,10 +73,7 @@ class TcpListener(Resource):
         ``localhost``'s ::1 with IPv6 switched off) is skipped while another
         binds; any other failure closes what was bound and raises.
         """
-        infos = await getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                  flags=socket.AI_PASSIVE)
-        targets = list(dict.fromkeys(  # in getaddrinfo's order, each address once
-            (int(family), int(type_), proto, addr) for family, type_, proto, _, addr in infos))
+        targets = await _passive_targets(host, port)
         for attempt in range(_PORT_ZERO_ATTEMPTS):
             socks: list[socket.socket] = []
             skipped: OSError | None = None
@@ -96,16 +91,12 @@ class TcpListener(Resource):
                         raise
                     socks.append(sock)
                     chosen = sock.getsockname()[1]
-            except OSError as exc:
+            except BaseException as exc:
                 for sock in socks:
                     sock.close()
-                if (port == 0 and socks and exc.errno == errno.EADDRINUSE
-                        and attempt + 1 < _PORT_ZERO_ATTEMPTS):
+                if (port == 0 and socks and isinstance(exc, OSError)
+                        and exc.errno == errno.EADDRINUSE and attempt + 1 < _PORT_ZERO_ATTEMPTS):
                     continue  # the port the kernel gave us is taken on another address
-                raise
-            except BaseException:
-                for sock in socks:
-                    sock.close()
                 raise
             if not socks:
                 assert skipped is not None  # targets is never empty: getaddrinfo raises
@@ -151,6 +142,15 @@ class TcpListener(Resource):
     def __repr__(self) -> str:
         where = "closed" if self._closed else self.local_address
         return f"<TcpListener {where}>"
+
+
+async def _passive_targets(host: str | None, port: int) -> list[tuple[int, int, int, Any]]:
+    """Where to listen: (family, type, proto, address) for each address of
+    ``host`` (``None`` or ``""``: every interface), in getaddrinfo's order, once."""
+    infos = await getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                              flags=socket.AI_PASSIVE)
+    return list(dict.fromkeys(
+        (int(family), int(type_), proto, addr) for family, type_, proto, _, addr in infos))
 
 
 #: `TcpListener.bind_all` skips an address failing so while another binds.

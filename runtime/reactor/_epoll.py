@@ -70,13 +70,12 @@ import time
 import weakref
 
 from ._epoll_cffi import ffi, lib
+from ._selector import WaitingThread
 from .errors import AlreadyRegisteredError, NotRegisteredError, PollClosedError
 from .events import Events
 from .interest import Interest
 
 _INT_MAX = 2**31 - 1
-#: How long `close` waits for a thread it woke to leave `select`.
-_WAKE_GRACE = 5.0
 _thread_id = threading.get_ident
 #: Every live selector, for the fork hook below.
 _SELECTORS: weakref.WeakSet[EpollSelector] = weakref.WeakSet()
@@ -88,7 +87,7 @@ def _forget_waiters_after_fork() -> None:
     # across fork), so the child's close must neither wait for it nor add
     # a wake-up eventfd to the parent's set.
     for selector in list(_SELECTORS):
-        selector._in_wait = 0
+        selector._waiting.thread = 0
 
 
 if hasattr(os, "register_at_fork"):
@@ -132,11 +131,8 @@ class EpollSelector:
         self._capacity = 0
         self._buf = ffi.NULL
         self._out = ffi.NULL
-        # The thread inside select, if any (one polls at a time, as in mio),
-        # and how many times a select has ended: `close` must wake the
-        # thread (fact 10) and see it leave before closing.
-        self._in_wait = 0
-        self._exits = 0
+        # `close` must wake a thread inside select (fact 10) and see it leave.
+        self._waiting = WaitingThread()
         _SELECTORS.add(self)
 
     def fileno(self) -> int:
@@ -179,7 +175,8 @@ class EpollSelector:
             ms, deadline = 0, None
         else:
             ms, deadline = _timeout_ms(timeout), time.monotonic() + timeout
-        self._in_wait = _thread_id()
+        waiting = self._waiting
+        waiting.thread = _thread_id()
         try:
             while True:
                 n = lib.rt_epoll_wait(self._epfd, self._buf, capacity, ms, self._out)
@@ -202,8 +199,8 @@ class EpollSelector:
                 if deadline is not None:
                     ms = _timeout_ms(max(0.0, deadline - time.monotonic()))
         finally:
-            self._in_wait = 0
-            self._exits += 1
+            waiting.thread = 0
+            waiting.exits += 1
         events._fill(ffi.unpack(self._out, 2 * n) if n else [])
         return n
 
@@ -214,11 +211,10 @@ class EpollSelector:
         if self._epfd < 0:
             return
         fd, self._epfd = self._epfd, -1
-        exits = self._exits  # first: a waiter leaving now counts
-        waiter = self._in_wait
+        exits = self._waiting.other()
         wake = -1
         try:
-            if waiter and waiter != _thread_id():
+            if exits is not None:
                 # Fact 10: closing fd alone would leave the waiter asleep. A
                 # ready eventfd added to the set wakes it; it sees the Poll
                 # closed and leaves. Both fds stay open until it has left: the
@@ -232,9 +228,7 @@ class EpollSelector:
                 if lib.rt_epoll_ctl(fd, lib.EPOLL_CTL_ADD, wake, lib.EPOLLIN, 0) != 0:
                     err = ffi.errno
                     raise OSError(err, f"{os.strerror(err)}: epoll_ctl(ADD) of the wake-up eventfd")
-                deadline = time.monotonic() + _WAKE_GRACE
-                while self._exits == exits and time.monotonic() < deadline:
-                    time.sleep(0.0005)  # until it has left once (it may come back: closed)
+                self._waiting.wait_gone(exits)
         finally:
             # close(2) must not be retried on EINTR: on Linux the fd is gone.
             os.close(fd)

@@ -120,6 +120,7 @@ if sys.platform != "win32":
 
 from . import _readiness as R
 from . import _windows_cffi as win
+from ._selector import WaitingThread
 from .errors import AlreadyRegisteredError, NotRegisteredError, PollClosedError
 from .events import Events
 from .interest import Interest
@@ -256,8 +257,7 @@ class IocpSelector:
         self._waker_token: int | None = None
         self._wake_posted = False
         self._closed = False
-        self._in_wait = 0  # the thread inside select, if any: close wakes it first
-        self._exits = 0  # selects ended: close waits for one more
+        self._waiting = WaitingThread()  # close wakes a thread inside select first
 
     def fileno(self) -> int:
         """The port's HANDLE. Not a socket: it cannot be nested in another Poll."""
@@ -379,14 +379,14 @@ class IocpSelector:
                 self._buffer = win.CompletionBuffer(events.capacity)
             buffer = self._buffer
             # Under the lock, with the live check: a close after it sees us.
-            self._in_wait = threading.get_ident()
+            self._waiting.thread = threading.get_ident()
         deadline = None if timeout is None else time.perf_counter() + timeout
         ms = win.INFINITE if timeout is None else _timeout_ms(timeout)
         try:
             return self._wait(events, buffer, ms, deadline)
         finally:
-            self._in_wait = 0
-            self._exits += 1
+            self._waiting.thread = 0
+            self._waiting.exits += 1
 
     def _wait(self, events: Events, buffer: win.CompletionBuffer, ms: int,
               deadline: float | None) -> int:
@@ -500,18 +500,15 @@ class IocpSelector:
             if self._closed:
                 return
             self._closed = True
-            exits = self._exits  # first: a waiter leaving now counts
-            waiter = self._in_wait
-            if waiter and waiter != threading.get_ident():
+            exits = self._waiting.other()
+            if exits is not None:
                 # Wake the waiting thread, and let it leave, before the port
                 # goes: Wine does not end a wait on a port closed under it
                 # (Windows documents that it does; not verified here).
                 win.post(self._port, _WAKE_KEY)
                 self._wake_posted = True
-        if waiter and waiter != threading.get_ident():
-            deadline = time.perf_counter() + 5.0
-            while self._exits == exits and time.perf_counter() < deadline:
-                time.sleep(0.001)
+        if exits is not None:
+            self._waiting.wait_gone(exits)
         with self._lock:
             for sock in list(self._socks.values()):
                 sock.deleted = True

@@ -27,10 +27,14 @@ Rules a backend must keep:
   poll cannot be issued.
 * `new_waker(token)` returns a `SysWaker` whose `wake` is safe from any
   thread and makes a blocked `select` return an event carrying ``token``.
+* `close` from another thread ends a `select` blocked meanwhile with
+  `PollClosedError` (`WaitingThread` keeps track of it).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Protocol
 
 from .events import Events
@@ -64,3 +68,34 @@ class Selector(Protocol):
     def new_waker(self, token: int) -> SysWaker: ...
 
     def close(self) -> None: ...
+
+
+class WaitingThread:
+    """Which thread is inside a selector's blocking wait, for `close`.
+
+    One thread polls at a time, as in mio. `select` sets ``thread`` before
+    its wait and, on the way out, clears it and counts the exit; `close`,
+    if `other` says another thread is inside, wakes it by the backend's own
+    means and then `wait_gone` until it has left before tearing down.
+    """
+
+    __slots__ = ("exits", "thread")
+
+    #: How long `wait_gone` waits for a woken thread to leave.
+    GRACE = 5.0
+
+    def __init__(self) -> None:
+        self.thread = 0
+        self.exits = 0
+
+    def other(self) -> int | None:
+        """The exit count to wait past if a thread other than this one is inside."""
+        exits = self.exits  # read first: a thread leaving now counts
+        thread = self.thread
+        return exits if thread and thread != threading.get_ident() else None
+
+    def wait_gone(self, exits: int) -> None:
+        """Until the thread `other` saw has left once (it may come back: closed)."""
+        deadline = time.monotonic() + self.GRACE
+        while self.exits == exits and time.monotonic() < deadline:
+            time.sleep(0.0005)
