@@ -239,6 +239,7 @@ class Runner:
         run_queue = self.run_queue
         events = self.events
         timers = self.timers
+        pending_timers = timers.entries  # empty: no timer work this turn
         clock = self.clock
         step = self._debug_step if self.debug else self._step
         shutting_down = False
@@ -271,12 +272,16 @@ class Runner:
                         self.io.dispatch(events.raw)
             else:
                 steps_since_poll = 0
-                deadline = timers.next_deadline()
-                timeout = None if deadline is None else max(0.0, deadline - clock())
+                timeout = None
+                if pending_timers:
+                    deadline = timers.next_deadline()
+                    if deadline is not None:
+                        timeout = max(0.0, deadline - clock())
                 if self.wait_io(events, timeout):
                     self.io.dispatch(events.raw)
             # 3. Timers that are due, and wake-ups from other threads.
-            timers.fire_expired(clock())
+            if pending_timers:
+                timers.fire_expired(clock())
             if self._remote_pending:
                 self._take_remote_wakes()
             if self.sigint.pending:

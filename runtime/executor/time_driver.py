@@ -39,20 +39,23 @@ TimerEntry = list
 class TimerHeap:
     """Deadlines in a binary heap with lazy (tombstone) cancellation."""
 
-    __slots__ = ("_heap", "_seq", "_tombstones")
+    __slots__ = ("_seq", "_tombstones", "entries")
 
     def __init__(self) -> None:
-        self._heap: list[TimerEntry] = []
+        #: The heap itself, live entries and tombstones; only ever changed in
+        #: place, so a reference stays current. The run loop tests it for
+        #: emptiness to skip both timer calls of a turn when nothing is pending.
+        self.entries: list[TimerEntry] = []
         self._seq = itertools.count()
         self._tombstones = 0
 
     def __len__(self) -> int:
-        return len(self._heap) - self._tombstones
+        return len(self.entries) - self._tombstones
 
     def insert(self, deadline: float, callback: Callable[[], object]) -> TimerEntry:
         """Call ``callback()`` from the run loop once ``deadline`` has passed."""
         entry = [deadline, next(self._seq), callback]
-        heapq.heappush(self._heap, entry)
+        heapq.heappush(self.entries, entry)
         return entry
 
     def cancel(self, entry: TimerEntry) -> None:
@@ -60,14 +63,14 @@ class TimerHeap:
         if entry[2] is not None:
             entry[2] = None
             self._tombstones += 1
-            if self._tombstones > 64 and self._tombstones > len(self._heap) >> 1:
-                self._heap = [e for e in self._heap if e[2] is not None]
-                heapq.heapify(self._heap)
+            if self._tombstones > 64 and self._tombstones > len(self.entries) >> 1:
+                self.entries[:] = [e for e in self.entries if e[2] is not None]
+                heapq.heapify(self.entries)
                 self._tombstones = 0
 
     def next_deadline(self) -> float | None:
         """The earliest live deadline, or ``None`` when nothing is pending."""
-        heap = self._heap
+        heap = self.entries
         while heap and heap[0][2] is None:
             heapq.heappop(heap)
             self._tombstones -= 1
@@ -75,7 +78,7 @@ class TimerHeap:
 
     def fire_expired(self, now: float) -> int:
         """Run the callbacks of every entry due at ``now``; return how many."""
-        heap = self._heap
+        heap = self.entries
         fired = 0
         while heap and heap[0][0] <= now:
             entry = heapq.heappop(heap)

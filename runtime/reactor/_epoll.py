@@ -77,6 +77,10 @@ from .interest import Interest
 
 _INT_MAX = 2**31 - 1
 _thread_id = threading.get_ident
+# Bound once: an attribute of cffi's lib or ffi is a dict lookup per call,
+# and select makes these two calls every turn of the run loop.
+_epoll_wait = lib.rt_epoll_wait
+_unpack = ffi.unpack
 #: Every live selector, for the fork hook below.
 _SELECTORS: weakref.WeakSet[EpollSelector] = weakref.WeakSet()
 
@@ -179,18 +183,21 @@ class EpollSelector:
         waiting.thread = _thread_id()
         try:
             while True:
-                n = lib.rt_epoll_wait(self._epfd, self._buf, capacity, ms, self._out)
+                n = _epoll_wait(self._epfd, self._buf, capacity, ms, self._out)
                 if self._epfd < 0:
                     raise PollClosedError("Poll was closed while a thread waited in poll()")
-                if n == 0 and ms == _INT_MAX:
+                if n > 0:
+                    break
+                if n == 0:
+                    if ms != _INT_MAX:
+                        break
                     # A slice of a wait longer than epoll_wait can take (fact 9) ran out.
                     assert deadline is not None
                     left = deadline - time.monotonic()
-                    if left > 0:
-                        ms = _timeout_ms(left)
-                        continue
-                if n >= 0:
-                    break
+                    if left <= 0:
+                        break
+                    ms = _timeout_ms(left)
+                    continue
                 err = ffi.errno
                 if err != errno.EINTR:
                     raise OSError(err, f"{os.strerror(err)}: epoll_wait on epoll fd {self._epfd}")
@@ -201,7 +208,7 @@ class EpollSelector:
         finally:
             waiting.thread = 0
             waiting.exits += 1
-        events._fill(ffi.unpack(self._out, 2 * n) if n else [])
+        events.raw = _unpack(self._out, 2 * n) if n else []
         return n
 
     def new_waker(self, token: int) -> EventfdWaker:

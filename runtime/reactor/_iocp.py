@@ -405,7 +405,7 @@ class IocpSelector:
                 if self._closed:  # close() woke us (see there)
                     raise PollClosedError("Poll was closed while a thread waited in poll()")
                 if raw:
-                    events._fill(raw)
+                    events.raw = raw
                     return len(raw) >> 1
                 # Only cancelled or stale polls: nothing to report.
             if deadline is not None:
@@ -414,7 +414,7 @@ class IocpSelector:
                 # the deadline (perf_counter: time.monotonic has those ticks too).
                 left = deadline - time.perf_counter()
                 if left <= 0:
-                    events._fill([])
+                    events.raw = []
                     return 0
                 ms = _timeout_ms(left)
 

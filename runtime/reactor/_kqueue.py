@@ -453,7 +453,7 @@ class KqueueSelector:
             # Fact 6: a signal handler ran; wait again for what is left.
             if deadline is not None:
                 ns = _timeout_ns(max(0.0, deadline - time.monotonic()))
-        events._fill(ffi.unpack(self._out, 2 * n) if n else [])
+        events.raw = ffi.unpack(self._out, 2 * n) if n else []
         return n
 
     def new_waker(self, token: int) -> UserEventWaker:

@@ -147,16 +147,17 @@ class Poll:
         (a signal handler's ``EINTR`` is retried with the time left). Events
         can be spurious: treat each as a hint to try the I/O.
         """
-        selector = self.registry._live()
-        if timeout == 0:  # the executor's "any IO?" look, kept short
-            return selector.select(events, 0)
-        if timeout is not None:
+        # Registry._live written out: the run loop calls this every turn.
+        registry = self.registry
+        if registry._closed:
+            raise PollClosedError("this Poll is closed")
+        if timeout is not None and timeout != 0:  # None and 0: the run loop's
             timeout = float(timeout)
             if not timeout >= 0.0:  # also catches NaN
                 raise ValueError(f"poll timeout must be >= 0 seconds or None, got {timeout!r}")
             if math.isinf(timeout):
                 timeout = None
-        return selector.select(events, timeout)
+        return registry._selector.select(events, timeout)
 
     def close(self) -> None:
         """Close the queue and its `Waker`. Registered fds are not closed.
