@@ -288,7 +288,35 @@ def report(results: list[dict], servers: list[str], configs: list[tuple[int, int
                     cells.append(f"{ours / theirs:>17.2f}" if ours and theirs else f"{'-':>17}")
                 out.append(f"{f'{conns}x{size}':>9} " + " ".join(cells))
             out.append("")
+        # Rep by rep: both servers of a pair ran back to back, so a ratio taken
+        # within one rep cancels the machine's drift between reps, which a
+        # ratio of medians does not.
+        for key, what in (("rt_per_s", "rt/s as a ratio of each peer's (>1: runtime is ahead)"),
+                          ("p50_us", "p50 latency as a multiple of each peer's "
+                                     "(<1: runtime is ahead)")):
+            out.append(f"runtime's {what}, per rep: median (min..max)")
+            out.append(f"{'config':>9} " + " ".join(f"{p:>19}" for p in peers))
+            for conns, size in configs:
+                cells = []
+                for p in peers:
+                    ratios = paired_ratios(results, "runtime", p, conns, size, key)
+                    cell = (f"{statistics.median(ratios):.2f} "
+                            f"({min(ratios):.2f}..{max(ratios):.2f})") if ratios else "-"
+                    cells.append(f"{cell:>19}")
+                out.append(f"{f'{conns}x{size}':>9} " + " ".join(cells))
+            out.append("")
     return "\n".join(out)
+
+
+def paired_ratios(results: list[dict], ours: str, theirs: str, conns: int, size: int,
+                  key: str) -> list[float]:
+    """``ours[key] / theirs[key]`` within each rep that measured both."""
+    by_rep: dict[int, dict[str, float]] = {}
+    for r in results:
+        if r["conns"] == conns and r["bytes"] == size and r["server"] in (ours, theirs):
+            by_rep.setdefault(r["rep"], {})[r["server"]] = r[key]
+    return [pair[ours] / pair[theirs] for pair in by_rep.values()
+            if ours in pair and theirs in pair and pair[theirs]]
 
 
 def main() -> None:
@@ -315,7 +343,7 @@ def main() -> None:
                       "(pip install -e '.[bench]')", flush=True)
                 continue
         servers.append(name)
-    configs = [tuple(int(x) for x in c.split("x")) for c in args.configs.split(",")]
+    configs = [(int(c.split("x")[0]), int(c.split("x")[1])) for c in args.configs.split(",")]
     facts = machine()
     RESULTS.mkdir(exist_ok=True)
     raw = RESULTS / f"echo-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
