@@ -1,4 +1,4 @@
-"""`TimerWheel`: a hierarchical timing wheel with `TimerHeap`'s interface.
+"""`TimerWheel`: a hierarchical timing wheel with `TimerHeap`'s four methods.
 
 Varghese & Lauck's hierarchical wheel, shaped like tokio's
 ``runtime/time/wheel``: six levels of 64 slots over 1 ms ticks. Level 0's

@@ -151,7 +151,9 @@ class Poll:
         registry = self.registry
         if registry._closed:
             raise PollClosedError("this Poll is closed")
-        if timeout is not None and timeout != 0:  # None and 0: the run loop's
+        if timeout is not None:  # None and 0 (the run loop's) need no checks
+            if timeout == 0:
+                return registry._selector.select(events, 0)  # 0.0, False...: the int 0
             timeout = float(timeout)
             if not timeout >= 0.0:  # also catches NaN
                 raise ValueError(f"poll timeout must be >= 0 seconds or None, got {timeout!r}")

@@ -10,6 +10,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
@@ -53,9 +55,14 @@ def test_poll_never_returns_before_its_timeout(
     assert time.perf_counter() - start >= timeout
 
 
-def test_poll_with_zero_timeout_returns_at_once(poll: Poll, events: Events) -> None:
+# Any zero reaches the backend as the int 0: kqueue's and IOCP's arithmetic
+# on a timeout does not take every number type (a Decimal, a complex zero).
+@pytest.mark.parametrize("zero", [0, 0.0, -0.0, False, Decimal(0), Fraction(0), 0j],
+                         ids=["int", "float", "negative_zero", "False", "Decimal", "Fraction",
+                              "complex"])
+def test_poll_with_zero_timeout_returns_at_once(poll: Poll, events: Events, zero: object) -> None:
     start = time.perf_counter()
-    assert poll.poll(events, 0) == 0
+    assert poll.poll(events, zero) == 0  # type: ignore[arg-type]
     assert time.perf_counter() - start < 0.05
 
 
