@@ -38,7 +38,12 @@ shared machine, every Python server at ~100 % CPU):
 
 Two other runs that day gave runtime x0.91 and x0.81 the C server at
 100x100: the C server's own rate moved between 84k and 126k rt/s from rep
-to rep. `instructions.py` counts what noise cannot move.
+to rep. `instructions.py` counts what noise cannot move. All of these
+figures predate the change that made echoload.c and echo_c.c stop at a
+short read instead of reading on to EAGAIN: the load generator was then
+the bottleneck against the C server, which also made a system call more
+per round trip. Against the corrected ceiling runtime was x0.61 the C
+server at 100x100 (rep by rep, the same evening; README, "Performance").
 
 runtime on io_uring against runtime on epoll (2026-11-23, this machine,
 ``--servers runtime,runtime_uring --configs 100x100,1000x100 --reps 5``, a
