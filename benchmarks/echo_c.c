@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,8 +63,10 @@ static int flush_pending(client *c) {
  * A read shorter than the buffer means it is empty: stop there instead of
  * asking again for the EAGAIN (edge-triggered, new bytes raise a new edge;
  * the Python servers' short-read rule, tokio PR #4840). One recv and one
- * send per round trip: the fewest system calls, the ceiling. */
-static int serve(client *c, char *buf) {
+ * send per round trip: the fewest system calls, the ceiling. Not when the
+ * event says the peer has shut down (its FIN may sit behind the data and
+ * raises no new edge): then read on to the 0 that ends the connection. */
+static int serve(client *c, char *buf, uint32_t events) {
     if (c->pending) {
         int r = flush_pending(c);
         if (r <= 0) return r;
@@ -85,7 +88,7 @@ static int serve(client *c, char *buf) {
             memcpy(c->pending, buf + w, c->left);
             return 0; /* stop reading until EPOLLOUT */
         }
-        if ((size_t)n < CHUNK) return 0;
+        if ((size_t)n < CHUNK && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return 0;
     }
 }
 
@@ -132,7 +135,7 @@ int main(int argc, char **argv) {
                                               .data.ptr = nc};
                     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev);
                 }
-            } else if (serve(c, buf) < 0) {
+            } else if (serve(c, buf, events[k].events) < 0) {
                 drop(c);
             }
         }
