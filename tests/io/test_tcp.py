@@ -162,16 +162,35 @@ def _loopback_of(listeners: list[TcpListener]) -> list[str]:
     return ["::1" if lst.socket.family == socket.AF_INET6 else "127.0.0.1" for lst in listeners]
 
 
+def v6_only_listener_on_a_port_free_on_ipv4() -> tuple[socket.socket, int]:
+    """A listener on [::]:P, IPv6 only, where 0.0.0.0:P is free as well.
+
+    The kernel picks P among ports free for IPv6 only: an IPv4 socket (another
+    test's connection in TIME_WAIT, say) may hold the same number, which the
+    caller's IPv4 bind would then find in use.
+    """
+    for _ in range(50):
+        taken = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        taken.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        taken.bind(("::", 0))
+        port: int = taken.getsockname()[1]
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind(("0.0.0.0", port))
+        except OSError:
+            taken.close()
+            continue
+        taken.listen()
+        return taken, port
+    raise AssertionError("no port free on both IPv4 and IPv6 in 50 tries")
+
+
 @needs_ipv6
 def test_bind_all_fails_naming_the_address_in_use_and_closes_what_it_bound() -> None:
     # :: is taken on the port; 0.0.0.0 is free and binds first (getaddrinfo's
     # order here), so bind_all must close it again before raising.
-    taken = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    taken, port = v6_only_listener_on_a_port_free_on_ipv4()
     try:
-        taken.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        taken.bind(("::", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
 
         async def main() -> OSError:
             with pytest.raises(OSError) as info:
