@@ -186,11 +186,9 @@ class EpollSelector:
                 n = _epoll_wait(self._epfd, self._buf, capacity, ms, self._out)
                 if self._epfd < 0:
                     raise PollClosedError("Poll was closed while a thread waited in poll()")
-                if n > 0:
+                if n > 0 or (n == 0 and ms != _INT_MAX):
                     break
                 if n == 0:
-                    if ms != _INT_MAX:
-                        break
                     # A slice of a wait longer than epoll_wait can take (fact 9) ran out.
                     assert deadline is not None
                     left = deadline - time.monotonic()
