@@ -26,7 +26,11 @@ _EXPORTS: dict[str, str] = {
         ["CancelScope", "fail_after", "fail_at", "move_on_after", "move_on_at"],
         "runtime.executor.cancel",
     ),
-    **dict.fromkeys(["run", "spawn"], "runtime.executor.runner"),
+    **dict.fromkeys(["Runner", "run", "spawn"], "runtime.executor.runner"),
+    **dict.fromkeys(
+        ["check_cancelled", "current_effective_deadline", "current_task", "running_tasks"],
+        "runtime.executor.introspect",
+    ),
     "JoinHandle": "runtime.executor.task",
     **dict.fromkeys(["TaskGroup", "TaskStatus"], "runtime.executor.task_group"),
     "to_thread": "runtime.executor.threads",
@@ -39,7 +43,7 @@ _EXPORTS: dict[str, str] = {
         "runtime.channel",
     ),
 }
-_SUBMODULES = {"executor", "io", "lowlevel", "reactor"}
+_SUBMODULES = {"executor", "io", "lowlevel", "reactor", "testing"}
 
 # Spelled out so tools see the exports; a test checks it matches _EXPORTS.
 __all__ = [
@@ -61,6 +65,7 @@ __all__ = [
     "OneshotReceiver",
     "OneshotSender",
     "Receiver",
+    "Runner",
     "Semaphore",
     "Sender",
     "TaskGroup",
@@ -68,7 +73,10 @@ __all__ = [
     "WouldBlock",
     "broadcast",
     "channel",
+    "check_cancelled",
     "checkpoint",
+    "current_effective_deadline",
+    "current_task",
     "current_time",
     "fail_after",
     "fail_at",
@@ -77,9 +85,11 @@ __all__ = [
     "move_on_at",
     "oneshot",
     "run",
+    "running_tasks",
     "sleep",
     "sleep_until",
     "spawn",
+    "testing",
     "to_thread",
     "yield_now",
 ]
@@ -101,7 +111,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from . import lowlevel
+    from . import lowlevel, testing
     from .channel import (
         BroadcastReceiver,
         BroadcastSender,
@@ -125,7 +135,13 @@ if TYPE_CHECKING:
         WouldBlock,
     )
     from .executor.cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at
-    from .executor.runner import run, spawn
+    from .executor.introspect import (
+        check_cancelled,
+        current_effective_deadline,
+        current_task,
+        running_tasks,
+    )
+    from .executor.runner import Runner, run, spawn
     from .executor.task import JoinHandle
     from .executor.task_group import TaskGroup, TaskStatus
     from .executor.threads import to_thread

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from .executor import context
+from .executor.introspect import current_task
 from .executor.io_wait import notify_closing, scheduled_io, wait_readable, wait_writable
 from .executor.task import Task, Waker
 from .executor.traps import checkpoint_if_cancelled, park, park_uncancellable
-
-
-def current_task() -> Task:
-    """The `Task` running now (`RuntimeError` outside a runtime)."""
-    task = context.runner().current
-    if task is None:
-        raise RuntimeError("current_task() called outside a task")
-    return task
-
 
 __all__ = [
     "Task",

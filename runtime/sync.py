@@ -53,6 +53,7 @@ list of nodes holding wakers).
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -116,6 +117,42 @@ def forget(queue: deque[Waiter], waiter: Waiter) -> None:
             queue.remove(waiter)
         except ValueError:
             pass  # already popped by someone who found it leaving
+
+
+def waiting(queue: deque[Waiter]) -> int:
+    """How many waiters in ``queue`` still wait (statistics' ``tasks_waiting``)."""
+    return sum(1 for waiter in queue if waiter.state is WAITING)
+
+
+@dataclass(frozen=True)
+class LockStatistics:
+    """`Lock.statistics`: is it held, by which task, how many tasks wait for it."""
+
+    locked: bool
+    owner: Task | None
+    tasks_waiting: int
+
+
+@dataclass(frozen=True)
+class EventStatistics:
+    """`Event.statistics`: how many tasks wait for the flag."""
+
+    tasks_waiting: int
+
+
+@dataclass(frozen=True)
+class SemaphoreStatistics:
+    """`Semaphore.statistics`: how many tasks wait for a permit."""
+
+    tasks_waiting: int
+
+
+@dataclass(frozen=True)
+class ConditionStatistics:
+    """`Condition.statistics`: tasks waiting for a notify, and the lock's statistics."""
+
+    tasks_waiting: int
+    lock_statistics: LockStatistics
 
 
 class _AsyncContext:
@@ -215,6 +252,9 @@ class Lock(_AsyncContext):
             waiter.state = DONE
             waiter.waker.wake()
 
+    def statistics(self) -> LockStatistics:
+        return LockStatistics(self._owner is not None, self._owner, waiting(self._waiters))
+
     def __repr__(self) -> str:
         owner = "unlocked" if self._owner is None else f"held by {self._owner.name!r}"
         return f"<Lock {owner}, {len(self._waiters)} waiting>"
@@ -254,6 +294,9 @@ class Event:
         finally:
             if not self._flag:
                 self._wakers.remove(waker)
+
+    def statistics(self) -> EventStatistics:
+        return EventStatistics(len(self._wakers))
 
     def __repr__(self) -> str:
         return f"<Event {'set' if self._flag else 'unset'}, {len(self._wakers)} waiting>"
@@ -331,6 +374,9 @@ class Semaphore(_AsyncContext):
         else:
             waiter.state = DONE
             waiter.waker.wake()
+
+    def statistics(self) -> SemaphoreStatistics:
+        return SemaphoreStatistics(waiting(self._waiters))
 
     def __repr__(self) -> str:
         bound = "" if self._max_value is None else f"/{self._max_value}"
@@ -416,8 +462,20 @@ class Condition(_AsyncContext):
         if self._lock._owner is not task:
             raise RuntimeError(f"task {task.name!r} called Condition.{what}() without the lock")
 
+    def statistics(self) -> ConditionStatistics:
+        return ConditionStatistics(waiting(self._waiters), self._lock.statistics())
+
     def __repr__(self) -> str:
         return f"<Condition {self._lock!r}, {len(self._waiters)} waiting>"
 
 
-__all__ = ["Condition", "Event", "Lock", "Semaphore"]
+__all__ = [
+    "Condition",
+    "ConditionStatistics",
+    "Event",
+    "EventStatistics",
+    "Lock",
+    "LockStatistics",
+    "Semaphore",
+    "SemaphoreStatistics",
+]

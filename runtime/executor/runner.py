@@ -14,13 +14,17 @@ returns. This is the only place tasks run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import sniffio
 
 from ..errors import Cancelled
 from ..reactor import Events, Poll, Token, Waker
@@ -60,9 +64,21 @@ RECHECK = _Recheck()
 
 
 class Runner:
-    """One runtime instance: created and torn down by `runtime.run`."""
+    """One runtime instance: a loop that can run many top-level calls (asyncio's ``Runner``).
+
+    ``with runtime.Runner() as runner: runner.run(main())`` as often as
+    needed, on one loop: tasks that one call spawns and leaves running (into
+    the root with `spawn`, or into a `TaskGroup` held by such a task) stay
+    parked until the next call drives the loop again. `close` (the end of
+    the ``with``) cancels what is left, waits for it, and raises a
+    `KeyboardInterrupt`/`SystemExit` a detached task raised; other failures
+    of detached tasks are logged, as with `runtime.run`, which is a one-shot
+    `Runner`. ``backend`` and ``debug`` are `runtime.run`'s.
+    """
 
     def __init__(self, backend: str | None = None, debug: bool = False) -> None:
+        if backend is None:
+            backend = os.environ.get("RUNTIME_BACKEND") or None
         self.debug = debug
         self.clock = time.perf_counter  # see runtime.time.current_time
         # backend="uring": completions from an io_uring Ring, with the epoll
@@ -89,8 +105,11 @@ class Runner:
         self.current: Task = None  # type: ignore[assignment]  # set while a task steps
         self.budget = BUDGET
         self.root_scope = RootScope()
+        #: Each `run` call's main task lives in a scope of its own (Ctrl-C cancels it).
         self.main_scope = RootScope(parent=self.root_scope)
         self.live_tasks = 0
+        #: wait_all_tasks_blocked's waiters: [cushion, order, task, woken], sorted.
+        self.idle_waiters: list[list[Any]] = []
         #: Cancelled scopes still in the tree (entered, or roots). While it is
         #: 0, no task can be cancelled and Task.cancel_pending need not walk
         #: its scope chain: the common case, on every checkpoint.
@@ -100,6 +119,7 @@ class Runner:
         self._remote_pending = False
         self._crash: BaseException | None = None
         self._closed = False
+        self._interrupted = False
 
     # -- tasks -------------------------------------------------------------------
 
@@ -110,7 +130,7 @@ class Runner:
                 f"spawn() needs a coroutine object, got {type(coro).__name__} {coro!r} "
                 "(call the async function: spawn(f()) not spawn(f))"
             )
-        task = Task(coro, self, scope, name)
+        task = Task(coro, self, scope, name, self.current)
         scope._tasks.add(task)
         self.live_tasks += 1
         task.scheduled = True
@@ -235,14 +255,14 @@ class Runner:
 
     # -- the loop ------------------------------------------------------------------
 
-    def run_until_complete(self, main: Task) -> None:
+    def run_until_complete(self, main: Task | None) -> None:
+        """Drive the loop until ``main`` finishes (``None``: until no task is left)."""
         run_queue = self.run_queue
         events = self.events
         timers = self.timers
         pending_timers = timers.entries  # empty: no timer work this turn
         clock = self.clock
         step = self._debug_step if self.debug else self._step
-        shutting_down = False
         steps_since_poll = 0
         # This 'while' loop right here is our event loop:
         while self.live_tasks:
@@ -256,15 +276,14 @@ class Runner:
                 if task.finished:
                     continue  # woken while it ran (a self-wake), then it returned
                 step(task)
-            if main.finished and not shutting_down:
-                # main is done: whatever still runs is cancelled and awaited.
-                shutting_down = True
-                self.root_scope.cancel()
+            if main is not None and main.finished:
+                break  # what it spawned stays parked until the next run, or close
             if not self.live_tasks:
                 break
             # 2. Sleep in the reactor until IO, the next timer, or a wake; or,
             #    while tasks are ready, look at IO without sleeping, now and
             #    then (EVENT_INTERVAL).
+            idle: float | None = None  # wait_all_tasks_blocked's cushion, if it bounds the wait
             if run_queue:
                 if steps_since_poll >= EVENT_INTERVAL:
                     steps_since_poll = 0
@@ -277,6 +296,13 @@ class Runner:
                     deadline = timers.next_deadline()
                     if deadline is not None:
                         timeout = max(0.0, deadline - clock())
+                if self.idle_waiters:
+                    # wait_all_tasks_blocked: sleep no longer than the shortest cushion.
+                    idle = self.idle_waiters[0][0]
+                    if timeout is None or idle < timeout:
+                        timeout = idle
+                    else:
+                        idle = None
                 if self.wait_io(events, timeout):
                     self.io.dispatch(events.raw)
             # 3. Timers that are due, and wake-ups from other threads.
@@ -287,10 +313,20 @@ class Runner:
             if self.sigint.pending:
                 self._take_sigint()
                 self.main_scope.cancel()
+            if not run_queue and idle is not None:
+                self._wake_idle_waiters(idle)
         # A Ctrl-C that came during the last step has no task left to cancel,
         # but run() must still raise it (trio does).
         if self.sigint.pending:
             self._take_sigint()
+
+    def _wake_idle_waiters(self, cushion: float) -> None:
+        # Nothing became ready within the cushion: every task is blocked.
+        waiters = self.idle_waiters
+        while waiters and waiters[0][0] == cushion:
+            waiter = waiters.pop(0)
+            waiter[3] = True
+            self.wake_here(waiter[2])
 
     def _take_sigint(self) -> None:
         self.sigint.pending = False
@@ -314,10 +350,106 @@ class Runner:
             logger.warning("task %r ran %.3f s without yielding (blocking the loop?)",
                            task.name, took)
 
+    # -- the top-level calls ---------------------------------------------------------
+
+    def run(self, main: Coroutine[Any, Any, T]) -> T:
+        """Run ``main`` as this call's main task until it finishes; return its result.
+
+        Re-raises ``main``'s exception. Tasks ``main`` spawned and left
+        running stay parked until the next `run` (or `close`). Ctrl-C cancels
+        ``main`` and makes `run` raise `KeyboardInterrupt`.
+        """
+        if not isinstance(main, Coroutine):
+            raise TypeError(
+                f"Runner.run() needs a coroutine object, got {type(main).__name__} {main!r} "
+                "(call the async function: run(main()) not run(main))"
+            )
+        if self._closed:
+            main.close()
+            raise RuntimeError("Runner.run() called on a closed Runner")
+        if context.runner_or_none() is not None:
+            main.close()
+            raise RuntimeError(
+                "runtime.run() called inside a running runtime; await the coroutine instead"
+            )
+        with self._driving():
+            self.main_scope = scope = RootScope(parent=self.root_scope)
+            task = self.spawn(main, scope, name="main")
+            try:
+                self.run_until_complete(task)
+            except BaseException:
+                # Out of the loop itself (a second Ctrl-C's KeyboardInterrupt
+                # from inside poll()): tasks stopped mid-flight; close must not
+                # drive them again, only release.
+                self._interrupted = True
+                raise
+            finally:
+                # The scope held main only: forget it (and its cancel, if Ctrl-C
+                # cancelled it), so later calls do not walk past it.
+                self.root_scope._children.discard(scope)
+                if scope.cancel_called:
+                    self.live_cancels -= 1
+        if task.reporter is not None:
+            # run() hands main's exception to its caller: that retrieves it.
+            task.reporter.exc = None
+            task.reporter = None
+        crash = self.take_crash()
+        if crash is not None:
+            if task.exception is not None and not isinstance(task.exception, Cancelled):
+                raise crash from task.exception
+            raise crash
+        if task.exception is not None:
+            raise task.exception
+        return task.result  # type: ignore[no-any-return]
+
+    @contextlib.contextmanager
+    def _driving(self) -> Iterator[None]:
+        # What holds while this thread drives the loop: the runner is the
+        # thread's (context, sniffio's thread-local, as trio sets it), and
+        # Ctrl-C is caught by it.
+        self.thread_id = threading.get_ident()
+        context.set_runner(self)
+        previous_library, sniffio.thread_local.name = sniffio.thread_local.name, "runtime"
+        try:
+            self.sigint.install()
+            try:
+                yield
+            finally:
+                self.sigint.uninstall()
+        finally:
+            sniffio.thread_local.name = previous_library
+            context.set_runner(None)
+
     def close(self) -> None:
+        """Cancel the tasks still running, wait for them, and release the loop.
+
+        Raises a `KeyboardInterrupt` or `SystemExit` that a detached task
+        raised (or a Ctrl-C during the wait); idempotent.
+        """
         if self._closed:
             return
-        self._closed = True
+        if context.runner_or_none() is not None:
+            raise RuntimeError("Runner.close() called inside a running runtime")
+        try:
+            if self.live_tasks and not self._interrupted:
+                with self._driving():
+                    self.root_scope.cancel()
+                    self.run_until_complete(None)
+        finally:
+            self._closed = True
+            self._release()
+        crash = self.take_crash()
+        if crash is not None:
+            raise crash
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _release(self) -> None:
         try:
             self.sigint.uninstall()
             self.threads.shutdown()
@@ -348,16 +480,16 @@ def spawn(coro: Coroutine[Any, Any, T], *, name: str | None = None) -> JoinHandl
     return JoinHandle(runner.spawn(coro, runner.root_scope, name))
 
 
-def run(main: Coroutine[Any, Any, Any], *, backend: str | None = None, debug: bool = False) -> Any:
+def run(main: Coroutine[Any, Any, T], *, backend: str | None = None, debug: bool = False) -> T:
     """Run ``main`` to completion on a new runtime and return its result.
 
-    Re-raises ``main``'s exception. When ``main`` ends, tasks still running
-    are cancelled and awaited (their ``finally`` blocks run) before `run`
-    returns. Ctrl-C cancels ``main`` and makes `run` raise `KeyboardInterrupt`.
-    ``backend`` picks the reactor (``None``: ``$RUNTIME_BACKEND`` or the
-    platform's default; ``"uring"``: io_uring completions on Linux, raising
-    `UringUnavailableError` where the kernel refuses it); ``debug`` logs
-    steps that block the loop.
+    A one-shot `Runner`. Re-raises ``main``'s exception. When ``main`` ends,
+    tasks still running are cancelled and awaited (their ``finally`` blocks
+    run) before `run` returns. Ctrl-C cancels ``main`` and makes `run` raise
+    `KeyboardInterrupt`. ``backend`` picks the reactor (``None``:
+    ``$RUNTIME_BACKEND`` or the platform's default; ``"uring"``: io_uring
+    completions on Linux, raising `UringUnavailableError` where the kernel
+    refuses it); ``debug`` logs steps that block the loop.
     """
     if not isinstance(main, Coroutine):
         raise TypeError(
@@ -369,30 +501,10 @@ def run(main: Coroutine[Any, Any, Any], *, backend: str | None = None, debug: bo
         raise RuntimeError(
             "runtime.run() called inside a running runtime; await the coroutine instead"
         )
-    if backend is None:
-        backend = os.environ.get("RUNTIME_BACKEND") or None
     try:
         runner = Runner(backend, debug)
     except BaseException:
         main.close()  # never started: no "coroutine was never awaited" warning
         raise
-    context.set_runner(runner)
-    try:
-        runner.sigint.install()
-        task = runner.spawn(main, runner.main_scope, name="main")
-        runner.run_until_complete(task)
-        if task.reporter is not None:
-            # run() hands main's exception to its caller: that retrieves it.
-            task.reporter.exc = None
-            task.reporter = None
-        crash = runner.take_crash()
-        if crash is not None:
-            if task.exception is not None and not isinstance(task.exception, Cancelled):
-                raise crash from task.exception
-            raise crash
-        if task.exception is not None:
-            raise task.exception
-        return task.result
-    finally:
-        context.set_runner(None)
-        runner.close()
+    with runner:
+        return runner.run(main)

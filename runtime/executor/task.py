@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import itertools
 import logging
+import weakref
 from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -45,12 +46,18 @@ class Waker:
 class Task(Waker):
     """A coroutine plus what the run loop needs to step it.
 
+    Public to read: ``name``, ``id`` (unique in the process), ``parent``
+    (and ``parent_id``), ``coro``; `runtime.current_task` returns the
+    running one.
+
     ``scheduled`` is true while the task sits in the `RunQueue`; a task that
     is neither scheduled nor running is parked and only a `Waker` (or a
     cancellation) brings it back.
     """
 
     __slots__ = (
+        "__weakref__",
+        "_parent",
         "aborted",
         "cancellable",
         "context",
@@ -61,6 +68,7 @@ class Task(Waker):
         "join_wakers",
         "name",
         "on_done",
+        "parent_id",
         "pending_exc",
         "reporter",
         "result",
@@ -70,11 +78,15 @@ class Task(Waker):
     )
 
     def __init__(self, coro: Coroutine[Any, Any, Any], runner: Runner, scope: CancelScope,
-                 name: str | None) -> None:
+                 name: str | None, parent: Task | None = None) -> None:
         self.coro = coro
+        self.id: int = next(_ids)
+        # Weakly: a task that spawns its successor and returns must not keep
+        # a chain of finished ancestors alive.
+        self._parent = None if parent is None else weakref.ref(parent)
+        self.parent_id = None if parent is None else parent.id
         self.runner = runner
         self.scope = scope
-        self.id = next(_ids)
         self.name = name or getattr(coro, "__qualname__", None) or repr(coro)
         self.context = contextvars.copy_context()
         self.scheduled = False
@@ -87,6 +99,11 @@ class Task(Waker):
         self.join_wakers: list[Waker] | None = None
         self.on_done: Callable[[Task], None] | None = None
         self.reporter: _UnretrievedException | None = None
+
+    @property
+    def parent(self) -> Task | None:
+        """The task that spawned this one (None for a main task, or once it is gone)."""
+        return None if self._parent is None else self._parent()
 
     @property
     def waker(self) -> Waker:
@@ -121,7 +138,12 @@ class Task(Waker):
         return f"task {self.name!r} was aborted" if self.aborted else "cancel scope was cancelled"
 
     def __repr__(self) -> str:
-        state = "finished" if self.finished else ("scheduled" if self.scheduled else "parked")
+        if self.finished:
+            state = "finished"
+        elif self.runner.current is self:
+            state = "running"
+        else:
+            state = "scheduled" if self.scheduled else "parked"
         return f"<Task {self.id} {self.name} {state}>"
 
 

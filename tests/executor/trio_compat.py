@@ -43,9 +43,11 @@ from typing import Any
 import pytest
 import trio
 import trio._core._thread_cache as trio_thread_cache
+import trio.testing
 
 import runtime
 import runtime.lowlevel
+import runtime.testing
 from tests.platform_gaps import needs_trio
 
 #: trio keeps an idle worker thread cached for 10 s after a ``to_thread`` call;
@@ -112,6 +114,12 @@ class Flavor:
     async def to_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         raise NotImplementedError
 
+    def current_effective_deadline(self) -> float:
+        raise NotImplementedError
+
+    async def wait_all_tasks_blocked(self, cushion: float = 0.0) -> None:
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return self.name
 
@@ -173,6 +181,12 @@ class RuntimeFlavor(Flavor):
     async def to_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await runtime.to_thread(fn, *args)
 
+    def current_effective_deadline(self) -> float:
+        return runtime.current_effective_deadline()
+
+    async def wait_all_tasks_blocked(self, cushion: float = 0.0) -> None:
+        await runtime.testing.wait_all_tasks_blocked(cushion)
+
 
 # -- trio ----------------------------------------------------------------------------
 
@@ -231,6 +245,12 @@ class TrioFlavor(Flavor):
     async def to_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         trio_thread_cache.IDLE_TIMEOUT = _TRIO_THREAD_IDLE  # type: ignore[attr-defined]
         return await trio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
+
+    def current_effective_deadline(self) -> float:
+        return trio.current_effective_deadline()
+
+    async def wait_all_tasks_blocked(self, cushion: float = 0.0) -> None:
+        await trio.testing.wait_all_tasks_blocked(cushion)
 
 
 @contextlib.contextmanager
