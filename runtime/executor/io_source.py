@@ -182,6 +182,32 @@ class IoSource:
                     sio.readiness &= ~WRITE_STALE
             await wait_ready(sio, False, self._runner)
 
+    async def recvmsg(self, bufsize: int, ancbufsize: int = 0,
+                      flags: int = 0) -> tuple[bytes, list[tuple[int, int, bytes]], int, Address]:
+        """``socket.recvmsg``: data, ancillary data (file descriptors), flags, sender."""
+        await checkpoint_if_cancelled()
+        sio = self._sio
+        while True:
+            if sio.readiness & READ_READY:
+                try:
+                    return self.sock.recvmsg(bufsize, ancbufsize, flags)
+                except BlockingIOError:
+                    sio.readiness &= ~READ_STALE
+            await wait_ready(sio, True, self._runner)
+
+    async def sendmsg(self, buffers: list[Any], ancdata: list[tuple[int, int, Any]],
+                      flags: int = 0) -> int:
+        """``socket.sendmsg``: some of ``buffers``' bytes with ``ancdata``; bytes sent."""
+        await checkpoint_if_cancelled()
+        sio = self._sio
+        while True:
+            if sio.readiness & WRITE_READY and sio.writer is None:
+                try:
+                    return self.sock.sendmsg(buffers, ancdata, flags)
+                except BlockingIOError:
+                    sio.readiness &= ~WRITE_STALE
+            await wait_ready(sio, False, self._runner)
+
     async def accept(self) -> tuple[socket.socket, Address]:
         """Accept one connection (non-blocking socket) and its peer address."""
         await checkpoint_if_cancelled()

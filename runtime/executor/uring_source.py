@@ -39,6 +39,7 @@ from ..errors import BusyResourceError, ClosedResourceError
 from ..reactor._uring_memory import Message, SockAddr, allocate, take
 from . import context
 from .io_source import Address, IoSource
+from .io_wait import wait_readable, wait_writable
 from .ring_driver import Op, RingDriver
 from .traps import budget_spent_or_cancelled, checkpoint_if_cancelled
 
@@ -212,6 +213,31 @@ class UringSource(IoSource):
             return self.sock.sendto(data, address)
         except BlockingIOError:
             raise self._refuse(op, False) from None
+
+    async def recvmsg(self, bufsize: int, ancbufsize: int = 0,
+                      flags: int = 0) -> tuple[bytes, list[tuple[int, int, bytes]], int, Address]:
+        """``socket.recvmsg`` by readiness (the Ring's Message carries no
+        ancillary buffer): tried, then a wait on the reactor inside the ring."""
+        await checkpoint_if_cancelled()
+        while True:
+            if self._read.closed:
+                raise self._refuse(self._read, True)
+            try:
+                return self.sock.recvmsg(bufsize, ancbufsize, flags)
+            except BlockingIOError:
+                await wait_readable(self.sock)
+
+    async def sendmsg(self, buffers: list[Any], ancdata: list[tuple[int, int, Any]],
+                      flags: int = 0) -> int:
+        """``socket.sendmsg`` by readiness, as `recvmsg`."""
+        await checkpoint_if_cancelled()
+        while True:
+            if self._write.closed:
+                raise self._refuse(self._write, False)
+            try:
+                return self.sock.sendmsg(buffers, ancdata, flags | _NOSIGNAL)
+            except BlockingIOError:
+                await wait_writable(self.sock)
 
     async def accept(self) -> tuple[socket.socket, Address]:
         """Accept one connection (non-blocking socket) and its peer address."""

@@ -1,16 +1,17 @@
-"""The io layer: TCP, UDP and Unix sockets, buffered streams, DNS.
+"""The io layer: TCP, UDP and Unix sockets (stream and datagram), buffered streams, DNS.
 
 Written only against the executor's `IoSource` and leaf awaitables; nothing
 here calls epoll (or any reactor) directly.
 """
 
 from ..errors import IncompleteReadError, LineTooLong
-from .dns import getaddrinfo
+from .dns import getaddrinfo, getnameinfo
 from .serve import serve_tcp
 from .stream import Stream
 from .tcp import TcpListener, TcpStream
 from .udp import UdpSocket
 from .unix import UnixListener, UnixStream
+from .unix_datagram import UnixDatagramSocket
 
 __all__ = [
     "IncompleteReadError",
@@ -19,8 +20,10 @@ __all__ = [
     "TcpListener",
     "TcpStream",
     "UdpSocket",
+    "UnixDatagramSocket",
     "UnixListener",
     "UnixStream",
     "getaddrinfo",
+    "getnameinfo",
     "serve_tcp",
 ]

@@ -1,4 +1,4 @@
-"""Name resolution off the loop: `getaddrinfo`."""
+"""Name resolution off the loop: `getaddrinfo` and `getnameinfo`."""
 
 from __future__ import annotations
 
@@ -42,3 +42,18 @@ async def getaddrinfo(host: str | bytes | None, port: int | str | None, family: 
                                family, type, proto, flags)
     except socket.gaierror as exc:
         raise socket.gaierror(exc.errno, f"{exc.strerror}: cannot resolve {host!r}") from None
+
+
+async def getnameinfo(sockaddr: tuple[Any, ...], flags: int = 0) -> tuple[str, str]:
+    """`socket.getnameinfo` (host and service for ``sockaddr``), off the loop.
+
+    A reverse lookup can block on DNS for seconds, so it runs in a worker
+    thread unless ``flags`` asks for numbers only (``NI_NUMERICHOST |
+    NI_NUMERICSERV``), which the C library answers without a lookup.
+    Cancellable like `getaddrinfo`.
+    """
+    numeric = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+    if flags & numeric == numeric:
+        await checkpoint_if_cancelled()
+        return socket.getnameinfo(sockaddr, flags)
+    return await to_thread(socket.getnameinfo, sockaddr, flags)

@@ -18,6 +18,7 @@ from ..executor.cancel import move_on_after
 from ..executor.io_source import IoSource
 from ..executor.task_group import TaskGroup
 from ..sync import Event
+from .naming import bind_naming_errors
 
 Target = tuple[int, int, int, Any]  # family, type, proto, sockaddr
 
@@ -35,12 +36,14 @@ def interleave_families(targets: list[Target]) -> list[Target]:
     return out
 
 
-async def _attempt(target: Target) -> socket.socket:
+async def _attempt(target: Target, local_address: Any) -> socket.socket:
     family, type_, proto, address = target
     sock = socket.socket(family, type_, proto)
     try:
         if family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if local_address is not None:
+            bind_naming_errors(sock, local_address)
         src = IoSource(sock)
         try:
             await src.connect(address)
@@ -55,15 +58,20 @@ async def _attempt(target: Target) -> socket.socket:
         raise
 
 
-async def connect_first(targets: list[Target], delay: float) -> socket.socket:
-    """The socket of the first target that connects; `OSError` if none did."""
+async def connect_first(targets: list[Target], delay: float,
+                        local_address: Any = None) -> socket.socket:
+    """The socket of the first target that connects; `OSError` if none did.
+
+    ``local_address``: bind each attempt's socket there first (a
+    ``(host, port)`` of the target's family; port 0 lets the kernel pick).
+    """
     targets = interleave_families(targets)
     winner: list[socket.socket] = []
     errors: list[OSError] = []
 
     async def run(target: Target, failed: Event) -> None:
         try:
-            sock = await _attempt(target)
+            sock = await _attempt(target, local_address)
         except OSError as exc:
             errors.append(exc)
             failed.set()

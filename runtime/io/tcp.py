@@ -22,17 +22,20 @@ class TcpStream(Stream):
     __slots__ = ()
 
     @classmethod
-    async def connect(cls, host: str, port: int, *,
-                      happy_eyeballs_delay: float = 0.25) -> TcpStream:
+    async def connect(cls, host: str, port: int, *, happy_eyeballs_delay: float = 0.25,
+                      local_address: tuple[str, int] | None = None) -> TcpStream:
         """Resolve ``host`` (off the loop) and connect, racing addresses per RFC 8305.
 
-        Raises `ConnectionRefusedError` / `OSError` naming the address when
-        every attempt fails, `socket.gaierror` when the name does not resolve.
+        ``local_address`` binds the connecting socket first (``(host, port)``,
+        port 0 for any): the source address the peer sees. Its bind failing
+        (``EADDRNOTAVAIL``, ``EADDRINUSE``) names the address. Raises
+        `ConnectionRefusedError` / `OSError` naming the address when every
+        attempt fails, `socket.gaierror` when the name does not resolve.
         """
         infos = await getaddrinfo(host, port, type=socket.SOCK_STREAM)
         targets = [(int(family), int(type_), proto, addr)
                    for family, type_, proto, _, addr in infos]
-        sock = await connect_first(targets, happy_eyeballs_delay)
+        sock = await connect_first(targets, happy_eyeballs_delay, local_address)
         return cls(sock)
 
 

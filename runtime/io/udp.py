@@ -6,9 +6,7 @@ import socket
 import sys
 from typing import Any
 
-from ..errors import ClosedResourceError
-from ..executor.io_source import IoSource
-from ..resource import Resource
+from .datagram import DatagramSocket
 from .dns import getaddrinfo
 from .naming import bind_naming_errors, name_peer, windows_udp_error
 
@@ -16,37 +14,38 @@ from .naming import bind_naming_errors, name_peer, windows_udp_error
 MAX_DATAGRAM = 65507
 
 
-class UdpSocket(Resource):
+class UdpSocket(DatagramSocket):
     """A UDP socket: `send_to`/`recv_from`, or `connect` then `send`/`recv`."""
 
-    __slots__ = ("_closed", "_peer", "_src")
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._src = IoSource(sock)
-        self._closed = False
-        self._peer: Any = None
+    __slots__ = ()
 
     @classmethod
-    async def bind(cls, host: str, port: int) -> UdpSocket:
-        """A socket bound to ``host:port`` (port 0: any free port)."""
-        infos = await getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)
+    async def bind(cls, host: str | None, port: int, *, family: int = 0,
+                   reuse_port: bool = False) -> UdpSocket:
+        """A socket bound to ``host:port`` (port 0: any free port).
+
+        ``family`` (``AF_INET``/``AF_INET6``; 0: whatever ``host`` resolves to
+        first) picks the socket's family; ``host=None`` is every interface of
+        it. ``reuse_port`` sets ``SO_REUSEPORT`` so several sockets can bind
+        the same port (the kernel spreads datagrams among them).
+        """
+        if host is None:
+            host = "::" if family == socket.AF_INET6 else "0.0.0.0"
+        infos = await getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM,
+                                  flags=socket.AI_PASSIVE)
         family, type_, proto, _, address = infos[0]
         sock = socket.socket(family, type_, proto)
         try:
+            if reuse_port:
+                if not hasattr(socket, "SO_REUSEPORT"):
+                    raise ValueError("reuse_port=True: this platform has no SO_REUSEPORT")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             bind_naming_errors(sock, address)
             return cls(sock)
         except BaseException:
             sock.close()
             raise
 
-    @property
-    def local_address(self) -> Any:
-        return self._src.sock.getsockname()
-
-    def _check_open(self) -> IoSource:
-        if self._closed:
-            raise ClosedResourceError("UdpSocket is closed")
-        return self._src
 
     async def send_to(self, data: bytes, address: Any) -> int:
         """Send one datagram to ``address`` (a ``(host, port)`` of the socket's family)."""
@@ -86,13 +85,6 @@ class UdpSocket(Resource):
             raise name_peer(exc, "connecting to", infos[0][4]) from None
         self._peer = infos[0][4]
 
-    async def send(self, data: bytes) -> int:
-        """Send one datagram to the connected peer."""
-        try:
-            return await self._check_open().send(data)
-        except OSError as exc:
-            raise name_peer(exc, "sending to", self._peer) from None
-
     async def recv(self, max_bytes: int = MAX_DATAGRAM) -> bytes:
         """The next datagram from the connected peer; a refusal it sent back
         (ICMP port unreachable) raises `ConnectionRefusedError` naming it."""
@@ -101,8 +93,3 @@ class UdpSocket(Resource):
         except OSError as exc:
             exc = windows_udp_error(exc, max_bytes)
             raise name_peer(exc, "receiving from", self._peer) from None
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._src.close()

@@ -1,26 +1,31 @@
-"""Unix-domain stream sockets: `UnixListener` and `UnixStream`."""
+"""Unix-domain stream sockets: `UnixListener` and `UnixStream` (which can
+pass file descriptors, ``SCM_RIGHTS``)."""
 
 from __future__ import annotations
 
+import array
+import errno
 import os
 import socket
 import stat
+from collections.abc import Collection
+from typing import Any
 
 from ..errors import ClosedResourceError
 from ..executor.io_source import IoSource
-from ..executor.traps import checkpoint
+from ..executor.traps import checkpoint, checkpoint_if_cancelled
 from ..resource import Resource
 from .naming import bind_naming_errors
 from .stream import Stream
 
 
-def _unix_socket() -> socket.socket:
+def _unix_socket(kind: int = socket.SOCK_STREAM) -> socket.socket:
     # CPython for Windows has no AF_UNIX (though Windows 10 has the sockets);
     # say so rather than fail with an AttributeError. trio says the same.
     if not hasattr(socket, "AF_UNIX"):
         raise RuntimeError("Unix sockets are not supported on this platform "
                            "(this Python's socket module has no AF_UNIX)")
-    return socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    return socket.socket(socket.AF_UNIX, kind)
 
 
 class UnixStream(Stream):
@@ -40,6 +45,85 @@ class UnixStream(Stream):
             src.close()
             raise
         return cls(src.detach())
+
+    async def send_fds(self, message: bytes, fds: Collection[int | Any]) -> None:
+        """Send ``message`` with the open file descriptors ``fds`` attached
+        (ints or objects with ``fileno()``); the peer gets its own copies.
+
+        The descriptors travel with the first byte; the rest of a long message
+        follows like `write_all`. ``message`` and ``fds`` must not be empty
+        (a descriptor needs a byte to ride on).
+        """
+        if not message:
+            raise ValueError("send_fds() message must not be empty")
+        if not fds:
+            raise ValueError("send_fds() fds must not be empty")
+        numbers = array.array("i", [fd if isinstance(fd, int) else fd.fileno() for fd in fds])
+        ancdata = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, numbers)]
+        if self._closed or self._writing:
+            self._refuse("writing to")
+        self._writing = True
+        try:
+            view = memoryview(message).cast("B")
+            while view:
+                try:
+                    sent = await self._src.sendmsg([view], ancdata)
+                except OSError as exc:
+                    raise self._fail(exc, "sending file descriptors to") from None
+                view = view[sent:]
+                ancdata = []  # they went with the first bytes
+        finally:
+            self._writing = False
+
+    async def receive_fds(self, msglen: int, maxfds: int) -> tuple[bytes, list[int]]:
+        """Up to ``msglen`` bytes and up to ``maxfds`` file descriptors sent with them.
+
+        The descriptors are new fds of this process: the caller closes them.
+        ``(b"", [])`` at EOF. More descriptors than ``maxfds`` is an error,
+        not a silent cut: the kernel has closed the extra ones, so this
+        closes the ones that did arrive and raises `OSError` (``EMSGSIZE``)
+        saying how many were allowed. Bytes a line read left buffered come
+        first, with no descriptors (they were read without ``recvmsg``).
+        """
+        if not isinstance(msglen, int) or msglen < 0:
+            raise ValueError(f"receive_fds() msglen must be an int >= 0, got {msglen!r}")
+        if not isinstance(maxfds, int) or maxfds < 1:
+            raise ValueError(f"receive_fds() maxfds must be an int >= 1, got {maxfds!r}")
+        self._begin_read()
+        try:
+            if self._buf:
+                await checkpoint_if_cancelled()
+                data = bytes(self._buf[:msglen])
+                del self._buf[:msglen]
+                return data, []
+            itemsize = array.array("i").itemsize
+            try:
+                data, ancdata, flags, _ = await self._src.recvmsg(
+                    msglen, socket.CMSG_SPACE(maxfds * itemsize))
+            except OSError as exc:
+                raise self._fail(exc, "receiving file descriptors from") from None
+        finally:
+            self._reading = False
+        received = array.array("i")
+        unexpected = None
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                received.frombytes(payload[: len(payload) - len(payload) % itemsize])
+            else:
+                unexpected = (level, kind)
+        fds = list(received)
+        if flags & socket.MSG_CTRUNC or unexpected is not None or len(fds) > maxfds:
+            for fd in fds:
+                os.close(fd)
+            if unexpected is not None:
+                raise OSError(errno.EPROTO, f"receive_fds(): unexpected ancillary data "
+                                            f"(level {unexpected[0]}, type {unexpected[1]}) "
+                                            f"from {self._describe()}")
+            raise OSError(errno.EMSGSIZE,
+                          f"receive_fds(): more than maxfds={maxfds} file descriptors arrived "
+                          f"from {self._describe()} (the ancillary data was truncated); "
+                          f"the {len(fds)} that arrived were closed")
+        return data, fds
 
 
 class UnixListener(Resource):

@@ -110,3 +110,41 @@ def test_numeric_lookup_honours_family_and_type_filters() -> None:
 
     infos = runtime.run(main())
     assert [(i[0], i[1], i[4][0]) for i in infos] == [(socket.AF_INET6, socket.SOCK_DGRAM, "::")]
+
+
+def test_getnameinfo_numeric_is_answered_in_the_loop() -> None:
+    # (trio asks a worker thread even here; its threads outlive the test, so
+    # the comparison is with the C library's answer.)
+    from runtime.io import getnameinfo
+
+    flags = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+
+    async def main() -> tuple[tuple[str, str], list[str]]:
+        return await getnameinfo(("127.0.0.1", 8080), flags), _workers()
+
+    answer, workers = runtime.run(main())
+    assert workers == []
+    assert answer == socket.getnameinfo(("127.0.0.1", 8080), flags) == ("127.0.0.1", "8080")
+
+
+def test_getnameinfo_reverse_lookup_runs_off_the_loop() -> None:
+    from runtime.io import getnameinfo
+
+    async def main() -> tuple[tuple[str, str], bool]:
+        ticks = 0
+        done = False
+
+        async def tick() -> None:
+            nonlocal ticks
+            while not done:
+                ticks += 1
+                await runtime.sleep(0)
+
+        runtime.spawn(tick())
+        host = await getnameinfo(("127.0.0.1", 22), socket.NI_NUMERICSERV)
+        done = True
+        return host, ticks > 0
+
+    (host, port), loop_ran = runtime.run(main())
+    assert (host, port) == socket.getnameinfo(("127.0.0.1", 22), socket.NI_NUMERICSERV)
+    assert loop_ran  # the loop ran while a worker thread asked the resolver

@@ -311,3 +311,46 @@ def test_cancelling_a_connect_in_progress_closes_its_socket() -> None:
                     s.close()
 
     assert runtime.run(main()) is True
+
+
+def test_connect_from_a_local_address_is_seen_by_the_server_as_under_trio() -> None:
+    import trio
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    async def under_runtime(source: int) -> tuple[str, bool]:
+        async with await TcpListener.bind("127.0.0.1", 0) as listener:
+            port = listener.local_address[1]
+            client = await TcpStream.connect("127.0.0.1", port, local_address=("127.0.0.1", source))
+            async with client, await listener.accept() as server:
+                return server.peer_address[0], server.peer_address == client.local_address
+
+    async def under_trio(source: int) -> tuple[str, bool]:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        async with listeners[0] as listener:
+            port = listener.socket.getsockname()[1]
+            sock = trio.socket.socket()
+            await sock.bind(("127.0.0.1", source))
+            await sock.connect(("127.0.0.1", port))
+            with sock:
+                server = await listener.accept()
+                async with server:
+                    peer = server.socket.getpeername()
+                    return peer[0], peer == sock.getsockname()
+
+    source = free_port()
+    assert runtime.run(under_runtime(source)) == trio.run(under_trio, free_port()) \
+        == ("127.0.0.1", True)
+
+
+def test_connect_from_a_local_address_in_use_names_it() -> None:
+    async def main() -> None:
+        async with await TcpListener.bind("127.0.0.1", 0) as listener:
+            port = listener.local_address[1]
+            with pytest.raises(OSError, match=rf"bind to \('127.0.0.1', {port}\)"):
+                await TcpStream.connect("127.0.0.1", port, local_address=("127.0.0.1", port))
+
+    runtime.run(main())

@@ -223,3 +223,52 @@ def test_a_udp_error_names_the_peer() -> None:
 
     exc, port = runtime.run(main())
     assert f"127.0.0.1:{port}" in str(exc)
+
+
+@pytest.mark.parametrize(("family", "wildcard"), [
+    pytest.param(socket.AF_INET, "0.0.0.0", id="ipv4"),
+    pytest.param(socket.AF_INET6, "::", id="ipv6", marks=HOSTS[1].marks)])
+def test_bind_with_family_and_no_host_listens_on_that_familys_wildcard(family: int,
+                                                                      wildcard: str) -> None:
+    async def main() -> tuple[int, str]:
+        async with await UdpSocket.bind(None, 0, family=family) as s:
+            return s.socket.family, s.local_address[0]
+
+    assert runtime.run(main()) == (family, wildcard)
+
+
+def test_family_filters_what_the_host_resolves_to() -> None:
+    async def main() -> None:
+        with pytest.raises(socket.gaierror):
+            await UdpSocket.bind("127.0.0.1", 0, family=socket.AF_INET6)
+
+    runtime.run(main())
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="no SO_REUSEPORT here")
+def test_reuse_port_lets_two_sockets_share_a_port_and_without_it_the_second_fails() -> None:
+    async def main() -> tuple[bool, bool]:
+        async with await UdpSocket.bind("127.0.0.1", 0, reuse_port=True) as a:
+            port = a.local_address[1]
+            async with await UdpSocket.bind("127.0.0.1", port, reuse_port=True) as b:
+                shared = b.local_address[1] == port
+            with pytest.raises(OSError, match="address already in use"):
+                await UdpSocket.bind("127.0.0.1", port)
+            return shared, a.socket.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) != 0
+
+    assert runtime.run(main()) == (True, True)
+
+
+def test_a_wrapped_connected_socket_knows_its_peer() -> None:
+    async def main() -> tuple[object, bytes]:
+        raw_a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        raw_b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        raw_a.bind(("127.0.0.1", 0))
+        raw_b.bind(("127.0.0.1", 0))
+        raw_a.connect(raw_b.getsockname())
+        async with UdpSocket(raw_a) as a, UdpSocket(raw_b) as b:
+            await a.send(b"hi")
+            data, _ = await b.recv_from()
+            return a.peer_address == raw_b.getsockname(), data
+
+    assert runtime.run(main()) == (True, b"hi")
