@@ -1,7 +1,10 @@
 """A line-based chat server on runtime: rooms, nicks, private messages.
 
-    python examples/chat_server.py [--host 127.0.0.1] [--port 7878]
-                                   [--max-clients N] [--idle-timeout S] [--queue N]
+    python examples/chat_server.py [--host 127.0.0.1] [--port 7878] [--max-clients N]
+        [--idle-timeout S] [--write-timeout S] [--max-queued BYTES] [--rate LINES]
+        [--burst LINES]
+
+``--help`` lists every option with its default.
 
 Then connect with ``nc 127.0.0.1 7878`` or ``python examples/chat_client.py``.
 The first line it prints is ``chat server listening on HOST:PORT`` (``--port
@@ -20,30 +23,50 @@ import argparse
 import signal
 
 from chat.server import ChatServer
+from chat.session import Config
 
 import runtime
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="A chat server on runtime.")
+    defaults = Config()
+    parser = argparse.ArgumentParser(description="A chat server on runtime.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=7878, help="0 picks a free port")
     parser.add_argument("--max-clients", type=int, default=10000, metavar="N",
                         help="refuse connections past N with '! bye: server full'")
-    parser.add_argument("--idle-timeout", type=float, default=None, metavar="S",
-                        help="disconnect clients that send nothing for S seconds")
-    parser.add_argument("--queue", type=int, default=1024, metavar="N",
-                        help="outbound lines buffered per client before it counts as too slow "
-                        "(at least 1; below 32 a client pasting lines can be cut off by "
-                        "its own echoes)")
+    parser.add_argument("--idle-timeout", type=float, default=defaults.idle_timeout,
+                        metavar="S", help="disconnect clients that send nothing for S seconds "
+                        "(0: never)")
+    parser.add_argument("--write-timeout", type=float, default=defaults.write_timeout,
+                        metavar="S", help="disconnect a client when nothing could be sent "
+                        "to it for S seconds")
+    parser.add_argument("--max-queued", type=int, default=defaults.max_queued, metavar="BYTES",
+                        help="disconnect a client that stopped reading once this much "
+                        "waits for it")
+    parser.add_argument("--rate", type=float, default=defaults.rate, metavar="LINES",
+                        help="lines a second each client may send on average; faster "
+                        "senders are slowed down, not cut off (0: no limit)")
+    parser.add_argument("--burst", type=int, default=defaults.burst, metavar="LINES",
+                        help="lines a client may send at once before --rate applies")
     args = parser.parse_args(argv)
-    if args.queue < 1:
-        parser.error(f"--queue must be at least 1, got {args.queue}")
+    for name in ("idle_timeout", "write_timeout", "max_queued", "rate", "burst"):
+        value = getattr(args, name)
+        if not value >= 0:
+            parser.error(f"--{name.replace('_', '-')} must be 0 or more, got {value}")
+    if args.write_timeout == 0:
+        parser.error("--write-timeout must be more than 0")
     return args
 
 
+def config(args: argparse.Namespace) -> Config:
+    return Config(idle_timeout=args.idle_timeout or None, write_timeout=args.write_timeout,
+                  max_queued=args.max_queued, rate=args.rate, burst=args.burst)
+
+
 async def main(args: argparse.Namespace) -> None:
-    server = ChatServer(args.max_clients, args.idle_timeout, args.queue)
+    server = ChatServer(args.max_clients, config(args))
     async with runtime.TaskGroup() as tg:
         port = await tg.start(server.serve, args.host, args.port)
         print(f"chat server listening on {args.host}:{port}", flush=True)

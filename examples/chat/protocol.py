@@ -155,7 +155,6 @@ def bye(reason: str) -> bytes:
 
 # Reasons a connection ends (shown in "! bye: ..." and in "left (...)").
 QUIT = "quit"
-TOO_SLOW = "too slow: outbound queue full"
 SERVER_FULL = "server full"
 SHUTTING_DOWN = "server shutting down"
 CONNECTION_LOST = "connection lost"
@@ -164,6 +163,14 @@ CONNECTION_CLOSED = "connection closed"
 
 def idle(seconds: float) -> str:
     return f"idle for {seconds:g} s"
+
+
+def no_progress(seconds: float) -> str:
+    return f"too slow: nothing could be sent for {seconds:g} s"
+
+
+def too_much_unsent(limit: int) -> str:
+    return f"too slow: over {limit} bytes unsent"
 
 
 WELCOME = notice("welcome to runtime chat; what is your nick? (1-32 of A-Z a-z 0-9 _ -)")

@@ -3,9 +3,8 @@
 Everything here is plain synchronous code run by whichever session's task
 is handling a line, so no locks are needed: the runtime runs one task at a
 time and nothing here awaits. Fan-out never waits either: `Room.broadcast`
-puts the line into each member's bounded outbound queue with
-``try_send`` (see `Session.deliver`); a member whose queue is full is too
-slow and is disconnected, and the others carry on.
+puts the line into each member's outbox (`Session.deliver`) and returns
+the members that are behind, for the sender to wait for (``outbox.py``).
 """
 
 from __future__ import annotations
@@ -30,21 +29,22 @@ class Room:
         self.name = name
         self.members: dict[Session, None] = {}  # insertion-ordered set
 
-    def broadcast(self, line: bytes) -> None:
+    def broadcast(self, line: bytes) -> list[Session]:
+        """Queue ``line`` for every member; the members the sender should wait for."""
         # deliver() never removes a member (a kick only marks it), so the
         # dict does not change size while we walk it.
-        for member in self.members:
-            member.deliver(line)
+        return [member for member in self.members if member.deliver(line)]
 
 
 class Hub:
     """Who is connected, under which nick, in which room."""
 
-    __slots__ = ("max_clients", "nicks", "rooms", "sessions")
+    __slots__ = ("max_clients", "nicks", "rooms", "sessions", "stopping")
 
     def __init__(self, max_clients: int) -> None:
         self.max_clients = max_clients
-        self.sessions: set[Session] = set()
+        self.stopping = False  # the server is shutting down
+        self.sessions: set[Session] = set()  # every connection, until its goodbye is done
         self.nicks: dict[str, Session] = {}
         self.rooms: dict[str, Room] = {protocol.DEFAULT_ROOM: Room(protocol.DEFAULT_ROOM)}
 
@@ -102,11 +102,11 @@ class Hub:
             room.broadcast(protocol.left(room.name, session.nick, reason))
 
     def remove(self, session: Session, reason: str | None) -> None:
-        """Forget a session that is going away (announced unless ``reason`` is None)."""
+        """Take a departing session out of its room and free its nick
+        (announced unless ``reason`` is None); it stays in `sessions` until it is gone."""
         self.leave(session, reason)
         if session.nick is not None and self.nicks.get(fold(session.nick)) is session:
             del self.nicks[fold(session.nick)]
-        self.sessions.discard(session)
 
     def room_list(self) -> bytes:
         rooms = sorted(self.rooms.values(), key=lambda r: fold(r.name))

@@ -1,55 +1,45 @@
-"""One connected client: a reader task, a writer task, and a bounded queue between.
+"""One connected client: a reader task, a writer task, and an `Outbox` between.
 
 ::
 
-    socket ──read_line──▶ reader (this task: commands, fan-out)
-                              │ try_send into every member's queue
-    socket ◀──write_all── writer ◀── outbound channel (bounded, `queue` lines)
+    link ──read_line──▶ reader (this task: rate limit, commands, fan-out)
+                              │ put into every member's outbox, then wait
+                              │ for the members that fell behind
+    link ◀──write_all── writer ◀── outbox (bytes, bounded by backpressure)
 
-The **reader** is the connection's handler task. It parses each line and
-acts on it; saying something in a room puts the line into the outbound
-queue of every member (`Room.broadcast` → `deliver`), never waiting. It
-yields to the scheduler every `LINES_PER_TURN` lines, so one fast sender
-cannot fill everybody's queue before their writers get to run: between two
-turns of a writer, each sender in the room adds at most `LINES_PER_TURN`
-lines, so a client that reads promptly is never "too slow" unless more
-than ``queue / LINES_PER_TURN`` (32 by default) members are pasting
-floods at once. Smaller turns mean smaller writes (a syscall per writer
-per turn): 8 lines a turn cut fan-out throughput to a third in
-``benchmarks/chat.py``.
+The **reader** is the connection's handler task. Each line costs a token
+from the client's `TokenBucket` (waiting for one when it sends faster than
+``--rate``), is parsed and acted on; saying something in a room puts the
+line into every member's outbox (`Room.broadcast` → `deliver`). Then the
+reader waits for the members that are behind (`Outbox.caught_up`): that
+wait is the backpressure that keeps floods fair (see ``outbox.py``).
 
-The **writer** drains the queue: it takes every line waiting and sends them
-in one ``write_all``. When the socket's kernel buffer is full (the client
-reads slowly), ``write_all`` waits; the queue fills; the next ``try_send``
-finds it full and the client is disconnected ("too slow") instead of
-stalling the room or growing memory without bound.
+The **writer** (`Outbox.drain`) takes every line waiting and sends them in
+one write. A write that makes no progress for ``--write-timeout`` seconds
+ends the session as "too slow".
 
-Ending a session, for whatever reason (``/quit``, EOF, reset, idle, too
-slow, server shutdown): the reason is recorded, the reader's cancel scope
-is cancelled (if it was not the reader itself that ended), the session
-leaves its room (announced, except at shutdown), and a final ``! bye:
-reason`` goes into the queue. The writer runs in a shielded scope, so it
-drains the queue (whole lines) and the bye line even while the server is
-being cancelled; that goodbye gets `LINGER` seconds (`SHUTDOWN_LINGER` at
-shutdown, and no more than that once a shutdown begins, even for a client
-that was already lingering), then the writer is cancelled and the socket
-closed.
+A session ends, for whatever reason (``/quit``, EOF, reset, idle, too
+slow, server shutdown), in one place, `_leave`: it leaves its room
+(announced, except at shutdown), queues ``! bye: reason`` after what is
+already queued, and gives the writer `LINGER` seconds (`SHUTDOWN_LINGER`
+once a shutdown begins, `hurry`) in a shielded scope to send it all; then
+the writer is cancelled and the link closed by the server.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import runtime
-from runtime.io import Stream
 
 from . import protocol
+from .bucket import TokenBucket
+from .outbox import HIGH_WATER, Link, Outbox
 from .rooms import Hub, Room
 
 #: The reader lets other tasks run after this many lines in a row.
 LINES_PER_TURN = 32
-#: The most lines the writer joins into one write.
-MAX_BATCH = 512
 #: Seconds a departing client gets to receive its queue and the bye line.
 LINGER = 5.0
 SHUTDOWN_LINGER = 1.0
@@ -57,40 +47,46 @@ SHUTDOWN_LINGER = 1.0
 
 @dataclass(frozen=True)
 class Config:
-    idle_timeout: float | None = None  # seconds without a line from the client
-    queue: int = 1024  # outbound lines buffered per client
+    idle_timeout: float | None = 600.0  # seconds without a line from the client
+    write_timeout: float = 30.0  # seconds a write may make no progress
+    max_queued: int = 1 << 20  # bytes unsent to a stalled client before it is cut
+    rate: float = 20.0  # lines a second per client (0: no limit)...
+    burst: int = 200  # ...after a burst of this many
 
 
 class Session:
-    __slots__ = ("_read_scope", "_rx", "_tx", "_write_scope", "config", "hub", "nick",
-                 "reason", "room", "stream")
+    __slots__ = ("_behind", "_bucket", "_linger", "_read_scope", "_write_scope", "config",
+                 "hub", "link", "nick", "outbox", "reason", "room")
 
-    def __init__(self, hub: Hub, stream: Stream, config: Config) -> None:
+    def __init__(self, hub: Hub, link: Link, config: Config) -> None:
         self.hub = hub
-        self.stream = stream
+        self.link = link
         self.config = config
         self.nick: str | None = None
         self.room: Room | None = None
         self.reason: str | None = None  # why the session ends, once it does
-        self._tx, self._rx = runtime.channel(config.queue)
+        self.outbox = Outbox()
+        self._bucket = TokenBucket(config.rate, config.burst)
+        self._behind: list[Session] = []  # members the last line left behind
         self._read_scope = runtime.CancelScope()
         self._write_scope = runtime.CancelScope(shield=True)
+        self._linger: runtime.CancelScope | None = None
 
     def __repr__(self) -> str:
-        return f"<Session {self.nick or '(no nick)'} {self.stream.peer_address}>"
+        return f"<Session {self.nick or '(no nick)'} {self.link.peer_address}>"
 
-    # -- called by other sessions -------------------------------------------------
+    # -- called by other sessions and the server ----------------------------------------
 
-    def deliver(self, line: bytes) -> None:
-        """Queue ``line`` for this client without waiting; a full queue ends it."""
-        if self.reason is not None:
-            return
-        try:
-            self._tx.try_send(line)
-        except runtime.WouldBlock:
-            self.end(protocol.TOO_SLOW)
-        except (runtime.BrokenResourceError, runtime.ClosedResourceError):
-            pass  # the writer is gone; our reader is ending too
+    def deliver(self, line: bytes) -> bool:
+        """Queue ``line`` for this client; True if the sender should wait for it."""
+        outbox = self.outbox
+        if self.reason is not None or not outbox.put(line) or outbox.queued <= HIGH_WATER:
+            return False
+        if not outbox.stalled():
+            return True
+        if outbox.queued > self.config.max_queued:
+            self.end(protocol.too_much_unsent(self.config.max_queued))
+        return False
 
     def end(self, reason: str) -> None:
         """Disconnect this client with ``reason`` (the first reason given wins)."""
@@ -98,99 +94,90 @@ class Session:
             self.reason = reason
         self._read_scope.cancel()
 
+    def hurry(self, deadline: float) -> None:
+        """A shutdown began: a goodbye in progress gets until ``deadline`` at most."""
+        if self._linger is not None:
+            self._linger.deadline = min(self._linger.deadline, deadline)
+
     # -- the connection's task ------------------------------------------------------
 
     async def run(self) -> None:
-        hub = self.hub
-        hub.sessions.add(self)
+        self.hub.sessions.add(self)
         async with runtime.TaskGroup() as tg:
-            writer = tg.spawn(self._write_loop(), name="chat writer")
-            stopping = False
+            writer = tg.spawn(self._write(), name="chat writer")
             try:
                 with self._read_scope:
                     await self._read_loop()
-                if self.reason is None:  # our own scope's deadline: idle
-                    self.reason = protocol.idle(self.config.idle_timeout or 0)
             except runtime.Cancelled:
-                # Our scope catches its own cancellation, so this one comes from
-                # outside: the server is shutting down. Nobody is told who left.
-                stopping = True
-                self.reason = protocol.SHUTTING_DOWN
+                self.reason = protocol.SHUTTING_DOWN  # only a shutdown cancels us from outside
                 raise
             finally:
-                reason = self.reason or protocol.CONNECTION_LOST
-                hub.remove(self, None if stopping else reason)
-                try:
-                    # Not shielded: a shutdown that comes while a departing
-                    # client lingers must not wait out its LINGER seconds.
-                    with runtime.move_on_after(LINGER):
-                        await self._say_goodbye(writer, reason)
-                except runtime.Cancelled:
-                    # The server is stopping (now, or it already was).
-                    with runtime.move_on_after(SHUTDOWN_LINGER, shield=True):
-                        await self._say_goodbye(writer, reason)
-                    raise
-                finally:
-                    self._write_scope.cancel()
+                await self._leave(writer)
 
-    async def _say_goodbye(self, writer: runtime.JoinHandle[None], reason: str) -> None:
-        # Called again if a shutdown cut the first call short: a cancelled
-        # send queued nothing, and a second send on the closed sender is
-        # refused (ClosedResourceError), so the bye line goes out once.
-        try:
-            await self._tx.send(protocol.bye(reason))
-        except (runtime.BrokenResourceError, runtime.ClosedResourceError):
-            pass  # the writer already stopped (the connection broke), or we closed
-        self._tx.close()
-        await writer  # it writes what is queued, then sees the end of the channel
+    async def _leave(self, writer: runtime.JoinHandle[None]) -> None:
+        # No reason means the read scope's own deadline ended it: idle.
+        reason = self.reason or protocol.idle(self.config.idle_timeout or 0)
+        shutdown = reason == protocol.SHUTTING_DOWN
+        self.hub.remove(self, None if shutdown else reason)
+        linger = SHUTDOWN_LINGER if shutdown or self.hub.stopping else LINGER
+        with runtime.CancelScope(runtime.current_time() + linger, shield=True) as self._linger:
+            self.outbox.close(protocol.bye(reason))
+            await writer  # it writes what is queued, then sees the end of the outbox
+        self._write_scope.cancel()
+        self.hub.sessions.discard(self)
 
     async def _read_loop(self) -> None:
-        stream = self.stream
+        link = self.link
         scope = self._read_scope
         idle = self.config.idle_timeout
         self.deliver(protocol.WELCOME)
         lines = 0
         while True:
-            if idle is not None:
+            if idle:
                 scope.deadline = runtime.current_time() + idle
             try:
                 # One byte over: a CR before the newline is not counted (too_long).
-                raw = await stream.read_line(protocol.MAX_LINE + 1)
+                raw = await link.read_line(protocol.MAX_LINE + 1)
             except runtime.LineTooLong:
                 self.deliver(protocol.LINE_TOO_LONG)
                 continue
             except (OSError, runtime.ClosedResourceError):
                 self.reason = protocol.CONNECTION_LOST
                 return
+            if idle:
+                scope.deadline = math.inf  # waiting below is not idling
             if not raw.endswith(b"\n"):
                 # EOF. An unterminated last line (the client died mid-line) is dropped.
                 self.reason = protocol.CONNECTION_CLOSED
                 return
+            await self._bucket.take()
             if protocol.too_long(raw):
                 self.deliver(protocol.LINE_TOO_LONG)
-                continue
-            self.handle(protocol.decode(raw))
+            else:
+                self.handle(protocol.decode(raw))
             if self.reason is not None:
                 return
+            if self.outbox.queued > HIGH_WATER:  # replies to us pile up: we wait for them too
+                self._behind.append(self)
+            if self._behind:
+                await self._wait_for_fan_out()
             lines += 1
             if lines % LINES_PER_TURN == 0:
                 await runtime.checkpoint()
 
-    async def _write_loop(self) -> None:
-        rx = self._rx
-        stream = self.stream
+    async def _wait_for_fan_out(self) -> None:
+        behind, self._behind = self._behind, []
+        for member in behind:
+            await member.outbox.caught_up()
+
+    async def _write(self) -> None:
         try:
             with self._write_scope:
-                while True:
-                    try:
-                        batch = await rx.recv_many(MAX_BATCH)
-                    except runtime.EndOfChannel:
-                        return
-                    await stream.write_all(b"".join(batch) if len(batch) > 1 else batch[0])
+                reason = await self.outbox.drain(self.link, self.config.write_timeout)
         except (OSError, runtime.ClosedResourceError):
-            self.end(protocol.CONNECTION_LOST)
-        finally:
-            rx.close()
+            reason = protocol.CONNECTION_LOST
+        if reason is not None:
+            self.end(reason)
 
     # -- commands -----------------------------------------------------------------------
 
@@ -202,7 +189,7 @@ class Session:
             return
         if not command:
             if arg and self.room is not None:
-                self.room.broadcast(protocol.said(self.room.name, self.nick, arg))
+                self._behind = self.room.broadcast(protocol.said(self.room.name, self.nick, arg))
             return
         handler = _COMMANDS.get(command)
         if handler is None:
@@ -261,7 +248,8 @@ class Session:
             self.deliver(protocol.error(f"no such nick: {target_nick}"))
             return
         assert self.nick is not None and target.nick is not None
-        target.deliver(protocol.private(self.nick, text))
+        if target.deliver(protocol.private(self.nick, text)):
+            self._behind.append(target)
         self.deliver(protocol.private_sent(target.nick, text))
 
     def _me(self, arg: str) -> None:
@@ -269,7 +257,7 @@ class Session:
             self.deliver(protocol.error("usage: /me ACTION"))
         elif self.room is not None:
             assert self.nick is not None
-            self.room.broadcast(protocol.action(self.room.name, self.nick, arg))
+            self._behind = self.room.broadcast(protocol.action(self.room.name, self.nick, arg))
 
     def _help(self, arg: str) -> None:
         self.deliver(b"".join(protocol.notice(text) for text in protocol.HELP))
