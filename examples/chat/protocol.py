@@ -39,6 +39,14 @@ Limits and bad input
 * Invalid UTF-8 is **replaced**, never rejected: each bad byte becomes
   U+FFFD (the replacement character), as ``bytes.decode(errors="replace")``
   does, and the line is handled as usual.
+* **Control characters are made visible** before anything is relayed, so
+  no client can drive another's terminal (clear its screen, ring its bell,
+  move its cursor, or reverse the text that follows with a bidi override).
+  C0 controls other than TAB, and DEL, become caret notation as ``cat -v``
+  shows them (NUL ``^@``, BEL ``^G``, ESC ``^[``, a lone CR ``^M``, DEL
+  ``^?``); C1 controls (U+0080-U+009F) and the bidi embedding, override and
+  isolate characters (U+202A-U+202E, U+2066-U+2069) become ``<U+XXXX>``.
+  Nicks and room names never contain them: their alphabet is stricter.
 """
 
 from __future__ import annotations
@@ -85,9 +93,30 @@ def too_long(raw: bytes) -> bool:
     return end > MAX_LINE
 
 
+def _visible(code: int) -> str:
+    if code < 0x20 or code == 0x7F:
+        return "^" + chr(code ^ 0x40)  # caret notation: 0x1B -> ^[, 0x7F -> ^?
+    return f"<U+{code:04X}>"
+
+
+_BIDI_CONTROLS = [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+#: str.translate table: every character a terminal would act on, made visible.
+_ESCAPES = {code: _visible(code)
+            for code in [*range(0x20), 0x7F, *range(0x80, 0xA0), *_BIDI_CONTROLS]
+            if code != 0x09}  # TAB is harmless and people paste it
+
+
+def sanitise(text: str) -> str:
+    """``text`` with its control characters made visible (see the module docstring)."""
+    # isprintable() is one C loop, and true for almost every chat line; the
+    # characters we escape are all non-printable, so it is a safe fast path.
+    return text if text.isprintable() else text.translate(_ESCAPES)
+
+
 def decode(raw: bytes) -> str:
-    """One received line as text: newline (and CR) stripped, bad UTF-8 replaced."""
-    return raw.rstrip(b"\n").rstrip(b"\r").decode("utf-8", errors="replace")
+    """One received line as text: newline (and CR) stripped, bad UTF-8 replaced,
+    control characters made visible."""
+    return sanitise(raw.rstrip(b"\n").rstrip(b"\r").decode("utf-8", errors="replace"))
 
 
 def parse(line: str) -> tuple[str, str]:
