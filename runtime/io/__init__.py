@@ -1,4 +1,5 @@
-"""The io layer: TCP, UDP and Unix sockets (stream and datagram), buffered streams, DNS.
+"""The io layer: TCP, UDP and Unix sockets (stream and datagram), buffered streams, TLS,
+DNS.
 
 Written only against the executor's `IoSource` and leaf awaitables; nothing
 here calls epoll (or any reactor) directly.
@@ -9,6 +10,7 @@ from .dns import getaddrinfo, getnameinfo
 from .serve import serve_tcp
 from .stream import Stream
 from .tcp import TcpListener, TcpStream
+from .tls import NeedHandshakeError, TlsStream
 from .udp import UdpSocket
 from .unix import UnixListener, UnixStream
 from .unix_datagram import UnixDatagramSocket
@@ -16,9 +18,11 @@ from .unix_datagram import UnixDatagramSocket
 __all__ = [
     "IncompleteReadError",
     "LineTooLong",
+    "NeedHandshakeError",
     "Stream",
     "TcpListener",
     "TcpStream",
+    "TlsStream",
     "UdpSocket",
     "UnixDatagramSocket",
     "UnixListener",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import errno
 import socket
+import ssl as _ssl
 import sys
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..errors import ClosedResourceError
 from ..executor.io_source import IoSource
@@ -14,6 +15,7 @@ from .dns import getaddrinfo
 from .happy_eyeballs import connect_first
 from .naming import bind_naming_errors
 from .stream import Stream
+from .tls import TlsStream
 
 
 class TcpStream(Stream):
@@ -21,9 +23,24 @@ class TcpStream(Stream):
 
     __slots__ = ()
 
+    @overload
+    @classmethod
+    async def connect(cls, host: str, port: int, *, happy_eyeballs_delay: float = ...,
+                      local_address: tuple[str, int] | None = None, ssl: None = None,
+                      server_hostname: None = None) -> TcpStream: ...
+
+    @overload
+    @classmethod
+    async def connect(cls, host: str, port: int, *, happy_eyeballs_delay: float = ...,
+                      local_address: tuple[str, int] | None = None,
+                      ssl: _ssl.SSLContext | Literal[True],
+                      server_hostname: str | None = None) -> TlsStream: ...
+
     @classmethod
     async def connect(cls, host: str, port: int, *, happy_eyeballs_delay: float = 0.25,
-                      local_address: tuple[str, int] | None = None) -> TcpStream:
+                      local_address: tuple[str, int] | None = None,
+                      ssl: _ssl.SSLContext | bool | None = None,
+                      server_hostname: str | None = None) -> TcpStream | TlsStream:
         """Resolve ``host`` (off the loop) and connect, racing addresses per RFC 8305.
 
         ``local_address`` binds the connecting socket first (``(host, port)``,
@@ -31,12 +48,42 @@ class TcpStream(Stream):
         (``EADDRNOTAVAIL``, ``EADDRINUSE``) names the address. Raises
         `ConnectionRefusedError` / `OSError` naming the address when every
         attempt fails, `socket.gaierror` when the name does not resolve.
+
+        ``ssl=True`` (the system's trusted CAs) or an `ssl.SSLContext` returns
+        a `TlsStream` whose handshake has completed, as asyncio's
+        ``open_connection(ssl=...)`` does; ``server_hostname`` (default
+        ``host``) is the name the certificate must carry and the SNI sent. A
+        failed handshake closes the connection and raises
+        `BrokenResourceError` saying why.
         """
+        context = _client_context(ssl, server_hostname)
         infos = await getaddrinfo(host, port, type=socket.SOCK_STREAM)
         targets = [(int(family), int(type_), proto, addr)
                    for family, type_, proto, _, addr in infos]
         sock = await connect_first(targets, happy_eyeballs_delay, local_address)
-        return cls(sock)
+        stream = cls(sock)
+        if context is None:
+            return stream
+        try:
+            tls = TlsStream(stream, context, server_hostname=server_hostname or host)
+            await tls.do_handshake()
+        except BaseException:
+            stream.close()
+            raise
+        return tls
+
+
+def _client_context(ssl: _ssl.SSLContext | bool | None,
+                    server_hostname: str | None) -> _ssl.SSLContext | None:
+    if ssl is None or ssl is False:
+        if server_hostname is not None:
+            raise ValueError("server_hostname is only meaningful with ssl")
+        return None
+    if ssl is True:
+        return _ssl.create_default_context()
+    if isinstance(ssl, _ssl.SSLContext):
+        return ssl
+    raise TypeError(f"ssl must be an ssl.SSLContext, True or None, got {ssl!r}")
 
 
 class TcpListener(Resource):
