@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,13 +16,6 @@ from tests.examples.chat_harness import ROOT, ChatProcess, clients
 
 CLIENT = ROOT / "examples" / "chat_client.py"
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def server() -> Iterator[ChatProcess]:
-    with ChatProcess() as proc:
-        yield proc
-        proc.stop()
 
 
 def test_piped_stdin_is_sent_and_eof_quits(server: ChatProcess) -> None:

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.examples.chat_harness import WELCOME, ChatProcess, Client, clients
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def server() -> Iterator[ChatProcess]:
-    with ChatProcess() as proc:
-        yield proc
-        proc.stop()
 
 
 def test_prints_how_to_connect_first(server: ChatProcess) -> None:

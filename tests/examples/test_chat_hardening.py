@@ -7,20 +7,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.examples.chat_harness import CHAT_SERVER, WELCOME, ChatProcess, Client, clients
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def server() -> Iterator[ChatProcess]:
-    with ChatProcess() as proc:
-        yield proc
-        proc.stop()
 
 
 # -- bad input -----------------------------------------------------------------------

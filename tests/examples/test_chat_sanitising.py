@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.examples.chat_harness import ChatProcess, clients
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def server() -> Iterator[ChatProcess]:
-    with ChatProcess() as proc:
-        yield proc
-        proc.stop()
 
 
 @pytest.mark.parametrize(("sent", "shown"), [
