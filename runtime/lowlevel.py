@@ -1,21 +1,32 @@
-"""The building blocks the io layer (and adventurous users) build on."""
+"""The building blocks the io layer (and adventurous users) build on.
+
+`runtime.io` imports nothing from the executor but these names and the
+executor's own public ones (``tests/test_layering.py`` checks): a socket's
+`Source` (made by `socket_source`, for whichever backend the runtime runs
+on), the waits on an fd's readiness, and the traps a leaf awaitable parks
+with (trio's ``trio.lowlevel``).
+"""
 
 from __future__ import annotations
 
 from .executor.introspect import current_task
 from .executor.io_wait import notify_closing, scheduled_io, wait_readable, wait_writable
+from .executor.source import Source, socket_source
 from .executor.task import Task, Waker
-from .executor.traps import checkpoint_if_cancelled, park, park_uncancellable
+from .executor.traps import checkpoint, checkpoint_if_cancelled, park, park_uncancellable
 
 __all__ = [
+    "Source",
     "Task",
     "Waker",
+    "checkpoint",
     "checkpoint_if_cancelled",
     "current_task",
     "notify_closing",
     "park",
     "park_uncancellable",
     "scheduled_io",
+    "socket_source",
     "wait_readable",
     "wait_writable",
 ]

@@ -7,6 +7,7 @@ from .cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at
 from .runner import Runner, run, spawn
 from .task import JoinHandle, Task, Waker
 from .task_group import TaskGroup, TaskStatus
+from .threads import to_thread
 
 __all__ = [
     "CancelScope",
@@ -22,4 +23,5 @@ __all__ = [
     "move_on_at",
     "run",
     "spawn",
+    "to_thread",
 ]

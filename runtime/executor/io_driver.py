@@ -27,18 +27,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..reactor import Interest, NotRegisteredError, Registry, Token
-from ..reactor._readiness import ERROR, READ_CLOSED, READABLE, WRITABLE, WRITE_CLOSED
+from ..reactor import Interest, NotRegisteredError, Readiness, Registry, Token
 from .task import Waker
 
 #: Readiness bits that let a reader (resp. writer) make progress: data, EOF,
 #: or an error it will see when it tries.
-READ_READY = READABLE | READ_CLOSED | ERROR
-WRITE_READY = WRITABLE | WRITE_CLOSED | ERROR
+READ_READY = Readiness.READABLE | Readiness.READ_CLOSED | Readiness.ERROR
+WRITE_READY = Readiness.WRITABLE | Readiness.WRITE_CLOSED | Readiness.ERROR
 #: What ``EAGAIN`` proves stale. Closed bits stay: a closed direction never
 #: answers ``EAGAIN`` again, and no new edge would come to set them back.
-READ_STALE = READABLE | ERROR
-WRITE_STALE = WRITABLE | ERROR
+READ_STALE = Readiness.READABLE | Readiness.ERROR
+WRITE_STALE = Readiness.WRITABLE | Readiness.ERROR
 
 #: Tokens below this are the runner's own (its Waker, its signal socket).
 FIRST_SLOT = 2
@@ -104,7 +103,7 @@ class IoDriver:
         return sio
 
     def fresh_scheduled_io(self, fd: int) -> ScheduledIo:
-        """A new `ScheduledIo` for a socket just wrapped (`IoSource`).
+        """A new `ScheduledIo` for a socket just wrapped (`ReadySource`).
 
         An entry already here for this fd number belongs to a socket closed
         without `notify_closing` (dropped, or closed behind our back): its

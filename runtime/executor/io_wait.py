@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import BusyResourceError, ClosedResourceError
-from ..reactor.poll import Source, _fd_of
+from ..reactor import Source, fd_of
 from . import context
 from .io_driver import READ_READY, READ_STALE, WRITE_READY, WRITE_STALE, ScheduledIo
 from .traps import PARK
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 async def wait_ready(sio: ScheduledIo, reading: bool, runner: Runner) -> None:
     """Park until ``sio`` is ready in one direction (readiness already cleared).
 
-    The place a task waits on the IO driver (`IoSource.recv`, the stream
+    The place a task waits on the IO driver (`ReadySource.recv`, the stream
     read, writes its common case out); ``runner`` is the one
     running the task (callers hold it already: no lookup per wait). Raises
     `BusyResourceError` if another task already waits in that direction and
@@ -71,7 +71,7 @@ async def wait_readable(source: Source) -> None:
     `ClosedResourceError` if `notify_closing` is called meanwhile.
     """
     runner = context.runner()
-    sio = runner.io.scheduled_io(_fd_of(source))
+    sio = runner.io.scheduled_io(fd_of(source))
     sio.readiness &= ~READ_STALE
     await wait_ready(sio, True, runner)
 
@@ -79,7 +79,7 @@ async def wait_readable(source: Source) -> None:
 async def wait_writable(source: Source) -> None:
     """Park until ``source`` is writable (see `wait_readable` for the errors)."""
     runner = context.runner()
-    sio = runner.io.scheduled_io(_fd_of(source))
+    sio = runner.io.scheduled_io(fd_of(source))
     sio.readiness &= ~WRITE_STALE
     await wait_ready(sio, False, runner)
 
@@ -90,9 +90,9 @@ def notify_closing(source: Source) -> None:
     Also deregisters the fd from the reactor. A no-op for an fd nobody
     waited on.
     """
-    context.runner().io.notify_closing(_fd_of(source))
+    context.runner().io.notify_closing(fd_of(source))
 
 
 def scheduled_io(source: Source) -> ScheduledIo:
     """The driver's `ScheduledIo` for ``source`` (registering it on first use)."""
-    return context.runner().io.scheduled_io(_fd_of(source))
+    return context.runner().io.scheduled_io(fd_of(source))

@@ -3,7 +3,7 @@
 With ``runtime.run(main(), backend="uring")`` the socket operations of
 `runtime.io` are not tried and retried on readiness; each one is submitted
 to the kernel as an operation and the task parks until its completion
-(`UringSource`, in ``uring_source.py``). This module is the other half:
+(`RingSource`, in ``ring_source.py``). This module is the other half:
 
 * `Op`: one direction of one socket (its reader or its writer), reused for
   every operation that direction submits. Its token is its slot in a slab.
@@ -41,16 +41,15 @@ from __future__ import annotations
 
 import errno
 import select
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import Cancelled, ClosedResourceError
-from ..reactor import Events, Poll
-from ..reactor.errors import UringUnavailableError
+from ..reactor import Events, Poll, UringUnavailableError
 from .traps import PARK, park_uncancellable
 
 if TYPE_CHECKING:
-    from ..reactor._uring import Ring
-    from .runner import Runner
+    from ..reactor import Ring
     from .task import Task
 
 #: The poll on the epoll fd, and every ASYNC_CANCEL (whose own result we do
@@ -87,22 +86,20 @@ class Op:
 class RingDriver:
     """An io_uring `Ring` driving socket operations, with the epoll `Poll` inside it."""
 
-    __slots__ = ("_completions", "_epfd", "_free", "_poll", "_release", "_runner", "_slab",
-                 "ring", "source_class")
+    __slots__ = ("_completions", "_epfd", "_free", "_poll", "_release", "_slab", "_wake", "ring")
 
-    def __init__(self, runner: Runner, poll: Poll, entries: int | None = None) -> None:
+    def __init__(self, poll: Poll, wake: Callable[[Task], None],
+                 entries: int | None = None) -> None:
         try:
-            from ..reactor._uring import Completions, Ring
+            from ..reactor import Completions, Ring
         except ImportError:
             raise UringUnavailableError(
                 errno.ENOSYS, "the io_uring backend was not built into this install "
                 "(Linux, with <linux/io_uring.h> present at pip install)") from None
-        from .uring_source import UringSource
-
-        #: What `IoSource(sock)` makes on this runtime (see IoSource.__new__).
-        self.source_class: type = UringSource
         self.ring: Ring = Ring(entries or ENTRIES)
-        self._runner = runner
+        # Called with each task a completion makes ready: the runner passes
+        # its same-thread `wake_here`, as it does to the `IoDriver`.
+        self._wake = wake
         self._completions = Completions(1024)
         self._poll = poll
         self._epfd = poll.fileno()
@@ -145,15 +142,16 @@ class RingDriver:
         if self.ring.queued:
             self.ring.submit()
 
-    async def wait(self, op: Op) -> int:
-        """Park until ``op``'s operation completes; its result (``-errno`` on failure).
+    async def wait(self, op: Op, task: Task) -> int:
+        """Park ``task`` (the caller) until ``op``'s operation completes; its
+        result (``-errno`` on failure).
 
         Submitted already by the caller (``op.pending`` set). On `Cancelled`,
         cancel it in the kernel and wait for its completion before raising,
         unless it completed anyway: then return that result (see the module
         docstring).
         """
-        op.waker = self._runner.current
+        op.waker = task
         try:
             while op.pending:
                 await PARK  # park(), without the call
@@ -193,7 +191,7 @@ class RingDriver:
             return 0
         raw = self._completions.raw
         slab = self._slab
-        run_queue = self._runner.run_queue
+        wake = self._wake
         epoll_ready = False
         for i in range(0, len(raw), 3):
             token = raw[i]
@@ -204,11 +202,8 @@ class RingDriver:
                 op.result = raw[i + 1]
                 op.pending = False
                 task = op.waker
-                if task is not None and not task.scheduled:
-                    # Runner.wake on the loop's own thread, written out: this
-                    # is the hottest loop of the uring backend.
-                    task.scheduled = True
-                    run_queue.append(task)
+                if task is not None:
+                    wake(task)
                 if self._release and op in self._release:
                     self._release.discard(op)
                     self._free_slot(op)

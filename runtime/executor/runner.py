@@ -17,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,8 +32,10 @@ from ..reactor import Events, Poll, Token, Waker
 from . import context
 from .cancel import AbortScope, CancelScope, RootScope
 from .io_driver import IoDriver
+from .ready_source import ReadySource
 from .run_queue import RunQueue
 from .signals import SigintCatcher
+from .source import Source
 from .task import JoinHandle, Task, _UnretrievedException
 from .threads import ThreadPool
 from .time_driver import TimerHeap
@@ -85,6 +88,8 @@ class Runner:
         # Poll inside it for what still needs readiness (ring_driver.py).
         self.poll = Poll(None if backend == "uring" else backend)
         self.ring: RingDriver | None = None
+        #: What `socket_source` makes on this runtime, chosen once, here.
+        self.source_class: Callable[[socket.socket], Source] = ReadySource
         try:
             self.events = Events(1024)
             self.reactor_waker = Waker(self.poll.registry, WAKER_TOKEN)
@@ -94,8 +99,10 @@ class Runner:
             self.sigint = SigintCatcher(self.poll.registry)
             if backend == "uring":
                 from .ring_driver import RingDriver  # built on Linux only
+                from .ring_source import RingSource
 
-                self.ring = RingDriver(self, self.poll)
+                self.ring = RingDriver(self.poll, self.wake_here)
+                self.source_class = RingSource
         except BaseException:
             self.poll.close()
             raise

@@ -133,7 +133,7 @@ async def checkpoint_if_cancelled() -> None:
 async def budget_spent_or_cancelled(runner: Runner) -> None:
     """The slow half of `checkpoint_if_cancelled`, once a unit is spent.
 
-    Hot paths (`IoSource`, `UringSource`, a channel's send and recv) inline
+    Hot paths (`ReadySource`, `RingSource`, a channel's send and recv) inline
     the fast half, ``runner.budget -= 1`` and ``if runner.budget <= 0 or
     runner.live_cancels:``, and await this only when it is true: no
     coroutine is made for a ready operation.

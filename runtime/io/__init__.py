@@ -1,8 +1,9 @@
 """The io layer: TCP, UDP and Unix sockets (stream and datagram), buffered streams, TLS,
 DNS.
 
-Written only against the executor's `IoSource` and leaf awaitables; nothing
-here calls epoll (or any reactor) directly.
+Written only against the executor's public names and `runtime.lowlevel`
+(a `Source` per socket, made by `socket_source`); nothing here calls epoll
+(or any reactor) directly, and a test checks the imports.
 """
 
 from ..errors import IncompleteReadError, LineTooLong

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from ..errors import BusyResourceError, IncompleteReadError, LineTooLong
-from ..executor.traps import checkpoint_if_cancelled
+from ..lowlevel import checkpoint_if_cancelled
 
 READ_CHUNK = 65536
 

@@ -6,7 +6,7 @@ import socket
 from typing import Any
 
 from ..errors import ClosedResourceError
-from ..executor.io_source import IoSource
+from ..lowlevel import Source, socket_source
 from ..resource import Resource
 from .naming import name_peer
 
@@ -17,7 +17,7 @@ class DatagramSocket(Resource):
     __slots__ = ("_closed", "_peer", "_src")
 
     def __init__(self, sock: socket.socket) -> None:
-        self._src = IoSource(sock)
+        self._src = socket_source(sock)
         self._closed = False
         try:
             self._peer: Any = sock.getpeername() or None  # connected before it came here
@@ -37,7 +37,7 @@ class DatagramSocket(Resource):
     def socket(self) -> socket.socket:
         return self._src.sock
 
-    def _check_open(self) -> IoSource:
+    def _check_open(self) -> Source:
         if self._closed:
             raise ClosedResourceError(f"{type(self).__name__} is closed")
         return self._src

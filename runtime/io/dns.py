@@ -6,8 +6,8 @@ import ipaddress
 import socket
 from typing import Any
 
-from ..executor.threads import to_thread
-from ..executor.traps import checkpoint_if_cancelled
+from ..executor import to_thread
+from ..lowlevel import checkpoint_if_cancelled
 
 AddrInfo = tuple[int, int, int, str, Any]  # family, type, proto, canonname, sockaddr
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from ..executor.cancel import move_on_after
-from ..executor.io_source import IoSource
-from ..executor.task_group import TaskGroup
+from ..executor import TaskGroup, move_on_after
+from ..lowlevel import socket_source
 from ..sync import Event
 from .naming import bind_naming_errors
 
@@ -44,7 +43,7 @@ async def _attempt(target: Target, local_address: Any) -> socket.socket:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if local_address is not None:
             bind_naming_errors(sock, local_address)
-        src = IoSource(sock)
+        src = socket_source(sock)
         try:
             await src.connect(address)
         except BaseException:

@@ -9,9 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ..errors import BrokenResourceError
-from ..executor.cancel import move_on_after
-from ..executor.io_source import is_out_of_fds
-from ..executor.task_group import TaskGroup, TaskStatus
+from ..executor import TaskGroup, TaskStatus, move_on_after
 from ..time import sleep
 from .tcp import TcpListener, TcpStream
 from .tls import TlsStream
@@ -31,6 +29,8 @@ _PEER_GONE_BEFORE_ACCEPT = frozenset(
 #: (not retrying) is what keeps it from spinning: the pending connection
 #: stays in the backlog and no new readiness edge would come anyway.
 ACCEPT_BACKOFF = 0.1
+#: What accept(2) says when the process or the system is out of resources.
+_OUT_OF_FDS = (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS)
 
 #: A handler takes a `TcpStream`, or a `TlsStream` when serving TLS.
 Handler = Callable[[Any], Awaitable[Any]]
@@ -85,7 +85,7 @@ async def _accept_forever(listener: TcpListener, handler: Handler, handlers: Tas
         except OSError as exc:
             if exc.errno in _PEER_GONE_BEFORE_ACCEPT:
                 continue  # that client is gone; the next one is not
-            if not is_out_of_fds(exc):
+            if exc.errno not in _OUT_OF_FDS:
                 raise
             logger.warning("accept() failed (%s); retrying in %.1f s", exc, ACCEPT_BACKOFF)
             await sleep(ACCEPT_BACKOFF)

@@ -14,8 +14,7 @@ import socket
 from typing import Any
 
 from ..errors import ClosedResourceError
-from ..executor.io_source import IoSource
-from ..executor.traps import checkpoint, checkpoint_if_cancelled
+from ..lowlevel import checkpoint, checkpoint_if_cancelled, socket_source
 from ..resource import Resource
 from .buffered import READ_CHUNK, BufferedReading
 from .naming import describe, name_peer
@@ -27,7 +26,7 @@ class Stream(BufferedReading, Resource):
     __slots__ = ("_peer", "_src", "_writing")
 
     def __init__(self, sock: socket.socket) -> None:
-        self._src = IoSource(sock)
+        self._src = socket_source(sock)
         self._buf = bytearray()
         self._closed = False
         self._reading = False

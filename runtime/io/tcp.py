@@ -9,7 +9,7 @@ import sys
 from typing import Any, Literal, overload
 
 from ..errors import ClosedResourceError
-from ..executor.io_source import IoSource
+from ..lowlevel import socket_source
 from ..resource import Resource
 from .dns import getaddrinfo
 from .happy_eyeballs import connect_first
@@ -92,7 +92,7 @@ class TcpListener(Resource):
     __slots__ = ("_closed", "_src")
 
     def __init__(self, sock: socket.socket) -> None:
-        self._src = IoSource(sock)
+        self._src = socket_source(sock)
         self._closed = False
 
     @classmethod

@@ -42,8 +42,8 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from ..errors import BrokenResourceError, ClosedResourceError, WouldBlock
-from ..executor.cancel import move_on_after
-from ..executor.traps import checkpoint_if_cancelled
+from ..executor import move_on_after
+from ..lowlevel import checkpoint_if_cancelled
 from ..resource import Resource
 from ..sync import Event, Lock
 from .buffered import READ_CHUNK, BufferedReading

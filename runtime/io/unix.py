@@ -12,8 +12,7 @@ from collections.abc import Collection
 from typing import Any
 
 from ..errors import ClosedResourceError
-from ..executor.io_source import IoSource
-from ..executor.traps import checkpoint, checkpoint_if_cancelled
+from ..lowlevel import checkpoint, checkpoint_if_cancelled, socket_source
 from ..resource import Resource
 from .naming import bind_naming_errors
 from .stream import Stream
@@ -38,7 +37,7 @@ class UnixStream(Stream):
         """Connect to the listener at ``path``; `FileNotFoundError` /
         `ConnectionRefusedError` name the path when nobody listens there."""
         sock = _unix_socket()
-        src = IoSource(sock)
+        src = socket_source(sock)
         try:
             await src.connect(path)  # its errors name the path
         except BaseException:
@@ -132,7 +131,7 @@ class UnixListener(Resource):
     __slots__ = ("_closed", "_identity", "_src", "path")
 
     def __init__(self, sock: socket.socket, path: str | bytes) -> None:
-        self._src = IoSource(sock)
+        self._src = socket_source(sock)
         self._closed = False
         self.path = path
         # A Linux abstract name (leading NUL) has no file to stat or remove.

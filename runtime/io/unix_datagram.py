@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from ..executor.traps import checkpoint
+from ..lowlevel import checkpoint
 from .datagram import DatagramSocket
 from .naming import bind_naming_errors, name_peer
 from .unix import _unix_socket

@@ -15,3 +15,18 @@ READ_CLOSED = 0x04
 WRITE_CLOSED = 0x08
 ERROR = 0x10
 PRIORITY = 0x20
+
+
+class Readiness:
+    """The bits above as one public name: ``from runtime.reactor import Readiness``.
+
+    Plain ints, not an ``IntFlag``: the IO driver ORs and masks them on
+    every event, and an ``IntFlag`` operation costs a Python call.
+    """
+
+    READABLE = READABLE
+    WRITABLE = WRITABLE
+    READ_CLOSED = READ_CLOSED
+    WRITE_CLOSED = WRITE_CLOSED
+    ERROR = ERROR
+    PRIORITY = PRIORITY

@@ -68,7 +68,7 @@ What this means for us
   meanwhile. `close` cancels what is in flight and waits for it before the
   memory can go; if the kernel never answers, the memory is kept, not freed.
 * Fact 4 and 5: to stop an operation, cancel it and wait for *its*
-  completion (the executor does; see ``executor/uring_source.py``); closing
+  completion (the executor does; see ``executor/ring_source.py``); closing
   the fd is not enough.
 * Fact 8: a prep that finds the ring full submits what is queued and retries;
   only if the kernel takes nothing does it raise `SubmissionQueueFullError`.

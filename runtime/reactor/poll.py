@@ -25,7 +25,11 @@ class HasFileno(Protocol):
 Source = int | HasFileno
 
 
-def _fd_of(source: Source) -> int:
+def fd_of(source: Source) -> int:
+    """The fd number of ``source`` (an int fd, or anything with ``fileno()``).
+
+    `TypeError` for anything else; `OSError` (``EBADF``) for a number no fd can have.
+    """
     if isinstance(source, int):
         fd = source
     else:
@@ -69,15 +73,15 @@ class Registry:
         (``EBADF``) for a closed or invalid fd, `ValueError` for an empty
         interest or a token outside 64 bits.
         """
-        self._live().register(_fd_of(source), check_token(token), check_interest(interest))
+        self._live().register(fd_of(source), check_token(token), check_interest(interest))
 
     def reregister(self, source: Source, token: Token, interest: Interest) -> None:
         """Replace the token and interest of a registered source."""
-        self._live().reregister(_fd_of(source), check_token(token), check_interest(interest))
+        self._live().reregister(fd_of(source), check_token(token), check_interest(interest))
 
     def deregister(self, source: Source) -> None:
         """Stop reporting ``source``; raises `NotRegisteredError` if it was not registered."""
-        self._live().deregister(_fd_of(source))
+        self._live().deregister(fd_of(source))
 
     def rearm(self, source: Source) -> None:
         """Say that an operation on ``source`` just would block.
@@ -88,7 +92,7 @@ class Registry:
         """
         selector = self._live()
         if selector.needs_rearm:
-            selector.rearm(_fd_of(source))
+            selector.rearm(fd_of(source))
 
     @property
     def needs_rearm(self) -> bool:

@@ -12,8 +12,7 @@ import socket
 import pytest
 
 import runtime
-from runtime.executor.io_source import IoSource
-from runtime.lowlevel import notify_closing, wait_readable, wait_writable
+from runtime.lowlevel import notify_closing, socket_source, wait_readable, wait_writable
 from tests.backend_limits import skip_unless_run_backend_supports
 from tests.helpers import assert_would_block, socket_pair
 
@@ -304,20 +303,20 @@ def test_a_socket_given_the_number_of_one_closed_behind_the_drivers_back_gets_it
     # the kernel gives the same number must be registered afresh, not handed
     # the dead entry (it would wait for events that never come).
     skip_unless_run_backend_supports(
-        "readiness_recipe", "an IoSource has no ScheduledIo (it is a UringSource)")
+        "readiness_recipe", "a RingSource has no ScheduledIo")
 
     async def main() -> bytes:
         first, _peer = socket.socketpair()
         with _peer:
             number = first.fileno()
-            IoSource(first)  # registered ...
+            socket_source(first)  # registered ...
             first.close()  # ... and closed behind the driver's back
         a, b = socket.socketpair()
         with a, b:
             mine = a if a.fileno() == number else b
             other = b if mine is a else a
             assert mine.fileno() == number, "the kernel did not reuse the fd number"
-            src = IoSource(mine)
+            src = socket_source(mine)
             src._sio.readiness = 0  # no seeded readiness: only a real event may wake us
 
             async def send_later() -> None:

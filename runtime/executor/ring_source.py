@@ -1,10 +1,11 @@
-"""`UringSource`: the `IoSource` methods as "submit, then await the completion".
+"""`RingSource`: the `Source` methods as "submit, then await the completion".
 
-Chosen by `IoSource` itself when the runtime runs on ``backend="uring"``, so
+The `Runner` makes its sockets this class when it runs on ``backend="uring"``
+(`ReadySource`, in ``ready_source.py``, is its twin on readiness), so
 `runtime.io` is the same code on both models. Every method:
 
 1. checkpoints first (`checkpoint_if_cancelled`, its fast half inlined in
-   the hot methods as `IoSource` does): a cancelled task submits nothing;
+   the hot methods as `ReadySource` does): a cancelled task submits nothing;
 2. queues one operation on the `Ring` (one cffi call; the ring holds the
    buffer, the bytes being sent, the address, until the completion arrives);
 3. parks in `RingDriver.wait` until the completion is reaped: the kernel did
@@ -36,11 +37,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import BusyResourceError, ClosedResourceError
-from ..reactor._uring_memory import Message, SockAddr, allocate, take
+from ..reactor import Message, SockAddr, allocate_buffer, buffer_bytes
 from . import context
-from .io_source import Address, IoSource
 from .io_wait import wait_readable, wait_writable
 from .ring_driver import Op, RingDriver
+from .source import Address
 from .traps import budget_spent_or_cancelled, checkpoint_if_cancelled
 
 #: MSG_NOSIGNAL: a reset peer is an EPIPE here, never a SIGPIPE (as ints:
@@ -61,10 +62,11 @@ def _error(result: int, what: str = "") -> OSError:
     return OSError(err, f"{text}: {what}" if what else text)
 
 
-class UringSource(IoSource):
+class RingSource:
     """A socket whose operations are submitted to the runtime's io_uring `Ring`."""
 
-    __slots__ = ("_driver", "_peer", "_rbuf", "_read", "_rmsg", "_wmsg", "_write")
+    __slots__ = ("_driver", "_peer", "_rbuf", "_read", "_rmsg", "_runner", "_stream", "_wmsg",
+                 "_write", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -95,10 +97,10 @@ class UringSource(IoSource):
     def _buffer(self, nbytes: int) -> Any:
         buf = self._rbuf
         if buf is None or len(buf) < nbytes:
-            buf = self._rbuf = allocate(nbytes)
+            buf = self._rbuf = allocate_buffer(nbytes)
         return buf
 
-    # -- the IoSource interface -----------------------------------------------------
+    # -- the Source interface -----------------------------------------------------
 
     async def _operate(self, op: Op, reading: bool, submit: Callable[[int, int], None],
                        what: str = "") -> int:
@@ -110,9 +112,10 @@ class UringSource(IoSource):
         await checkpoint_if_cancelled()
         if op.pending or op.waker is not None or op.closed:
             raise self._refuse(op, reading)
+        runner = self._runner
         submit(self.sock.fileno(), op.token)
         op.pending = True
-        result = await self._driver.wait(op)
+        result = await self._driver.wait(op, runner.current)
         if result < 0:
             raise _error(result, what)
         return result
@@ -126,7 +129,7 @@ class UringSource(IoSource):
 
     async def recv(self, max_bytes: int) -> bytes:
         """Read up to ``max_bytes`` as a new ``bytes``; ``b""`` means EOF."""
-        runner = self._runner  # checkpoint_if_cancelled, its fast half inlined (as IoSource)
+        runner = self._runner  # checkpoint_if_cancelled's fast half, inlined (as ReadySource)
         runner.budget -= 1
         if runner.budget <= 0 or runner.live_cancels:
             await budget_spent_or_cancelled(runner)
@@ -136,13 +139,13 @@ class UringSource(IoSource):
         max_bytes = min(max_bytes, MAX_OP_BYTES)
         buf = self._rbuf
         if buf is None or len(buf) < max_bytes:
-            buf = self._rbuf = allocate(max_bytes)
+            buf = self._rbuf = allocate_buffer(max_bytes)
         self._driver.ring.recv(self.sock.fileno(), buf, op.token, max_bytes)
         op.pending = True
-        n = await self._driver.wait(op)
+        n = await self._driver.wait(op, runner.current)
         if n < 0:
             raise _error(n)
-        return take(buf, n)
+        return buffer_bytes(buf, n)
 
     def try_send(self, data: Any) -> int | None:
         """Always ``None``: every send is submitted and awaited (see `send`)."""
@@ -150,7 +153,7 @@ class UringSource(IoSource):
 
     async def send(self, data: Any) -> int:
         """Send some of ``data``; return how many bytes the kernel took."""
-        runner = self._runner  # checkpoint_if_cancelled, its fast half inlined (as IoSource)
+        runner = self._runner  # checkpoint_if_cancelled's fast half, inlined (as ReadySource)
         runner.budget -= 1
         if runner.budget <= 0 or runner.live_cancels:
             await budget_spent_or_cancelled(runner)
@@ -164,7 +167,7 @@ class UringSource(IoSource):
             data = memoryview(data).cast("B")[:MAX_OP_BYTES]
         self._driver.ring.send(self.sock.fileno(), data, op.token, flags)
         op.pending = True
-        n = await self._driver.wait(op)
+        n = await self._driver.wait(op, runner.current)
         if n < 0:
             raise _error(n)
         return n
@@ -182,7 +185,7 @@ class UringSource(IoSource):
             ring.recvmsg(fd, msg, token)
 
         n = await self._operate(self._read, True, submit)
-        return take(buf, n), msg.sender()
+        return buffer_bytes(buf, n), msg.sender()
 
     async def sendto(self, data: Any, address: Address) -> int:
         """Send one datagram to ``address``."""
@@ -266,7 +269,7 @@ class UringSource(IoSource):
     def _release(self) -> None:
         if not self._read.closed:
             # Readiness waiters on this fd (wait_readable) get ClosedResourceError,
-            # and its number's ScheduledIo goes, as IoSource.close does.
+            # and its number's ScheduledIo goes, as ReadySource.close does.
             self._runner.io.notify_closing(self.sock.fileno())
             driver = self._driver
             driver.release(self._read)

@@ -22,9 +22,8 @@ import pytest
 import runtime
 from runtime.errors import ClosedResourceError
 from runtime.executor import context, ring_driver
-from runtime.executor.io_source import IoSource
 from runtime.io import Stream, TcpListener, TcpStream
-from runtime.lowlevel import wait_readable
+from runtime.lowlevel import socket_source, wait_readable
 from tests.backend_pass import why_uring_unavailable
 from tests.io.pairs import reset_on_close
 from tests.reactor.uring_helpers import run_with_io_uring_refused
@@ -57,7 +56,7 @@ def test_a_second_reader_cannot_resubmit_on_an_op_whose_result_is_not_taken_yet(
         gate_r, gate_w = socket.socketpair()
         a, b = socket.socketpair()
         with gate_w, b:
-            src, gate = IoSource(a), IoSource(gate_r)
+            src, gate = socket_source(a), socket_source(gate_r)
             got: dict[str, object] = {}
 
             async def first() -> None:
@@ -112,7 +111,7 @@ def test_a_cancelled_recv_into_holds_its_buffer_until_the_kernel_lets_go() -> No
     async def main() -> tuple[bool, bool, bytes, bytes]:
         a, b = socket.socketpair()
         with b:
-            src = IoSource(a)
+            src = socket_source(a)
             buf = array.array("b", bytes(16))
             alive = weakref.ref(buf)
             with runtime.move_on_after(0.05):
@@ -376,9 +375,9 @@ def test_an_operation_bigger_than_one_sqe_carries_is_split(monkeypatch: pytest.M
     # (cffi refused it with OverflowError). Each operation moves at most
     # MAX_OP_BYTES; write_all sends the rest, and a read asks for no more.
     # Shown with the cap lowered to 1000 bytes instead of 5 GiB of memory.
-    from runtime.executor import uring_source
+    from runtime.executor import ring_source
 
-    monkeypatch.setattr(uring_source, "MAX_OP_BYTES", 1000)
+    monkeypatch.setattr(ring_source, "MAX_OP_BYTES", 1000)
     payload = bytes(range(256)) * 40  # 10,240 bytes: eleven capped sends
 
     async def main() -> tuple[bytes, int]:

@@ -1,4 +1,4 @@
-"""`IoSource.try_send`: the send that needs no coroutine, and what it must still honour.
+"""`ReadySource.try_send`: the send that needs no coroutine, and what it must still honour.
 
 `Stream.write_all` tries `try_send` first and awaits `send` only when it
 answers ``None``. Skipping the coroutine must not skip the cooperative
@@ -11,10 +11,9 @@ from __future__ import annotations
 import socket
 
 import runtime
-from runtime.executor.io_source import IoSource
 from runtime.executor.runner import BUDGET
 from runtime.io import Stream
-from runtime.lowlevel import wait_readable
+from runtime.lowlevel import socket_source, wait_readable
 from tests.backend_limits import skip_unless_run_backend_supports
 from tests.helpers import socket_pair
 
@@ -24,7 +23,7 @@ def test_try_send_to_a_socket_with_room_sends_and_spends_one_unit_of_budget() ->
         "readiness_recipe", "every send is submitted and awaited (try_send is always None)")
 
     async def main(a: socket.socket) -> tuple[int | None, int]:
-        src = IoSource(a)
+        src = socket_source(a)
         await runtime.checkpoint()  # a fresh step: the budget is whole
         runner = src._runner
         sent = src.try_send(b"abc")
@@ -102,7 +101,7 @@ def test_a_send_never_overtakes_a_send_already_waiting() -> None:
     # None), and send itself then refuses (BusyResourceError, as for any
     # second writer) instead of sending.
     async def main(a: socket.socket, b: socket.socket) -> tuple[object, ...]:
-        src = IoSource(a)
+        src = socket_source(a)
         while True:  # fill the kernel's buffers
             try:
                 a.send(b"x" * 65536)
@@ -157,15 +156,15 @@ def test_write_all_in_a_cancelled_scope_raises_cancelled_and_sends_nothing() -> 
 
 
 def test_a_reader_woken_by_data_then_closed_before_it_runs_gets_closed_resource_error() -> None:
-    # The race IoSource.recv's written-out wait must handle: the event sets
+    # The race ReadySource.recv's written-out wait must handle: the event sets
     # READABLE and wakes the reader, then, before the reader runs, another
     # task closes the source. The reader must not call recv on the closed
     # socket (EBADF, or a stranger's fd if the number was reused).
     skip_unless_run_backend_supports(
-        "readiness_recipe", "there is no readiness to race with (a UringSource has no ScheduledIo)")
+        "readiness_recipe", "there is no readiness to race with (a RingSource has no ScheduledIo)")
 
     async def main(a: socket.socket, b: socket.socket) -> str:
-        src = IoSource(a)
+        src = socket_source(a)
         src._sio.readiness = 0  # no try-first: park at once
 
         async def reader() -> str:

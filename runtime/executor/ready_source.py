@@ -1,8 +1,6 @@
-"""`IoSource`: the one interface through which the io layer touches sockets.
+"""`ReadySource`: the `Source` methods on a readiness backend (epoll, kqueue, IOCP).
 
-`runtime.io` never calls a socket's ``recv``/``send`` itself: it calls these
-methods (tokio's ``PollEvented``). On the readiness backends (epoll, kqueue)
-each one follows the same recipe:
+Each method follows the same recipe:
 
 1. a cheap checkpoint (`checkpoint_if_cancelled`: cancellation + budget),
    *before* the syscall, so a cancelled task never loses data it just read
@@ -14,8 +12,7 @@ each one follows the same recipe:
 
 A stream read that returns fewer bytes than asked also clears readiness:
 the socket buffer is empty, so asking again would only earn an ``EAGAIN``
-(tokio PR #4840). A completion backend (io_uring) implements the same
-methods as "submit, then await the completion"; `runtime.io` stays the same.
+(tokio PR #4840). Its twin on io_uring is `RingSource` (``ring_source.py``).
 """
 
 from __future__ import annotations
@@ -25,28 +22,21 @@ import os
 import socket
 from typing import Any
 
-from ..reactor._readiness import READABLE, WRITABLE
+from ..reactor import Readiness
 from . import context
 from .io_driver import READ_READY, READ_STALE, WRITE_READY, WRITE_STALE, ScheduledIo
 from .io_wait import closed_while_waiting, wait_ready
+from .source import Address
 from .traps import PARK, budget_spent_or_cancelled, checkpoint_if_cancelled
 
-Address = Any  # whatever the socket family uses: (host, port), (host, port, flow, scope), path
+#: A fresh socket's assumed readiness (see `ReadySource.__init__`).
+_FRESH = Readiness.READABLE | Readiness.WRITABLE
 
 
-class IoSource:
+class ReadySource:
     """A non-blocking socket registered with the running runtime's IO driver."""
 
     __slots__ = ("_io", "_runner", "_sio", "_stream", "sock")
-
-    def __new__(cls, sock: socket.socket) -> IoSource:
-        # On backend="uring" the runner's completion driver supplies the class
-        # (uring_source.UringSource): runtime.io never knows which it got.
-        if cls is IoSource:
-            ring = context.runner().ring
-            if ring is not None:
-                cls = ring.source_class
-        return object.__new__(cls)
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -61,7 +51,7 @@ class IoSource:
         # less than a trip through the loop for every accepted connection.
         # Only the plain bits: a closed bit is never cleared, so seeding one
         # would make every wait return at once.
-        self._sio.readiness |= READABLE | WRITABLE
+        self._sio.readiness |= _FRESH
 
     @property
     def closed(self) -> bool:
@@ -258,8 +248,3 @@ class IoSource:
         if not self._sio.closed:
             self._io.notify_closing(self.sock.fileno())
         self.sock.close()
-
-
-def is_out_of_fds(exc: OSError) -> bool:
-    """Errors ``accept`` gives when the process or system is out of resources."""
-    return exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS)
