@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(
         ["BrokenResourceError", "BusyResourceError", "Cancelled", "ClosedResourceError",
-         "EndOfChannel", "IncompleteReadError", "Lagged", "LineTooLong", "WouldBlock"],
+         "EndOfChannel", "IncompleteReadError", "Lagged", "LineTooLong", "RunFinishedError",
+         "WouldBlock"],
         "runtime.errors",
     ),
     **dict.fromkeys(
@@ -33,7 +34,11 @@ _EXPORTS: dict[str, str] = {
     ),
     "JoinHandle": "runtime.executor.task",
     **dict.fromkeys(["TaskGroup", "TaskStatus"], "runtime.executor.task_group"),
-    "to_thread": "runtime.executor.threads",
+    **dict.fromkeys(["current_default_thread_limiter", "to_thread"],
+                    "runtime.executor.threads"),
+    **dict.fromkeys(["CapacityLimiter", "CapacityLimiterStatistics"],
+                    "runtime.executor.limiter"),
+    **dict.fromkeys(["RuntimeToken", "current_token"], "runtime.executor.reentry"),
     **dict.fromkeys(["checkpoint", "yield_now"], "runtime.executor.traps"),
     **dict.fromkeys(["current_time", "sleep", "sleep_until"], "runtime.time"),
     **dict.fromkeys(["Condition", "Event", "Lock", "Semaphore"], "runtime.sync"),
@@ -43,7 +48,7 @@ _EXPORTS: dict[str, str] = {
         "runtime.channel",
     ),
 }
-_SUBMODULES = {"executor", "io", "lowlevel", "reactor", "testing"}
+_SUBMODULES = {"executor", "from_thread", "io", "lowlevel", "reactor", "testing"}
 
 # Spelled out so tools see the exports; a test checks it matches _EXPORTS.
 __all__ = [
@@ -53,6 +58,8 @@ __all__ = [
     "BusyResourceError",
     "CancelScope",
     "Cancelled",
+    "CapacityLimiter",
+    "CapacityLimiterStatistics",
     "ClosedResourceError",
     "Condition",
     "EndOfChannel",
@@ -65,7 +72,9 @@ __all__ = [
     "OneshotReceiver",
     "OneshotSender",
     "Receiver",
+    "RunFinishedError",
     "Runner",
+    "RuntimeToken",
     "Semaphore",
     "Sender",
     "TaskGroup",
@@ -75,11 +84,14 @@ __all__ = [
     "channel",
     "check_cancelled",
     "checkpoint",
+    "current_default_thread_limiter",
     "current_effective_deadline",
     "current_task",
     "current_time",
+    "current_token",
     "fail_after",
     "fail_at",
+    "from_thread",
     "lowlevel",
     "move_on_after",
     "move_on_at",
@@ -111,7 +123,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from . import lowlevel, testing
+    from . import from_thread, lowlevel, testing
     from .channel import (
         BroadcastReceiver,
         BroadcastSender,
@@ -132,6 +144,7 @@ if TYPE_CHECKING:
         IncompleteReadError,
         Lagged,
         LineTooLong,
+        RunFinishedError,
         WouldBlock,
     )
     from .executor.cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at
@@ -141,10 +154,12 @@ if TYPE_CHECKING:
         current_task,
         running_tasks,
     )
+    from .executor.limiter import CapacityLimiter, CapacityLimiterStatistics
+    from .executor.reentry import RuntimeToken, current_token
     from .executor.runner import Runner, run, spawn
     from .executor.task import JoinHandle
     from .executor.task_group import TaskGroup, TaskStatus
-    from .executor.threads import to_thread
+    from .executor.threads import current_default_thread_limiter, to_thread
     from .executor.traps import checkpoint, yield_now
     from .sync import Condition, Event, Lock, Semaphore
     from .time import current_time, sleep, sleep_until

@@ -79,8 +79,8 @@ from .errors import (
 )
 from .executor import context
 from .executor.traps import PARK, budget_spent_or_cancelled
+from .executor.waiter import DONE, FAILED, GONE, WAITING, Waiter, forget, take_first
 from .resource import Resource
-from .sync import DONE, FAILED, GONE, WAITING, Waiter, forget, take_first
 
 T = TypeVar("T")
 

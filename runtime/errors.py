@@ -63,3 +63,8 @@ class Lagged(Exception):
     def __init__(self, missed: int) -> None:
         super().__init__(f"the subscriber fell behind and missed {missed} message(s)")
         self.missed = missed
+
+
+class RunFinishedError(RuntimeError):
+    """A call into a runtime (`RuntimeToken.run_sync_soon`, `runtime.from_thread`)
+    that has finished: its `Runner` is closed (trio's ``RunFinishedError``)."""

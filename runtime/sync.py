@@ -55,74 +55,31 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 from .errors import WouldBlock
 from .executor.task import Task, Waker
 from .executor.traps import checkpoint_if_cancelled, park, park_uncancellable
+from .executor.waiter import (
+    DONE,
+    WAITING,
+    Waiter,
+    forget,
+    take_first,
+    wait_served,
+    waiting,
+)
 from .lowlevel import current_task
 
-#: Waiter states. WAITING → DONE (served), GONE (left the queue unserved),
-#: FAILED (woken with an error in ``value``, e.g. the channel was closed).
-WAITING, DONE, GONE, FAILED = "waiting", "done", "gone", "failed"
-
-
-class Waiter:
-    """One parked task in a queue: the node every primitive's queue holds.
-
-    ``value`` carries what is exchanged (a message to send, a message
-    received, or the exception of a ``FAILED`` waiter); ``owner`` is the
-    handle the wait belongs to (a channel end closes only its own waits).
-    """
-
-    __slots__ = ("owner", "state", "task", "value", "waker")
-
-    def __init__(self, task: Task | None, waker: Any, value: Any = None, owner: Any = None) -> None:
-        self.task = task
-        self.waker = waker
-        self.value = value
-        self.owner = owner
-        self.state = WAITING
-
-    def claim(self) -> bool:
-        """Take this waiter to serve it; False if it is leaving (mark it ``GONE``)."""
-        task = self.task
-        if task is not None and task.cancellation_on_its_way():
-            # The runner will throw Cancelled into it when it resumes (a
-            # delivered Cancelled, or a re-check that will find the scope
-            # cancelled): trio's abort callback would already have removed
-            # it from the queue.
-            self.state = GONE
-            return False
-        return self.state is WAITING
-
-    def __repr__(self) -> str:
-        return f"<Waiter {self.state} {self.task!r}>"
-
-
-def take_first(queue: deque[Waiter]) -> Waiter | None:
-    """Pop the first waiter that can be served, dropping those that are leaving."""
-    while queue:
-        waiter = queue.popleft()
-        if waiter.claim():
-            return waiter
-    return None
-
-
-def forget(queue: deque[Waiter], waiter: Waiter) -> None:
-    """Remove an unserved waiter (O(n); only cancellation pays it)."""
-    if waiter.state is WAITING:
-        waiter.state = GONE
-        try:
-            queue.remove(waiter)
-        except ValueError:
-            pass  # already popped by someone who found it leaving
-
-
-def waiting(queue: deque[Waiter]) -> int:
-    """How many waiters in ``queue`` still wait (statistics' ``tasks_waiting``)."""
-    return sum(1 for waiter in queue if waiter.state is WAITING)
-
+__all__ = [
+    "Condition",
+    "ConditionStatistics",
+    "Event",
+    "EventStatistics",
+    "Lock",
+    "LockStatistics",
+    "Semaphore",
+    "SemaphoreStatistics",
+]
 
 @dataclass(frozen=True)
 class LockStatistics:
@@ -211,17 +168,8 @@ class Lock(_AsyncContext):
             return
         if self._owner is task:
             raise RuntimeError(f"task {task.name!r} tried to acquire a Lock it already holds")
-        waiter = Waiter(task, task.waker)
-        self._waiters.append(waiter)
-        try:
-            while waiter.state is WAITING:
-                await park()
-        except BaseException:
-            if waiter.state is DONE:
-                self._hand_on()  # given to us as we were cancelled: pass it on
-            else:
-                forget(self._waiters, waiter)
-            raise
+        # Given to us as we were cancelled: pass it on (_hand_on).
+        await wait_served(self._waiters, Waiter(task, task.waker), self._hand_on)
 
     async def _acquire_uncancellable(self, task: Task) -> None:
         # For Condition.wait's cancel path: it must hold the lock again before
@@ -348,17 +296,7 @@ class Semaphore(_AsyncContext):
             self._value -= 1
             return
         task = current_task()
-        waiter = Waiter(task, task.waker)
-        self._waiters.append(waiter)
-        try:
-            while waiter.state is WAITING:
-                await park()
-        except BaseException:
-            if waiter.state is DONE:
-                self._hand_on()
-            else:
-                forget(self._waiters, waiter)
-            raise
+        await wait_served(self._waiters, Waiter(task, task.waker), self._hand_on)
 
     def release(self) -> None:
         """Return a permit: to the first waiter if any (never blocks)."""
@@ -467,15 +405,3 @@ class Condition(_AsyncContext):
 
     def __repr__(self) -> str:
         return f"<Condition {self._lock!r}, {len(self._waiters)} waiting>"
-
-
-__all__ = [
-    "Condition",
-    "ConditionStatistics",
-    "Event",
-    "EventStatistics",
-    "Lock",
-    "LockStatistics",
-    "Semaphore",
-    "SemaphoreStatistics",
-]

@@ -4,19 +4,26 @@ Uses only `runtime.reactor`'s public API below it; knows nothing of sockets.
 """
 
 from .cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at
+from .limiter import CapacityLimiter, CapacityLimiterStatistics
+from .reentry import RuntimeToken, current_token
 from .runner import Runner, run, spawn
 from .task import JoinHandle, Task, Waker
 from .task_group import TaskGroup, TaskStatus
-from .threads import to_thread
+from .threads import current_default_thread_limiter, to_thread
 
 __all__ = [
     "CancelScope",
+    "CapacityLimiter",
+    "CapacityLimiterStatistics",
     "JoinHandle",
     "Runner",
+    "RuntimeToken",
     "Task",
     "TaskGroup",
     "TaskStatus",
     "Waker",
+    "current_default_thread_limiter",
+    "current_token",
     "fail_after",
     "fail_at",
     "move_on_after",

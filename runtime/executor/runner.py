@@ -33,6 +33,7 @@ from . import context
 from .cancel import AbortScope, CancelScope, RootScope
 from .io_driver import IoDriver
 from .ready_source import ReadySource
+from .reentry import EntryQueue, RuntimeToken
 from .run_queue import RunQueue
 from .signals import SigintCatcher
 from .source import Source
@@ -42,6 +43,7 @@ from .time_driver import TimerHeap
 from .traps import CHECKPOINT, PARK, YIELD
 
 if TYPE_CHECKING:
+    from .limiter import CapacityLimiter
     from .ring_driver import RingDriver
 
 logger = logging.getLogger("runtime")
@@ -124,6 +126,11 @@ class Runner:
         self.thread_id = threading.get_ident()
         self._remote: deque[Task] = deque()
         self._remote_pending = False
+        #: Calls from other threads (RuntimeToken.run_sync_soon), taken with the wakes.
+        self.entries = EntryQueue(self._poke)
+        self.token = RuntimeToken(self.entries)
+        #: to_thread's default CapacityLimiter, made on first use.
+        self.thread_limiter: CapacityLimiter | None = None
         self._crash: BaseException | None = None
         self._closed = False
         self._interrupted = False
@@ -148,17 +155,22 @@ class Runner:
         """Schedule ``task`` (the body of `Waker.wake`)."""
         if threading.get_ident() != self.thread_id:
             self._remote.append(task)
-            if not self._remote_pending:
-                self._remote_pending = True
-                try:
-                    self.reactor_waker.wake()
-                except ValueError:
-                    pass  # the runtime has finished; nothing is left to wake
+            self._poke()
             return
         if task.scheduled or task.finished:
             return
         task.scheduled = True
         self.run_queue.append(task)
+
+    def _poke(self) -> None:
+        # Another thread queued a wake or a call: step 3 of the loop takes
+        # them. One write to the reactor's Waker, none while one is on its way.
+        if not self._remote_pending:
+            self._remote_pending = True
+            try:
+                self.reactor_waker.wake()
+            except ValueError:
+                pass  # the runtime has finished; nothing is left to wake
 
     def wake_here(self, task: Task) -> None:
         """`wake` for a caller known to run on the runner's own thread (the IO
@@ -348,6 +360,15 @@ class Runner:
         remote = self._remote
         while remote:
             self.wake(remote.popleft())
+        if self.entries.calls:
+            self.entries.run_queued(self._call_failed)
+
+    def _call_failed(self, exc: BaseException) -> None:
+        # A call from another thread raised: like a detached task's
+        # KeyboardInterrupt, it stops this run (trio: TrioInternalError).
+        if self._crash is None:
+            self._crash = exc
+        self.main_scope.cancel()
 
     def _debug_step(self, task: Task) -> None:
         start = self.clock()
@@ -438,11 +459,17 @@ class Runner:
         if context.runner_or_none() is not None:
             raise RuntimeError("Runner.close() called inside a running runtime")
         try:
-            if self.live_tasks and not self._interrupted:
+            if not self._interrupted and (self.live_tasks or not self.entries.finish()):
                 with self._driving():
                     self.root_scope.cancel()
-                    self.run_until_complete(None)
+                    while True:
+                        self.run_until_complete(None)
+                        # Calls accepted from other threads are made before we close.
+                        if self.entries.finish():
+                            break
+                        self._take_remote_wakes()
         finally:
+            self.entries.done = True
             self._closed = True
             self._release()
         crash = self.take_crash()

@@ -1,32 +1,45 @@
-"""Blocking work on a bounded thread pool: `to_thread`."""
+"""Blocking work in worker threads: `to_thread`, under a `CapacityLimiter`.
+
+A call borrows a token of its limiter (the runner's default has
+`DEFAULT_THREAD_LIMIT`, trio's 40) for as long as its thread runs, so the
+limiter bounds how many threads work at once; the `ThreadPool` itself only
+keeps threads for reuse. When the thread is done it does not touch the
+task: it queues ``finish`` with the runner's `RuntimeToken` (through the
+reactor's `Waker`), and ``finish``, on the loop's thread, gives the token
+back and wakes the task. So a call that was abandoned still returns its
+token when its thread ends.
+
+Cancellation, trio's rule: by default the task waits for the thread
+(threads cannot be interrupted), and the call's result is returned; the
+cancellation is seen at the task's next checkpoint. With
+``abandon_on_cancel=True`` a cancelled task leaves at once with
+`Cancelled`, and the thread's result is dropped when it comes.
+"""
 
 from __future__ import annotations
 
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..errors import RunFinishedError
 from . import context
-from .traps import checkpoint_if_cancelled, park
+from .limiter import CapacityLimiter
+from .traps import checkpoint_if_cancelled, park, park_uncancellable
+
+if TYPE_CHECKING:
+    from .cancel import CancelScope
+    from .reentry import RuntimeToken
 
 T = TypeVar("T")
 
-#: trio's default limit; blocking calls past it queue for a free thread.
-MAX_THREADS = 40
-
-
-class _Outcome:
-    __slots__ = ("done", "error", "value")
-
-    def __init__(self) -> None:
-        self.done = False
-        self.value: Any = None
-        self.error: BaseException | None = None
+#: trio's default: calls past it queue for a token of the default limiter.
+DEFAULT_THREAD_LIMIT = 40
 
 
 class ThreadPool:
-    """Up to `MAX_THREADS` daemon worker threads, started on demand.
+    """Daemon worker threads, started on demand and kept for reuse.
 
     Not `concurrent.futures.ThreadPoolExecutor`: its threads are joined when
     it shuts down and again at interpreter exit, so one abandoned call that
@@ -34,6 +47,7 @@ class ThreadPool:
     process, forever. Here `shutdown` stops and joins the idle workers and
     leaves a worker still inside an abandoned call to finish it and exit on
     its own; being a daemon, it never holds the process (trio does the same).
+    How many run at once is the limiters' business, not the pool's.
     """
 
     __slots__ = ("_busy", "_idle", "_jobs", "_lock", "_threads")
@@ -47,7 +61,7 @@ class ThreadPool:
 
     def submit(self, fn: Callable[[], None]) -> None:
         with self._lock:
-            if self._idle == 0 and len(self._threads) < MAX_THREADS:
+            if self._idle == 0:
                 thread = threading.Thread(target=self._work, daemon=True,
                                           name=f"runtime-worker-{len(self._threads)}")
                 self._threads.add(thread)
@@ -85,38 +99,93 @@ class ThreadPool:
                 thread.join()
 
 
-async def to_thread(fn: Callable[..., T], *args: Any) -> T:
+class _WorkerState(threading.local):
+    """What a worker thread knows while it runs a call: who to call back into."""
+
+    token: RuntimeToken | None = None
+    #: The calling task's scope, when it waits for the thread: from_thread.run's
+    #: task runs there, so cancelling the caller reaches it.
+    scope: CancelScope | None = None
+
+
+worker = _WorkerState()
+
+
+class _Call:
+    """One call's outcome; also the borrower of the limiter's token."""
+
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        return f"<to_thread call {id(self):#x}>"
+
+
+def current_default_thread_limiter() -> CapacityLimiter:
+    """The running `Runner`'s limiter for `to_thread` (40 tokens; change ``total_tokens``)."""
+    runner = context.runner()
+    if runner.thread_limiter is None:
+        runner.thread_limiter = CapacityLimiter(DEFAULT_THREAD_LIMIT)
+    return runner.thread_limiter
+
+
+async def to_thread(fn: Callable[..., T], *args: Any, limiter: CapacityLimiter | None = None,
+                    abandon_on_cancel: bool = False) -> T:
     """Run ``fn(*args)`` in a worker thread; return its result or raise its error.
 
-    The loop keeps running meanwhile: the worker wakes this task through its
-    `Waker` (thread-safe; it goes through the reactor's `Waker`). If this task
-    is cancelled while waiting, the call is abandoned: it runs to completion
-    in its thread (threads cannot be interrupted) and its result is dropped;
-    if it is cancelled already, ``fn`` is not called at all.
+    The loop keeps running meanwhile. ``limiter`` (default:
+    `current_default_thread_limiter`) bounds how many calls run at once; a
+    call waits for a token first. If the task is cancelled while the thread
+    runs, it waits for the thread and returns its result (the cancellation
+    is raised at its next checkpoint), or with ``abandon_on_cancel=True``
+    raises `Cancelled` at once, leaving the thread to finish on its own. In
+    a cancelled scope ``fn`` is not called at all. Inside ``fn``,
+    `runtime.from_thread` reaches this runtime without a token.
     """
     # A checkpoint first: in a cancelled scope the call is never started
     # (trio's run_sync), however fast it would have returned.
     await checkpoint_if_cancelled()
     runner = context.runner()
-    waker = runner.current.waker
-    outcome = _Outcome()
+    task = runner.current
+    if limiter is None:
+        limiter = current_default_thread_limiter()
+    call = _Call()
+    await limiter.acquire_on_behalf_of(call)
+    token = runner.token
+    scope = None if abandon_on_cancel else task.scope
+    waker = task.waker
+
+    def finish() -> None:  # on the loop's thread
+        call.done = True
+        limiter.release_on_behalf_of(call)
+        waker.wake()
 
     def work() -> None:
+        worker.token, worker.scope = token, scope
         try:
-            outcome.value = fn(*args)
+            call.value = fn(*args)
         except BaseException as exc:
-            outcome.error = exc
+            call.error = exc
         finally:
-            outcome.done = True
-            waker.wake()
+            worker.token = worker.scope = None
+            try:
+                token.run_sync_soon(finish)
+            except RunFinishedError:
+                pass  # abandoned, and its runtime has closed since: nobody waits
 
-    runner.threads.submit(work)
-    # Park at least once, even if the thread is already done: a call into a
-    # thread is a checkpoint (as in trio), and the thread's wake is queued
-    # for us either way, so it cannot be lost.
-    await park()
-    while not outcome.done:
-        await park()
-    if outcome.error is not None:
-        raise outcome.error
-    return outcome.value  # type: ignore[no-any-return]
+    try:
+        runner.threads.submit(work)
+    except BaseException:
+        limiter.release_on_behalf_of(call)
+        raise
+    wait = park if abandon_on_cancel else park_uncancellable
+    while not call.done:
+        await wait()
+    error, call.error = call.error, None
+    if error is not None:
+        raise error
+    return call.value  # type: ignore[no-any-return]

@@ -38,8 +38,9 @@ async def getaddrinfo(host: str | bytes | None, port: int | str | None, family: 
             host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
         return infos
     try:
+        # Abandoned if cancelled (trio's getaddrinfo): a lookup can hang for a long time.
         return await to_thread(socket.getaddrinfo, host, port,  # type: ignore[arg-type]
-                               family, type, proto, flags)
+                               family, type, proto, flags, abandon_on_cancel=True)
     except socket.gaierror as exc:
         raise socket.gaierror(exc.errno, f"{exc.strerror}: cannot resolve {host!r}") from None
 
@@ -56,4 +57,4 @@ async def getnameinfo(sockaddr: tuple[Any, ...], flags: int = 0) -> tuple[str, s
     if flags & numeric == numeric:
         await checkpoint_if_cancelled()
         return socket.getnameinfo(sockaddr, flags)
-    return await to_thread(socket.getnameinfo, sockaddr, flags)
+    return await to_thread(socket.getnameinfo, sockaddr, flags, abandon_on_cancel=True)

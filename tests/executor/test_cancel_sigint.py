@@ -169,7 +169,7 @@ def test_sigint_while_main_waits_on_a_thread() -> None:
     async def main():
         try:
             print("ready", flush=True)
-            await runtime.to_thread(time.sleep, 1.0)
+            await runtime.to_thread(time.sleep, 1.0, abandon_on_cancel=True)
             print("not reached", flush=True)
         finally:
             print("main finally", flush=True)
@@ -288,7 +288,7 @@ def test_a_thread_blocked_forever_cannot_hold_the_program_past_a_second_sigint()
     async def main():
         try:
             print("ready", flush=True)
-            await runtime.to_thread(threading.Event().wait)
+            await runtime.to_thread(threading.Event().wait, abandon_on_cancel=True)
         finally:
             print("main finally", flush=True)
 

@@ -87,7 +87,7 @@ def test_abort_abandons_the_call_without_blocking_the_loop() -> None:
 
         async def caller() -> str:
             try:
-                return await runtime.to_thread(slow)
+                return await runtime.to_thread(slow, abandon_on_cancel=True)
             except runtime.Cancelled:
                 trace.append("caller cancelled")
                 raise
@@ -115,10 +115,10 @@ def test_abort_abandons_the_call_without_blocking_the_loop() -> None:
     assert finished.wait(5)
 
 
-def test_more_calls_than_threads_all_complete() -> None:
-    from runtime.executor.threads import MAX_THREADS
+def test_more_calls_than_the_default_limiter_has_tokens_all_complete() -> None:
+    from runtime.executor.threads import DEFAULT_THREAD_LIMIT
 
-    n = MAX_THREADS * 2 + 5
+    n = DEFAULT_THREAD_LIMIT * 2 + 5
     peak = 0
     active = 0
     lock = threading.Lock()
@@ -138,7 +138,7 @@ def test_more_calls_than_threads_all_complete() -> None:
         return [await h for h in handles]
 
     assert runtime.run(main()) == list(range(n))
-    assert peak <= MAX_THREADS
+    assert peak <= DEFAULT_THREAD_LIMIT
 
 
 def test_to_thread_outside_a_runtime_raises_runtime_error() -> None:

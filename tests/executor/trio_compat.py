@@ -19,8 +19,8 @@ adapter                trio                             runtime
 ``group.start``        ``nursery.start``                `TaskGroup.start`
 ``checkpoint``         ``trio.lowlevel.checkpoint``     `runtime.checkpoint`
 ``wait_readable``      ``trio.lowlevel.wait_readable``  `runtime.lowlevel.wait_readable`
-``to_thread``          ``trio.to_thread.run_sync(...,   `runtime.to_thread`
-                       abandon_on_cancel=True)``
+``to_thread``          ``trio.to_thread.run_sync(...,   `runtime.to_thread(...,
+                       abandon_on_cancel=True)``        abandon_on_cancel=True)`
 =====================  ===============================  ==============================
 
 `describe` names an exception the same way under both: ``Cancelled`` for
@@ -179,7 +179,7 @@ class RuntimeFlavor(Flavor):
         await runtime.lowlevel.wait_readable(sock)
 
     async def to_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await runtime.to_thread(fn, *args)
+        return await runtime.to_thread(fn, *args, abandon_on_cancel=True)
 
     def current_effective_deadline(self) -> float:
         return runtime.current_effective_deadline()
