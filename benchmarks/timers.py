@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/timers.py --reps 9 --scale 2
 
 Both structures (``runtime/executor/time_driver.py`` and
-``runtime/executor/timer_wheel.py``) share one interface: ``insert``,
+``benchmarks/timer_wheel.py``) share one interface: ``insert``,
 ``cancel``, ``next_deadline``, ``fire_expired``. The workloads drive them the
 way the run loop does, on a simulated clock (no sleeping: only the data
 structure is timed), with callbacks that do nothing but count:
@@ -42,8 +42,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from timer_wheel import TimerWheel  # beside this file
+
 from runtime.executor.time_driver import TimerHeap
-from runtime.executor.timer_wheel import TimerWheel
 
 ORIGIN = 1000.0
 Factory = Callable[[], Any]

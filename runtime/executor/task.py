@@ -50,7 +50,7 @@ class Task(Waker):
     (and ``parent_id``), ``coro``; `runtime.current_task` returns the
     running one.
 
-    ``scheduled`` is true while the task sits in the `RunQueue`; a task that
+    ``scheduled`` is true while the task sits in the runner's run queue; a task that
     is neither scheduled nor running is parked and only a `Waker` (or a
     cancellation) brings it back.
     """

@@ -1,7 +1,7 @@
 """The contract every reactor backend implements (mio's ``src/sys/mod.rs``).
 
-A backend is one module (``_epoll.py``, and later ``_kqueue.py``,
-``_iocp.py``) exporting a `Selector` class with exactly these methods. `Poll`,
+A backend is one module (``_epoll.py``, ``_kqueue.py``, ``_iocp.py``)
+exporting a `Selector` class with exactly these methods. `Poll`,
 `Registry` and `Waker` are written once against this contract, so a new
 backend never changes them.
 

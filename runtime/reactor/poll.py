@@ -128,20 +128,20 @@ class Poll:
     `Registry` calls and `Waker.wake` are safe from any thread.
     """
 
-    __slots__ = ("_selector", "registry")
+    __slots__ = ("registry",)
 
     def __init__(self, backend: str | None = None) -> None:
-        self._selector = open_selector(backend)
-        self.registry = Registry(self._selector)
+        # The selector lives in the registry alone: the one that decides
+        # whether the Poll is open, for both (`Registry._live`).
+        self.registry = Registry(open_selector(backend))
 
     @property
     def backend(self) -> str:
-        return self._selector.name
+        return self.registry._selector.name
 
     def fileno(self) -> int:
         """The queue's own fd (epoll/kqueue), e.g. to nest it in another queue."""
-        self.registry._live()
-        return self._selector.fileno()
+        return self.registry._live().fileno()
 
     def poll(self, events: Events, timeout: float | None = None) -> int:
         """Wait for readiness, fill ``events``, return how many arrived.
@@ -177,7 +177,7 @@ class Poll:
         if waker is not None:
             waker.close()  # type: ignore[attr-defined]
         registry._closed = True
-        self._selector.close()
+        registry._selector.close()
 
     @property
     def closed(self) -> bool:
@@ -190,5 +190,5 @@ class Poll:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else f"fd={self._selector.fileno()}"
+        state = "closed" if self.closed else f"fd={self.registry._selector.fileno()}"
         return f"<Poll backend={self.backend} {state}>"

@@ -1,4 +1,7 @@
-"""`TimerHeap`, the run loop's timers (its wheel counterpart: test_timer_wheel.py)."""
+"""`TimerHeap`, the run loop's timers.
+
+The wheel it was measured against: ``tests/benchmarks/test_timer_wheel.py``.
+"""
 
 from __future__ import annotations
 

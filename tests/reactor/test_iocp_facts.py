@@ -173,7 +173,7 @@ def test_a_reported_class_is_masked_until_rearm(poll: Poll, events: Events) -> N
         assert a.recv(16) == b"xy"
         with pytest.raises(BlockingIOError):
             a.recv(16)
-        poll._selector.rearm(a.fileno())  # type: ignore[attr-defined]
+        poll.registry._selector.rearm(a.fileno())  # type: ignore[attr-defined]
         expect_no_events(poll, events)  # armed, and nothing to read
         b.send(b"z")
         expect_events(poll, events, [(Token(1), Interest.READABLE)])
@@ -190,7 +190,7 @@ def test_rearm_after_would_block_gives_one_event_per_arrival(poll: Poll, events:
             assert a.recv(16) == b"%d" % i
             with pytest.raises(BlockingIOError):
                 a.recv(16)
-            poll._selector.rearm(a.fileno())  # type: ignore[attr-defined]
+            poll.registry._selector.rearm(a.fileno())  # type: ignore[attr-defined]
             expect_no_events(poll, events, 0.02)
         poll.registry.deregister(a)
 
@@ -264,7 +264,7 @@ def test_a_socket_group_shares_one_afd_handle(poll: Poll) -> None:
         socks = [stack.enter_context(pair())[0] for _ in range(_iocp.GROUP_SIZE + 1)]
         for i, s in enumerate(socks):
             poll.registry.register(s, Token(i), Interest.READABLE)
-        groups = poll._selector._groups  # type: ignore[attr-defined]
+        groups = poll.registry._selector._groups  # type: ignore[attr-defined]
         assert [g.size for g in groups] == [_iocp.GROUP_SIZE, 1]
         for s in socks:
             poll.registry.deregister(s)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.timer_wheel import TimerWheel
 from runtime.executor.time_driver import TimerHeap, fired
-from runtime.executor.timer_wheel import TimerWheel
 
 ORIGIN = 1000.0
 LATE = 0.0011  # one tick, plus float slack
