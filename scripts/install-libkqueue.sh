@@ -6,7 +6,9 @@
 # The system's apt sources are never touched: apt reads a private source list
 # (one .sources file for suite "experimental") and keeps its lists and cache in
 # a private directory; we only `apt-get download` the two .debs and `dpkg -i`
-# them. A no-op when the headers are already installed. Needs root (dpkg -i).
+# them. A no-op when the headers are already installed. Needs root (dpkg -i),
+# or passwordless sudo. Exit status 77: cannot install here (not Debian, or
+# neither root nor sudo), said in one line; the caller decides what that means.
 set -euo pipefail
 
 HEADER=/usr/include/kqueue/sys/event.h
@@ -17,13 +19,17 @@ if [[ -f "$HEADER" ]]; then
     exit 0
 fi
 if [[ "$(uname -s)" != Linux ]] || ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null; then
-    echo "install-libkqueue: needs Debian's apt-get and dpkg on Linux; skipped" >&2
-    exit 0
+    echo "install-libkqueue: needs Debian's apt-get and dpkg on Linux; not installed" >&2
+    exit 77
 fi
 
 SUDO=()
 if [[ "$(id -u)" != 0 ]]; then
-    SUDO=(sudo)
+    if ! command -v sudo > /dev/null || ! sudo -n true 2> /dev/null; then
+        echo "install-libkqueue: not root and no passwordless sudo; not installed" >&2
+        exit 77
+    fi
+    SUDO=(sudo -n)
 fi
 
 work="$(mktemp -d)"
