@@ -39,6 +39,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["CapacityLimiter", "CapacityLimiterStatistics"],
                     "runtime.executor.limiter"),
     **dict.fromkeys(["RuntimeToken", "current_token"], "runtime.executor.reentry"),
+    **dict.fromkeys(["SignalReceiver", "open_signal_receiver"],
+                    "runtime.executor.signal_receiver"),
     **dict.fromkeys(["checkpoint", "yield_now"], "runtime.executor.traps"),
     **dict.fromkeys(["current_time", "sleep", "sleep_until"], "runtime.time"),
     **dict.fromkeys(["Condition", "Event", "Lock", "Semaphore"], "runtime.sync"),
@@ -77,6 +79,7 @@ __all__ = [
     "RuntimeToken",
     "Semaphore",
     "Sender",
+    "SignalReceiver",
     "TaskGroup",
     "TaskStatus",
     "WouldBlock",
@@ -96,6 +99,7 @@ __all__ = [
     "move_on_after",
     "move_on_at",
     "oneshot",
+    "open_signal_receiver",
     "run",
     "running_tasks",
     "sleep",
@@ -157,6 +161,7 @@ if TYPE_CHECKING:
     from .executor.limiter import CapacityLimiter, CapacityLimiterStatistics
     from .executor.reentry import RuntimeToken, current_token
     from .executor.runner import Runner, run, spawn
+    from .executor.signal_receiver import SignalReceiver, open_signal_receiver
     from .executor.task import JoinHandle
     from .executor.task_group import TaskGroup, TaskStatus
     from .executor.threads import current_default_thread_limiter, to_thread

@@ -7,6 +7,7 @@ from .cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at
 from .limiter import CapacityLimiter, CapacityLimiterStatistics
 from .reentry import RuntimeToken, current_token
 from .runner import Runner, run, spawn
+from .signal_receiver import SignalReceiver, open_signal_receiver
 from .task import JoinHandle, Task, Waker
 from .task_group import TaskGroup, TaskStatus
 from .threads import current_default_thread_limiter, to_thread
@@ -18,6 +19,7 @@ __all__ = [
     "JoinHandle",
     "Runner",
     "RuntimeToken",
+    "SignalReceiver",
     "Task",
     "TaskGroup",
     "TaskStatus",
@@ -28,6 +30,7 @@ __all__ = [
     "fail_at",
     "move_on_after",
     "move_on_at",
+    "open_signal_receiver",
     "run",
     "spawn",
     "to_thread",

@@ -41,17 +41,19 @@ class SigintCatcher:
         self._old_wakeup_fd = -1
 
     def install(self) -> bool:
-        """Take over SIGINT if this is the main thread and nobody else has."""
+        """In the main thread: own the wakeup fd, and take over SIGINT if nobody else has."""
         if threading.current_thread() is not threading.main_thread():
             return False
-        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            return False  # the program installed its own: respect it
         self._rsock, self._wsock = socket.socketpair()
         for s in (self._rsock, self._wsock):
             s.setblocking(False)
         self._registry.register(self._rsock, SIGNAL_TOKEN, Interest.READABLE)
+        # Every signal the loop handles (SIGINT, open_signal_receiver's) wakes
+        # a poll() through it, even one that arrives just before poll() blocks.
         self._old_wakeup_fd = signal.set_wakeup_fd(self._wsock.fileno(), warn_on_full_buffer=False)
-        self._old_handler = signal.signal(signal.SIGINT, self._handle)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            # (A program that installed its own handler keeps it.)
+            self._old_handler = signal.signal(signal.SIGINT, self._handle)
         return True
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -64,7 +66,8 @@ class SigintCatcher:
             pass  # the buffer is full: the loop is certain to wake anyway
 
     def drain(self) -> None:
-        assert self._rsock is not None
+        if self._rsock is None:
+            return
         try:
             while self._rsock.recv(4096):
                 pass
