@@ -108,12 +108,13 @@ class TlsStream(BufferedReading, Resource):
                  https_compatible: bool = False) -> None:
         if not isinstance(ssl_context, ssl.SSLContext):
             raise TypeError(f"ssl_context must be an ssl.SSLContext, got {ssl_context!r}")
+        if not server_side and ssl_context.check_hostname and not server_hostname:
+            raise ValueError("server_hostname is required: the ssl_context checks that the "
+                             "certificate names the host (check_hostname=True)")
         #: The stream the ciphertext travels on.
         self.transport = stream
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
-        # ValueError here for a client context that checks host names but
-        # got no server_hostname: the ssl module's own message says so.
         self._ssl = ssl_context.wrap_bio(self._incoming, self._outgoing,
                                          server_side=server_side,
                                          server_hostname=server_hostname)
