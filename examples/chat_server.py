@@ -2,11 +2,13 @@
 
     python examples/chat_server.py [--host 127.0.0.1] [--port 7878] [--max-clients N]
         [--idle-timeout S] [--write-timeout S] [--max-queued BYTES] [--rate LINES]
-        [--burst LINES]
+        [--burst LINES] [--http-port 8080] [--allow-origin ORIGIN] [--ping-interval S]
+        [--ping-timeout S]
 
 ``--help`` lists every option with its default.
 
-Then connect with ``nc 127.0.0.1 7878`` or ``python examples/chat_client.py``.
+Then connect with ``nc 127.0.0.1 7878`` or ``python examples/chat_client.py``, or
+open http://127.0.0.1:8080/ in a browser (the same rooms, over a WebSocket).
 The first line it prints is ``chat server listening on HOST:PORT`` (``--port
 0`` picks a free port). The protocol, the name rules and the limits are in
 ``examples/chat/protocol.py``; how a client is served in
@@ -24,16 +26,27 @@ import signal
 
 from chat.server import ChatServer
 from chat.session import Config
+from chat.web import WebOptions
 
 import runtime
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    defaults = Config()
+    defaults, web = Config(), WebOptions()
     parser = argparse.ArgumentParser(description="A chat server on runtime.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=7878, help="0 picks a free port")
+    parser.add_argument("--http-port", type=int, default=8080,
+                        help="serve the browser page and its WebSocket (/ws) here; 0 picks a "
+                        "free port, -1 serves no browsers")
+    parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                        help="also accept WebSockets from pages at ORIGIN (e.g. "
+                        "https://example.org; repeatable); the page's own origin always is")
+    parser.add_argument("--ping-interval", type=float, default=web.ping_interval, metavar="S",
+                        help="ping a WebSocket client that has been silent for S seconds")
+    parser.add_argument("--ping-timeout", type=float, default=web.ping_timeout, metavar="S",
+                        help="close a WebSocket that does not answer a ping within S seconds")
     parser.add_argument("--max-clients", type=int, default=10000, metavar="N",
                         help="refuse connections past N with '! bye: server full'")
     parser.add_argument("--idle-timeout", type=float, default=defaults.idle_timeout,
@@ -51,12 +64,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--burst", type=int, default=defaults.burst, metavar="LINES",
                         help="lines a client may send at once before --rate applies")
     args = parser.parse_args(argv)
-    for name in ("idle_timeout", "write_timeout", "max_queued", "rate", "burst"):
+    for name in ("idle_timeout", "write_timeout", "max_queued", "rate", "burst",
+                 "ping_interval", "ping_timeout"):
         value = getattr(args, name)
         if not value >= 0:
             parser.error(f"--{name.replace('_', '-')} must be 0 or more, got {value}")
-    if args.write_timeout == 0:
-        parser.error("--write-timeout must be more than 0")
+    for name in ("write_timeout", "ping_interval", "ping_timeout"):
+        if getattr(args, name) == 0:
+            parser.error(f"--{name.replace('_', '-')} must be more than 0")
     return args
 
 
@@ -66,12 +81,17 @@ def config(args: argparse.Namespace) -> Config:
 
 
 async def main(args: argparse.Namespace) -> None:
-    server = ChatServer(args.max_clients, config(args))
+    web = WebOptions(allowed_origins=frozenset(args.allow_origin),
+                     ping_interval=args.ping_interval, ping_timeout=args.ping_timeout)
+    server = ChatServer(args.max_clients, config(args), web)
+    http_port = None if args.http_port < 0 else args.http_port
     async with runtime.TaskGroup() as tg:
-        port = await tg.start(server.serve, args.host, args.port)
+        port, http_port = await tg.start(server.serve, args.host, args.port, http_port)
         print(f"chat server listening on {args.host}:{port}", flush=True)
         print(f"connect with: nc {args.host} {port}   or   "
               f"python examples/chat_client.py --host {args.host} --port {port}", flush=True)
+        if http_port is not None:
+            print(f"in a browser: http://{args.host}:{http_port}/", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,38 +1,48 @@
-"""`ChatServer`: accept connections and give each one a `Session`."""
+"""`ChatServer`: accept connections (TCP lines, and browsers on a second port) and give
+each one a `Session` in the same `Hub`."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import runtime
 from runtime.io import Stream, serve_tcp
 
 from . import protocol
+from .outbox import Link
 from .rooms import Hub
 from .session import SHUTDOWN_LINGER, Config, Session
+from .web import WebFace, WebOptions
+from .websocket import GOING_AWAY, NORMAL, WsLink
 
 #: How long a refused ("server full") client gets to take its one line.
 REFUSE_TIMEOUT = 1.0
 
 
 class ChatServer:
-    """``await tg.start(server.serve, host, port)`` returns the bound port."""
+    """``await tg.start(server.serve, host, port, http_port)`` returns the bound ports."""
 
-    __slots__ = ("config", "hub")
+    __slots__ = ("config", "hub", "web_options")
 
-    def __init__(self, max_clients: int = 1000, config: Config | None = None) -> None:
+    def __init__(self, max_clients: int = 1000, config: Config | None = None,
+                 web_options: WebOptions | None = None) -> None:
         self.hub = Hub(max_clients)
         self.config = config or Config()
+        self.web_options = web_options or WebOptions()
 
-    async def serve(self, host: str, port: int, *,
-                    task_status: runtime.TaskStatus[int] | None = None) -> None:
-        """Serve until cancelled. Cancelling it is the graceful shutdown: every
-        client gets ``! bye: server shutting down`` and its socket is closed."""
+    async def serve(self, host: str, port: int, http_port: int | None = None, *,
+                    task_status: runtime.TaskStatus[tuple[int, int | None]] | None = None,
+                    ) -> None:
+        """Serve until cancelled; ``http_port`` None serves no browsers. Cancelling it is
+        the graceful shutdown: every client gets ``! bye: server shutting down``."""
         async with runtime.TaskGroup() as tg:
             bound = await tg.start(serve_tcp, self.handle, host, port)
+            bound_http = None
+            if http_port is not None:
+                face = WebFace(self.handle_websocket, self.web_options)
+                bound_http = await tg.start(serve_tcp, face.handle, host, http_port)
             if task_status is not None:
-                task_status.started(bound)
+                task_status.started((bound, bound_http))
             try:
                 await runtime.sleep(math.inf)
             finally:
@@ -46,9 +56,24 @@ class ChatServer:
         for session in self.hub.sessions:
             session.hurry(deadline)
 
-    async def handle(self, stream: Stream) -> Any:
-        if self.hub.full():
-            with runtime.move_on_after(REFUSE_TIMEOUT):
-                await stream.write_all(protocol.bye(protocol.SERVER_FULL))
-            return
-        await Session(self.hub, stream, self.config).run()
+    async def handle(self, stream: Stream) -> None:
+        if not await self._refused_when_full(stream):
+            await Session(self.hub, stream, self.config).run()
+
+    async def handle_websocket(self, link: WsLink) -> None:
+        session = Session(self.hub, link, self.config)
+        try:
+            if not await self._refused_when_full(link):
+                await session.run()
+        finally:
+            reason = session.reason or protocol.SERVER_FULL
+            with runtime.CancelScope(shield=True):  # a shutdown still sends the close frame
+                await link.close(GOING_AWAY if reason == protocol.SHUTTING_DOWN else NORMAL,
+                                 reason)
+
+    async def _refused_when_full(self, link: Link) -> bool:
+        if not self.hub.full():
+            return False
+        with runtime.move_on_after(REFUSE_TIMEOUT):
+            await link.write_all(protocol.bye(protocol.SERVER_FULL))
+        return True

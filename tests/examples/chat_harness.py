@@ -50,8 +50,12 @@ class ChatProcess:
             if sigint_ignored:  # as for a '&' job of a non-interactive shell
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+        # Our server also serves browsers; on a free port, so tests never collide on 8080.
+        web = ["--http-port", "0"] if script == CHAT_SERVER and "--http-port" not in args else []
+        options = [*web, *args]
+        serves_http = script == CHAT_SERVER and options[options.index("--http-port") + 1] != "-1"
         self.proc = subprocess.Popen(
-            [sys.executable, str(script), "--port", "0", *args],
+            [sys.executable, str(script), "--port", "0", *web, *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             preexec_fn=before_exec if fd_limit is not None or sigint_ignored else None,
         )
@@ -61,6 +65,10 @@ class ChatProcess:
             assert " listening on 127.0.0.1:" in first, (first, self.proc.stderr.read())
             self.port = int(first.rsplit(":", 1)[1])
             self.banner = [first.rstrip("\n"), self.proc.stdout.readline().rstrip("\n")]
+            self.http_port: int | None = None
+            if serves_http:
+                self.banner.append(self.proc.stdout.readline().rstrip("\n"))
+                self.http_port = int(self.banner[-1].rsplit(":", 1)[1].rstrip("/"))
         except BaseException:
             self.close()
             raise
@@ -98,55 +106,17 @@ class ChatProcess:
         self.close()
 
 
-class Client:
-    """One chat connection: ``send`` lines, ``line()`` reads the next one."""
+class LineReader:
+    """What a test does with a chat connection's lines, given ``line()`` (TCP or WebSocket)."""
 
-    def __init__(self, port: int, nick: str | None = None, *, timeout: float = TIMEOUT,
-                 rcvbuf: int | None = None) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            if rcvbuf is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            sock.settimeout(timeout)
-            sock.connect(("127.0.0.1", port))
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
-        self.buf = b""
-        self.nick = nick
-        if nick is not None:
-            try:
-                assert self.line() == WELCOME
-                self.send(nick)
-                self.expect(f"* you are {nick}; /help lists the commands")
-            except BaseException:
-                self.close()
-                raise
+    nick: str | None
+    sock: socket.socket
 
-    def send(self, text: str) -> None:
-        self.sock.sendall(text.encode() + b"\n")
+    def line(self, timeout: float | None = None) -> str:
+        raise NotImplementedError
 
     def send_raw(self, data: bytes) -> None:
         self.sock.sendall(data)
-
-    def line_bytes(self, timeout: float | None = None) -> bytes:
-        if timeout is not None:
-            self.sock.settimeout(timeout)
-        try:
-            while b"\n" not in self.buf:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise EOFError(f"EOF; unterminated rest: {self.buf!r}")
-                self.buf += chunk
-        finally:
-            if timeout is not None:
-                self.sock.settimeout(TIMEOUT)
-        line, _, self.buf = self.buf.partition(b"\n")
-        return line
-
-    def line(self, timeout: float | None = None) -> str:
-        return self.line_bytes(timeout).decode()
 
     def expect(self, *wanted: str) -> None:
         for want in wanted:
@@ -176,6 +146,54 @@ class Client:
     def expect_nothing(self, wait: float = 0.15) -> None:
         extra = self.quiet(wait)
         assert not extra, f"{self.nick}: unexpected {extra}"
+
+
+class Client(LineReader):
+    """One chat connection: ``send`` lines, ``line()`` reads the next one."""
+
+    def __init__(self, port: int, nick: str | None = None, *, timeout: float = TIMEOUT,
+                 rcvbuf: int | None = None) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            if rcvbuf is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            sock.settimeout(timeout)
+            sock.connect(("127.0.0.1", port))
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        self.buf = b""
+        self.nick = nick
+        if nick is not None:
+            try:
+                assert self.line() == WELCOME
+                self.send(nick)
+                self.expect(f"* you are {nick}; /help lists the commands")
+            except BaseException:
+                self.close()
+                raise
+
+    def send(self, text: str) -> None:
+        self.sock.sendall(text.encode() + b"\n")
+
+    def line_bytes(self, timeout: float | None = None) -> bytes:
+        if timeout is not None:
+            self.sock.settimeout(timeout)
+        try:
+            while b"\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise EOFError(f"EOF; unterminated rest: {self.buf!r}")
+                self.buf += chunk
+        finally:
+            if timeout is not None:
+                self.sock.settimeout(TIMEOUT)
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line
+
+    def line(self, timeout: float | None = None) -> str:
+        return self.line_bytes(timeout).decode()
 
     def read_to_eof(self) -> list[str]:
         """Every remaining line; the server must then close the connection."""

@@ -15,6 +15,7 @@ def test_prints_how_to_connect_first(server: ChatProcess) -> None:
         f"chat server listening on 127.0.0.1:{port}",
         f"connect with: nc 127.0.0.1 {port}   or   "
         f"python examples/chat_client.py --host 127.0.0.1 --port {port}",
+        f"in a browser: http://127.0.0.1:{server.http_port}/",
     ]
 
 
