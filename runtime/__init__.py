@@ -39,6 +39,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["CapacityLimiter", "CapacityLimiterStatistics"],
                     "runtime.executor.limiter"),
     **dict.fromkeys(["RuntimeToken", "current_token"], "runtime.executor.reentry"),
+    **dict.fromkeys(["Process", "open_process", "run_process"], "runtime.io.process"),
+    "PipeStream": "runtime.io.pipe",
     **dict.fromkeys(["SignalReceiver", "open_signal_receiver"],
                     "runtime.executor.signal_receiver"),
     **dict.fromkeys(["checkpoint", "yield_now"], "runtime.executor.traps"),
@@ -73,6 +75,8 @@ __all__ = [
     "Lock",
     "OneshotReceiver",
     "OneshotSender",
+    "PipeStream",
+    "Process",
     "Receiver",
     "RunFinishedError",
     "Runner",
@@ -99,8 +103,10 @@ __all__ = [
     "move_on_after",
     "move_on_at",
     "oneshot",
+    "open_process",
     "open_signal_receiver",
     "run",
+    "run_process",
     "running_tasks",
     "sleep",
     "sleep_until",
@@ -166,5 +172,7 @@ if TYPE_CHECKING:
     from .executor.task_group import TaskGroup, TaskStatus
     from .executor.threads import current_default_thread_limiter, to_thread
     from .executor.traps import checkpoint, yield_now
+    from .io.pipe import PipeStream
+    from .io.process import Process, open_process, run_process
     from .sync import Condition, Event, Lock, Semaphore
     from .time import current_time, sleep, sleep_until

@@ -9,6 +9,7 @@ with (trio's ``trio.lowlevel``).
 
 from __future__ import annotations
 
+from .executor.child import wait_child_exiting
 from .executor.introspect import current_task
 from .executor.io_wait import notify_closing, scheduled_io, wait_readable, wait_writable
 from .executor.source import Source, socket_source
@@ -27,6 +28,7 @@ __all__ = [
     "park_uncancellable",
     "scheduled_io",
     "socket_source",
+    "wait_child_exiting",
     "wait_readable",
     "wait_writable",
 ]

@@ -8,6 +8,8 @@ Written only against the executor's public names and `runtime.lowlevel`
 
 from ..errors import IncompleteReadError, LineTooLong
 from .dns import getaddrinfo, getnameinfo
+from .pipe import PipeStream
+from .process import Process, open_process, run_process
 from .serve import serve_tcp
 from .stream import Stream
 from .tcp import TcpListener, TcpStream
@@ -20,6 +22,8 @@ __all__ = [
     "IncompleteReadError",
     "LineTooLong",
     "NeedHandshakeError",
+    "PipeStream",
+    "Process",
     "Stream",
     "TcpListener",
     "TcpStream",
@@ -30,5 +34,7 @@ __all__ = [
     "UnixStream",
     "getaddrinfo",
     "getnameinfo",
+    "open_process",
+    "run_process",
     "serve_tcp",
 ]
