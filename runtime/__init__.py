@@ -49,7 +49,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(
         ["BroadcastReceiver", "BroadcastSender", "OneshotReceiver", "OneshotSender", "Receiver",
          "Sender", "broadcast", "channel", "oneshot"],
-        "runtime.channel",
+        "runtime.channels",
     ),
 }
 _SUBMODULES = {"executor", "from_thread", "io", "lowlevel", "reactor", "testing"}
@@ -134,7 +134,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from . import from_thread, lowlevel, testing
-    from .channel import (
+    from .channels import (
         BroadcastReceiver,
         BroadcastSender,
         OneshotReceiver,

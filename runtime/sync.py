@@ -2,14 +2,10 @@
 
 How a primitive waits
 ---------------------
-Every wait in this module and in `runtime.channel` is the same leaf: put a
-`Waiter` (the task, its `Waker`, a state, room for a value) at the back of a
-queue, then ``await park()`` in a loop until the state says we were served.
-Whoever serves a waiter pops it from the front, *sets its state first* and
-only then calls ``waker.wake()``: the structure is consistent before anyone
-runs (tokio's rule; with one thread it also means a woken task never sees a
-half-made change). The loop is there because a task can be woken spuriously
-(a stale wake from an earlier wait): a wake is a hint, the state is the truth.
+Every wait in this module and in `runtime.channels` is the same leaf, from
+``executor/waiter.py``: a `Waiter` at the back of a FIFO queue, parked with
+its abort callback (``park(waiter.abort)``). Whoever serves a waiter pops it
+from the front, sets its state first and only then wakes it.
 
 Fairness
 --------
@@ -23,22 +19,11 @@ side-by-side tests check against trio.
 
 Cancellation
 ------------
-A cancelled ``acquire`` must not hold the lock. trio gets that from its
-abort callback: cancelling a parked task removes it from the queue *at
-once*. Our runner has no abort callback; it marks the task
-(a `Cancelled` to throw, or a re-check made when it resumes:
-`Task.cancellation_on_its_way`) and schedules it, and the task finds `Cancelled` thrown at its
-``park()`` when it runs. Two rules close the gap:
-
-* A waiter whose task already has a cancellation on its way is *leaving*:
-  `take_first` skips it (marks it ``GONE``) when handing something out.
-  That is trio's behaviour: the next waiter gets the lock.
-* Should a waiter be served anyway and then see an exception, its
-  ``except`` gives back what it was given: a lock is passed on to the next
-  waiter, a message is put back at the front of the buffer. Only what can
-  no longer be undone (a sent message the receiver already took) counts as
-  done, and the operation returns normally; the cancellation, which is
-  level-triggered, is raised by the next checkpoint.
+A cancelled ``acquire`` never holds the lock: the cancel calls the parked
+waiter's abort callback, which takes it out of the queue before anything
+can be handed to it (trio's abort function), and the next waiter gets the
+lock. A waiter served before the cancel came keeps what it was given; the
+cancellation, level-triggered, is raised at its next checkpoint.
 
 A wait is a cancellation point; an operation that can complete at once
 first calls `checkpoint_if_cancelled` (raise if cancelled, spend the
@@ -59,15 +44,7 @@ from types import TracebackType
 from .errors import WouldBlock
 from .executor.task import Task, Waker
 from .executor.traps import checkpoint_if_cancelled, park, park_uncancellable
-from .executor.waiter import (
-    DONE,
-    WAITING,
-    Waiter,
-    forget,
-    take_first,
-    wait_served,
-    waiting,
-)
+from .executor.waiter import DONE, WAITING, Waiter, take_first, wait_served, waiting
 from .lowlevel import current_task
 
 __all__ = [
@@ -168,8 +145,7 @@ class Lock(_AsyncContext):
             return
         if self._owner is task:
             raise RuntimeError(f"task {task.name!r} tried to acquire a Lock it already holds")
-        # Given to us as we were cancelled: pass it on (_hand_on).
-        await wait_served(self._waiters, Waiter(task, task.waker), self._hand_on)
+        await wait_served(Waiter(self._waiters, task, task))
 
     async def _acquire_uncancellable(self, task: Task) -> None:
         # For Condition.wait's cancel path: it must hold the lock again before
@@ -177,7 +153,7 @@ class Lock(_AsyncContext):
         if self._owner is None and not self._waiters:
             self._owner = task
             return
-        waiter = Waiter(task, task.waker)
+        waiter = Waiter(self._waiters, task, task)
         self._waiters.append(waiter)
         while waiter.state is WAITING:
             await park_uncancellable()
@@ -296,7 +272,7 @@ class Semaphore(_AsyncContext):
             self._value -= 1
             return
         task = current_task()
-        await wait_served(self._waiters, Waiter(task, task.waker), self._hand_on)
+        await wait_served(Waiter(self._waiters, task, task))
 
     def release(self) -> None:
         """Return a permit: to the first waiter if any (never blocks)."""
@@ -365,19 +341,16 @@ class Condition(_AsyncContext):
         lock = self._lock
         if lock._owner is not task:
             raise RuntimeError(f"task {task.name!r} called Condition.wait() without the lock")
-        waiter = Waiter(task, task.waker)
+        waiter = Waiter(self._waiters, task, task)
         lock.release()
         self._waiters.append(waiter)
         try:
             # Served (DONE) only by the lock, after a notify moved us there.
             while waiter.state is WAITING:
-                await park()
+                await park(waiter.abort)  # out of whichever queue it is in
         except BaseException:
             if waiter.state is not DONE:
-                if waiter in self._waiters:
-                    forget(self._waiters, waiter)
-                else:
-                    forget(lock._waiters, waiter)
+                waiter.abort()  # a cancel did already; the coroutine closed did not
                 await lock._acquire_uncancellable(task)
             raise
 
@@ -389,6 +362,7 @@ class Condition(_AsyncContext):
             waiter = take_first(self._waiters)
             if waiter is None:
                 break
+            waiter.queue = lock_queue
             lock_queue.append(waiter)
 
     def notify_all(self) -> None:

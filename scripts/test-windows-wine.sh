@@ -102,7 +102,7 @@ if [ ! -f "$WINEPREFIX/system.reg" ]; then
 fi
 
 if [ "$#" -eq 0 ]; then
-    set -- tests/reactor tests/executor tests/time tests/io tests/sync tests/channel
+    set -- tests/reactor tests/executor tests/time tests/io tests/sync tests/channels
 fi
 ARGS=$(printf '%s\n' "$@" | "$PY" -c 'import sys; print(repr(sys.stdin.read().splitlines()))')
 BOOT="import sys, pytest; raise SystemExit(pytest.main(['-p', 'no:cacheprovider', *$ARGS]))"

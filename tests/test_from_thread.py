@@ -18,7 +18,7 @@ import trio.lowlevel
 
 import runtime
 import runtime.from_thread
-from tests.platform_gaps import needs_trio
+from tests.helpers.platform_gaps import needs_trio
 
 
 async def _trio_to_thread(fn: Callable[..., Any], *args: Any) -> Any:

@@ -5,7 +5,7 @@ Linux). This test runs those five suites again in a child pytest with
 ``RUNTIME_BACKEND=kqueue``, which `runtime.run` reads when no backend is
 passed, so every ``runtime.run(main())`` in them runs on kqueue: on Linux that
 is libkqueue, not a BSD or macOS kernel (``docs/kqueue.md``). What libkqueue
-cannot show is skipped there with its reason (``tests/backend_limits.py``),
+cannot show is skipped there with its reason (``tests/helpers/backend_limits.py``),
 and the child's skip reasons are in its output, shown if it fails.
 
 Where the kqueue backend was not built this is skipped, except under
@@ -20,9 +20,9 @@ import os
 import pytest
 
 from runtime.reactor import available_backends, default_backend
-from tests.backend_pass import CHILD_TIMEOUT, run_suites_on
+from tests.helpers.backend_pass import CHILD_TIMEOUT, run_suites_on
 
-SUITES = ["tests/executor", "tests/time", "tests/io", "tests/sync", "tests/channel"]
+SUITES = ["tests/executor", "tests/time", "tests/io", "tests/sync", "tests/channels"]
 
 
 @pytest.mark.timeout(CHILD_TIMEOUT + 30)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.examples.chat_harness import ChatProcess, Client
+from tests.helpers.chat_harness import ChatProcess, Client
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

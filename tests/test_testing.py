@@ -8,7 +8,7 @@ import pytest
 
 import runtime
 import runtime.testing
-from tests.executor.trio_compat import FLAVORS, Flavor
+from tests.helpers.trio_compat import FLAVORS, Flavor
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)

@@ -7,7 +7,7 @@ passed, so every ``runtime.run(main())`` in them runs on the completion
 driver (``runtime/executor/ring_driver.py``): socket operations submitted
 to an io_uring `Ring`, readiness only for what needs it. What the
 completion model cannot show (counting ``socket.recv`` calls) is skipped
-with its reason (``tests/reactor/limits.py``); the skips are in the output.
+with its reason (``tests/helpers/limits.py``); the skips are in the output.
 
 Skipped where the kernel refuses io_uring (a seccomp policy, or
 ``kernel.io_uring_disabled``); on Linux under ``CI=true`` a missing build
@@ -21,9 +21,9 @@ import sys
 
 import pytest
 
-from tests.backend_pass import CHILD_TIMEOUT, run_suites_on, why_uring_unavailable
+from tests.helpers.backend_pass import CHILD_TIMEOUT, run_suites_on, why_uring_unavailable
 
-SUITES = ["tests/executor", "tests/time", "tests/io", "tests/sync", "tests/channel",
+SUITES = ["tests/executor", "tests/time", "tests/io", "tests/sync", "tests/channels",
           "tests/examples"]
 
 

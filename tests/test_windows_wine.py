@@ -9,7 +9,7 @@ of IOCP and AFD, not a Windows kernel: see docs/windows.md.
 Under ``CI=true`` a missing Wine is a failure, so CI cannot go green by
 quietly skipping the Windows backend; elsewhere it is a visible skip. A test
 that cannot run on Windows (or under Wine) says why itself, with a mark from
-``tests/platform_gaps.py`` or a limit in ``tests/reactor/limits.py``; every
+``tests/helpers/platform_gaps.py`` or a limit in ``tests/helpers/limits.py``; every
 skip reason is printed here, and any failure fails this test.
 """
 
@@ -30,7 +30,7 @@ WINE = pathlib.Path("/usr/lib/wine/wine64")
 UNAVAILABLE = 77  # the script's "no Wine to be had here"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SUITES = ["tests/reactor", "tests/executor", "tests/time", "tests/io", "tests/sync",
-          "tests/channel"]
+          "tests/channels"]
 
 
 def _nodeid(case: ET.Element) -> str:

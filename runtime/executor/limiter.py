@@ -102,8 +102,7 @@ class CapacityLimiter:
         except WouldBlock:
             pass
         task = current_task()
-        await wait_served(self._waiters, Waiter(task, task.waker, borrower),
-                          lambda: self.release_on_behalf_of(borrower))
+        await wait_served(Waiter(self._waiters, task, task, borrower))
 
     def release(self) -> None:
         """Give back the current task's token."""

@@ -173,6 +173,12 @@ class Runner:
             except ValueError:
                 pass  # the runtime has finished; nothing is left to wake
 
+    def _schedule(self, task: Task) -> None:
+        """Queue ``task`` for a step unless it is queued already."""
+        if not task.scheduled:
+            task.scheduled = True
+            self.run_queue.append(task)
+
     def wake_here(self, task: Task) -> None:
         """`wake` for a caller known to run on the runner's own thread (the IO
         driver's dispatch): the same, without asking which thread this is."""
@@ -185,10 +191,14 @@ class Runner:
         """Throw `Cancelled` into ``task`` if it is parked where that is allowed.
 
         A task that is running or already scheduled is left alone: it will
-        see the cancellation at its next checkpoint.
+        see the cancellation at its next checkpoint. One parked with an abort
+        callback (`traps.park`) is asked first, and left alone if it says no.
         """
         if task.finished or task.scheduled or task is self.current or not task.cancellable:
             return
+        abort = task.abort
+        if abort is not None and not abort():
+            return  # served already: woken anyway, it sees the cancel at its next checkpoint
         task.pending_exc = Cancelled(task.cancel_reason())
         task.scheduled = True
         self.run_queue.append(task)
@@ -223,12 +233,16 @@ class Runner:
         else:
             if trap is PARK:
                 # Its waker is stored wherever it waits; but a task that is
-                # cancelled already must not sleep: it gets Cancelled next step.
+                # cancelled already must not sleep: it gets Cancelled next step
+                # (if its abort callback, when it has one, lets it go).
                 if self.live_cancels and task.cancellable and task.cancel_pending():
-                    task.pending_exc = RECHECK
-                    if not task.scheduled:
-                        task.scheduled = True
-                        self.run_queue.append(task)
+                    abort = task.abort
+                    if abort is None:
+                        task.pending_exc = RECHECK
+                        self._schedule(task)
+                    elif abort():
+                        task.pending_exc = Cancelled(task.cancel_reason())
+                        self._schedule(task)
             elif trap is CHECKPOINT:
                 task.pending_exc = RECHECK
                 if not task.scheduled:

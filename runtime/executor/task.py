@@ -9,9 +9,8 @@ import weakref
 from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ..errors import Cancelled
 from . import context
-from .traps import checkpoint_if_cancelled, park
+from .traps import Abort, checkpoint_if_cancelled, park
 
 if TYPE_CHECKING:
     from .cancel import CancelScope
@@ -58,6 +57,7 @@ class Task(Waker):
     __slots__ = (
         "__weakref__",
         "_parent",
+        "abort",
         "aborted",
         "cancellable",
         "context",
@@ -91,6 +91,8 @@ class Task(Waker):
         self.context = contextvars.copy_context()
         self.scheduled = False
         self.cancellable = True
+        #: The abort callback of the park it is in, if any (`traps.park`).
+        self.abort: Abort | None = None
         self.aborted = False
         self.finished = False
         self.pending_exc: BaseException | None = None
@@ -122,17 +124,6 @@ class Task(Waker):
                 return False
             scope = scope.parent
         return False
-
-    def cancellation_on_its_way(self) -> bool:
-        """Will this (parked) task be resumed with `Cancelled`?
-
-        True when the runner has already decided so: a `Cancelled` is
-        waiting to be thrown, or a re-check is pending that will find the
-        task cancelled. A queue that hands out a lock or a message skips
-        such a waiter, as trio's abort callback would have removed it.
-        """
-        exc = self.pending_exc
-        return exc is not None and (isinstance(exc, Cancelled) or self.cancel_pending())
 
     def cancel_reason(self) -> str:
         return f"task {self.name!r} was aborted" if self.aborted else "cancel scope was cancelled"

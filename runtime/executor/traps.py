@@ -21,13 +21,15 @@ A leaf awaitable (a socket wait, a sleep, a lock) does the rest: it stores
 ``current_task().waker`` with whoever will make it ready, awaits `park()`
 (hot paths await the `PARK` trap itself, saving the call), and
 removes its registration in ``finally`` so a cancelled wait leaves nothing
-behind.
+behind. A wait in a queue that hands things out (a lock, a channel) parks
+with an abort callback, ``park(abort)`` (trio's ``wait_task_rescheduled``):
+a cancel asks it first, so nothing is handed to a task that is leaving.
 """
 
 from __future__ import annotations
 
 import types
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Cancelled
@@ -79,15 +81,41 @@ YIELD = _trap("YIELD")
 CHECKPOINT = _trap("CHECKPOINT")
 
 
-def park() -> Trap:
+#: An abort callback (trio's ``abort_func``): called when a cancel (or a
+#: deadline) wants a task parked with it. True: the task has taken itself out
+#: of whatever it waited in and may be resumed with `Cancelled`. False: it
+#: was served already and will be woken anyway; the cancel, level-triggered,
+#: comes at its next checkpoint.
+Abort = Callable[[], bool]
+
+
+def park(abort: Abort | None = None) -> Awaitable[None]:
     """``await park()``: suspend until the task's waker is woken; a cancellation point.
 
     Raises `Cancelled` if the task is cancelled, whether before it parked
     (after one trip through the run queue) or while parked. The caller must
     have stored the waker first, and must tolerate a spurious wake (check
     its condition again).
+
+    With ``abort``, a cancel first asks it whether the task may be taken
+    back (see `Abort`): a waiter in a queue leaves it unserved, or stays
+    served. Without, the caller cleans up in ``finally`` (an IO wait, a
+    sleep: nothing is handed to them that a cancel could lose).
     """
-    return PARK
+    if abort is None:
+        return PARK
+    return _park_abortable(abort)
+
+
+@types.coroutine
+def _park_abortable(abort: Abort) -> Generator[Trap, Any, None]:
+    # Runner.deliver_cancel and the PARK check in Runner._step read task.abort.
+    task = context.runner().current
+    task.abort = abort
+    try:
+        yield PARK
+    finally:
+        task.abort = None
 
 
 @types.coroutine

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.examples.chat_harness import ChatProcess
+from tests.helpers.chat_harness import ChatProcess
 
 
 @pytest.fixture

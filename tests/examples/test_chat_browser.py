@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.examples.chat_harness import ChatProcess, Client, clients
+from tests.helpers.chat_harness import ChatProcess, Client, clients
 
 sync_api = pytest.importorskip("playwright.sync_api")
 Image = pytest.importorskip("PIL.Image")

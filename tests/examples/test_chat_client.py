@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.examples.chat_harness import ROOT, ChatProcess, clients
+from tests.helpers.chat_harness import ROOT, ChatProcess, clients
 
 CLIENT = ROOT / "examples" / "chat_client.py"
 pytestmark = pytest.mark.timeout(30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.examples.chat_harness import WELCOME, ChatProcess, Client, clients
+from tests.helpers.chat_harness import WELCOME, ChatProcess, Client, clients
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from tests.examples.chat_harness import CHAT_SERVER, ROOT
+from tests.helpers.chat_harness import CHAT_SERVER, ROOT
 
 #: Options whose defaults the README must state (as `--option VALUE`).
 CLAIMED = {"--rate", "--burst", "--write-timeout", "--max-queued", "--idle-timeout",

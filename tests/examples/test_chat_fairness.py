@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.examples.chat_harness import ChatProcess, Client, clients
+from tests.helpers.chat_harness import ChatProcess, Client, clients
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.examples.chat_harness import CHAT_SERVER, WELCOME, ChatProcess, Client, clients
+from tests.helpers.chat_harness import CHAT_SERVER, WELCOME, ChatProcess, Client, clients
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.examples import chat_load
-from tests.examples.chat_harness import ChatProcess
+from tests.helpers.chat_harness import ChatProcess
 
 CLIENTS = 1000
 ROOMS = 10

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.examples.chat_harness import CHAT_SERVER, TRIO_SERVER, ChatProcess, Client
+from tests.helpers.chat_harness import CHAT_SERVER, TRIO_SERVER, ChatProcess, Client
 
 # (who, what): "connect", a nick (the first line after connecting), a line,
 # "/quit", or "close".

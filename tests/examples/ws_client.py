@@ -25,7 +25,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError
 
-from tests.examples.chat_harness import TIMEOUT, WELCOME, LineReader
+from tests.helpers.chat_harness import TIMEOUT, WELCOME, LineReader
 
 
 class WsClient(LineReader):

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from tests.executor.trio_compat import FLAVORS, Flavor, describe, noting, run_noting
+from tests.helpers.trio_compat import FLAVORS, Flavor, describe, noting, run_noting
 
 pytestmark = pytest.mark.parametrize("fl", FLAVORS)
 

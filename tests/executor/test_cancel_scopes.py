@@ -1,6 +1,6 @@
 """Cancel scopes, side by side with trio: each scenario runs under both.
 
-Every test is one scenario written against `tests.executor.trio_compat.Flavor`
+Every test is one scenario written against `tests.helpers.trio_compat.Flavor`
 and run under trio and under `runtime`; the expected trace is written out in
 the test, so a divergence shows which framework moved. What is compared:
 which checkpoint raises, which scope catches, the ``cancel_called`` /
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.executor.trio_compat import FLAVORS, Flavor, noting, run_noting
+from tests.helpers.trio_compat import FLAVORS, Flavor, noting, run_noting
 
 pytestmark = pytest.mark.parametrize("fl", FLAVORS)
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import runtime
-from tests.executor.trio_compat import FLAVORS, Flavor
+from tests.helpers.trio_compat import FLAVORS, Flavor
 
 
 def test_current_task_has_a_name_an_id_and_the_task_that_spawned_it() -> None:

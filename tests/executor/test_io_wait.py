@@ -13,8 +13,8 @@ import pytest
 
 import runtime
 from runtime.lowlevel import notify_closing, socket_source, wait_readable, wait_writable
-from tests.backend_limits import skip_unless_run_backend_supports
 from tests.helpers import assert_would_block, socket_pair
+from tests.helpers.backend_limits import skip_unless_run_backend_supports
 
 
 async def read_when_ready(sock: socket.socket) -> bytes:

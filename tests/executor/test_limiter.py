@@ -13,7 +13,7 @@ import trio.testing
 
 import runtime
 import runtime.testing
-from tests.platform_gaps import needs_trio
+from tests.helpers.platform_gaps import needs_trio
 
 
 def _scenario(lib: Any, wait_blocked: Any, run: Any) -> list[str]:

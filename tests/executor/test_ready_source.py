@@ -14,8 +14,8 @@ import runtime
 from runtime.executor.runner import BUDGET
 from runtime.io import Stream
 from runtime.lowlevel import socket_source, wait_readable
-from tests.backend_limits import skip_unless_run_backend_supports
 from tests.helpers import socket_pair
+from tests.helpers.backend_limits import skip_unless_run_backend_supports
 
 
 def test_try_send_to_a_socket_with_room_sends_and_spends_one_unit_of_budget() -> None:

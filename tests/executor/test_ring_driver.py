@@ -24,9 +24,9 @@ from runtime.errors import ClosedResourceError
 from runtime.executor import context, ring_driver
 from runtime.io import Stream, TcpListener, TcpStream
 from runtime.lowlevel import socket_source, wait_readable
-from tests.backend_pass import why_uring_unavailable
-from tests.io.pairs import reset_on_close
-from tests.reactor.uring_helpers import run_with_io_uring_refused
+from tests.helpers.backend_pass import why_uring_unavailable
+from tests.helpers.pairs import reset_on_close
+from tests.helpers.uring import run_with_io_uring_refused
 
 pytestmark = pytest.mark.skipif(why_uring_unavailable() is not None,
                                 reason=str(why_uring_unavailable()))

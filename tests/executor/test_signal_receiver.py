@@ -13,7 +13,7 @@ import trio
 import trio._signals as trio_signals
 
 import runtime
-from tests.platform_gaps import ON_WINDOWS, needs_trio
+from tests.helpers.platform_gaps import ON_WINDOWS, needs_trio
 
 pytestmark = pytest.mark.skipif(
     ON_WINDOWS, reason="Windows has no SIGUSR1/SIGUSR2/SIGHUP to send to itself")

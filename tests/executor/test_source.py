@@ -10,7 +10,7 @@ import runtime
 import runtime.reactor
 from runtime.executor.ready_source import ReadySource
 from runtime.lowlevel import socket_source
-from tests.backend_pass import why_uring_unavailable
+from tests.helpers.backend_pass import why_uring_unavailable
 
 
 def _source_class_on(backend: str | None) -> type:

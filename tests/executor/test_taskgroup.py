@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.executor.trio_compat import FLAVORS, Flavor, describe, noting, run_noting
+from tests.helpers.trio_compat import FLAVORS, Flavor, describe, noting, run_noting
 
 pytestmark = pytest.mark.parametrize("fl", FLAVORS)
 

@@ -1,6 +1,6 @@
 """The same scenario under trio and under `runtime`: the traces must match.
 
-Each scenario is written once against `tests.sidebyside.Framework` and its
+Each scenario is written once against `tests.helpers.sidebyside.Framework` and its
 expected trace is written out in the test, so a divergence shows which
 framework moved, not just that they differ.
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.sidebyside import CANCELLED, FRAMEWORKS, Framework
+from tests.helpers.sidebyside import CANCELLED, FRAMEWORKS, Framework
 
 
 @pytest.fixture(params=FRAMEWORKS)

@@ -22,10 +22,10 @@ import pytest
 
 import runtime
 from runtime.io import TcpStream, UnixListener, UnixStream
-from tests.backend_limits import skip_unless_run_backend_supports
 from tests.helpers import refused_address
-from tests.io.pairs import HOSTS, TCP_KINDS, reset_on_close, stream_pair
-from tests.platform_gaps import needs_af_unix
+from tests.helpers.backend_limits import skip_unless_run_backend_supports
+from tests.helpers.pairs import HOSTS, TCP_KINDS, reset_on_close, stream_pair
+from tests.helpers.platform_gaps import needs_af_unix
 
 
 @pytest.fixture(params=TCP_KINDS)

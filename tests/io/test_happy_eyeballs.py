@@ -17,8 +17,8 @@ import pytest
 import runtime
 from runtime.io import TcpListener, TcpStream
 from runtime.io.happy_eyeballs import connect_first, interleave_families
-from tests.backend_limits import skip_unless_run_backend_supports
 from tests.helpers import HAS_IPV6, refused_address
+from tests.helpers.backend_limits import skip_unless_run_backend_supports
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
 

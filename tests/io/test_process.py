@@ -22,7 +22,7 @@ import trio._core._thread_cache as trio_thread_cache
 import runtime
 import runtime.io.process as process_module
 from runtime.io.process import DEVNULL, PIPE
-from tests.platform_gaps import ON_WINDOWS, needs_trio
+from tests.helpers.platform_gaps import ON_WINDOWS, needs_trio
 
 pytestmark = pytest.mark.skipif(
     ON_WINDOWS, reason="runtime's subprocess pipes are non-blocking pipe fds, which Windows lacks")

@@ -1,7 +1,7 @@
 """`Stream`: buffered reads, line limits, write_all, half-close, close, one reader.
 
 Every test runs over real sockets: TCP on 127.0.0.1 and ::1 and a Unix
-socket (`tests.io.pairs.stream_pair`). The peer is another `Stream` in the
+socket (`tests.helpers.pairs.stream_pair`). The peer is another `Stream` in the
 same runtime unless the test needs a plain socket's control (SO_LINGER).
 """
 
@@ -17,8 +17,8 @@ import pytest
 import runtime
 from runtime import BusyResourceError, ClosedResourceError
 from runtime.io import IncompleteReadError, LineTooLong, Stream
-from tests.backend_limits import skip_unless_run_backend_supports
-from tests.io.pairs import STREAM_KINDS, stream_pair
+from tests.helpers.backend_limits import skip_unless_run_backend_supports
+from tests.helpers.pairs import STREAM_KINDS, stream_pair
 
 
 @pytest.fixture(params=STREAM_KINDS)

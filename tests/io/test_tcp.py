@@ -18,7 +18,7 @@ import runtime
 from runtime import ClosedResourceError
 from runtime.io import TcpListener, TcpStream
 from tests.helpers import HAS_IPV6
-from tests.io.pairs import HOSTS, stream_pair
+from tests.helpers.pairs import HOSTS, stream_pair
 
 
 @pytest.fixture(params=HOSTS)

@@ -23,7 +23,7 @@ from runtime.errors import (
     LineTooLong,
 )
 from runtime.io import NeedHandshakeError, TcpListener, TcpStream, TlsStream
-from tests.backend_limits import run_backend_lacks
+from tests.helpers.backend_limits import run_backend_lacks
 from tests.io.tls_peers import Certs, tls_pair
 
 

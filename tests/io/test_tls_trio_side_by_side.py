@@ -18,8 +18,8 @@ import pytest
 import trio
 
 from runtime.io import TcpListener, TcpStream, TlsStream
+from tests.helpers.sidebyside import FRAMEWORKS, Framework
 from tests.io.tls_peers import Certs
-from tests.sidebyside import FRAMEWORKS, Framework
 
 
 class Tls:

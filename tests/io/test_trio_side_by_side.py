@@ -1,6 +1,6 @@
 """Sockets side by side: the same TCP scenario under trio and under `runtime`.
 
-The scenarios run through `tests.sidebyside.Framework` (run, spawn, join)
+The scenarios run through `tests.helpers.sidebyside.Framework` (run, spawn, join)
 plus a small socket adapter, `Net`, with one implementation per framework:
 listen, accept, connect, send_all, receive_some, send_eof, aclose. trio
 wraps a socket error in ``trio.BrokenResourceError`` (the ``OSError`` is its
@@ -22,9 +22,9 @@ import pytest
 import trio
 
 from runtime.io import TcpListener, TcpStream
-from tests.backend_limits import skip_unless_run_backend_supports
-from tests.io.pairs import HOSTS
-from tests.sidebyside import FRAMEWORKS, Framework
+from tests.helpers.backend_limits import skip_unless_run_backend_supports
+from tests.helpers.pairs import HOSTS
+from tests.helpers.sidebyside import FRAMEWORKS, Framework
 
 
 class Net:

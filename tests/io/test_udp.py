@@ -9,9 +9,9 @@ import pytest
 import runtime
 from runtime import ClosedResourceError
 from runtime.io import UdpSocket
-from tests.backend_limits import skip_unless_run_backend_supports
-from tests.io.pairs import HOSTS
-from tests.platform_gaps import ON_WINDOWS
+from tests.helpers.backend_limits import skip_unless_run_backend_supports
+from tests.helpers.pairs import HOSTS
+from tests.helpers.platform_gaps import ON_WINDOWS
 
 
 @pytest.fixture(params=HOSTS)

@@ -11,7 +11,7 @@ import pytest
 import runtime
 from runtime import ClosedResourceError
 from runtime.io import UnixListener, UnixStream
-from tests.platform_gaps import needs_af_unix
+from tests.helpers.platform_gaps import needs_af_unix
 
 
 @needs_af_unix

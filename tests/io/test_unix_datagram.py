@@ -12,7 +12,7 @@ import trio
 import runtime
 from runtime import ClosedResourceError
 from runtime.io import UnixDatagramSocket
-from tests.platform_gaps import ON_WINDOWS
+from tests.helpers.platform_gaps import ON_WINDOWS
 
 pytestmark = pytest.mark.skipif(ON_WINDOWS, reason="CPython on Windows has no AF_UNIX")
 

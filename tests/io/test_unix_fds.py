@@ -13,7 +13,7 @@ import trio
 
 import runtime
 from runtime.io import UnixStream
-from tests.platform_gaps import ON_WINDOWS
+from tests.helpers.platform_gaps import ON_WINDOWS
 
 pytestmark = pytest.mark.skipif(ON_WINDOWS, reason="SCM_RIGHTS is a Unix feature")
 

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from runtime.io import TcpListener, TcpStream, TlsStream
-from tests.platform_gaps import ON_WINDOWS
+from tests.helpers.platform_gaps import ON_WINDOWS
 
 OPENSSL = shutil.which("openssl")
 #: On the tests that run OpenSSL's command-line tools.

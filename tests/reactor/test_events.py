@@ -19,7 +19,7 @@ from tests.helpers import (
     tcp_pair,
     tokens,
 )
-from tests.reactor.limits import skip_unless_supported
+from tests.helpers.limits import skip_unless_supported
 
 
 @pytest.mark.parametrize("kind", CONDUIT_KINDS)

@@ -26,8 +26,8 @@ from runtime.reactor import (
     default_backend,
 )
 from tests.helpers import expect_events, socket_pair, tokens, wait_until_in_epoll_wait
-from tests.platform_gaps import ON_WINDOWS, posix_only
-from tests.reactor.limits import skip_unless_supported
+from tests.helpers.limits import skip_unless_supported
+from tests.helpers.platform_gaps import ON_WINDOWS, posix_only
 
 # -- timeouts ------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from tests.helpers import (
     socket_error,
     socket_pair,
 )
-from tests.reactor.limits import skip_unless_supported, supports
+from tests.helpers.limits import skip_unless_supported, supports
 
 # -- edge-triggered, registered once -------------------------------------------
 

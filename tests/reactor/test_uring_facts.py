@@ -16,8 +16,8 @@ import time
 import pytest
 
 from tests.helpers import assert_would_block, socket_pair, tcp_pair
+from tests.helpers.uring import reap, reap_all, run_with_io_uring_refused, uring
 from tests.reactor.test_epoll_facts import sigalrm_every
-from tests.reactor.uring_helpers import reap, reap_all, run_with_io_uring_refused, uring
 
 Completion, Completions, Ring = uring.Completion, uring.Completions, uring.Ring
 

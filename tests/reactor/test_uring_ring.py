@@ -20,7 +20,7 @@ import pytest
 
 from runtime.reactor.errors import RingClosedError, WakerExistsError
 from tests.helpers import HOSTS, refused_address, socket_pair, udp_pair
-from tests.reactor.uring_helpers import reap_all, uring
+from tests.helpers.uring import reap_all, uring
 
 memory = pytest.importorskip("runtime.reactor._uring_memory")
 Completions, Ring, RingWaker = uring.Completions, uring.Ring, uring.RingWaker

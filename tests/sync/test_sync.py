@@ -13,8 +13,8 @@ import pytest
 
 import runtime
 from runtime import Cancelled, WouldBlock
-from runtime.executor.traps import PARK
 from runtime.lowlevel import current_task
+from runtime.testing import wait_all_tasks_blocked
 
 
 def test_release_by_non_owner_names_both_tasks() -> None:
@@ -96,41 +96,61 @@ def test_spurious_wake_keeps_a_waiter_waiting() -> None:
     runtime.run(main())
 
 
-def test_lock_served_then_interrupted_passes_the_lock_on() -> None:
-    async def main() -> None:
+def test_lock_handed_over_before_its_waiters_cancel_is_held_until_the_next_checkpoint() -> None:
+    # The hand-off wins the race: the waiter's abort callback says it was
+    # served, so it wakes holding the lock; the cancel comes at its next
+    # checkpoint, and the lock is released by the async with on the way out.
+    async def main() -> list[str]:
+        lock = runtime.Lock()
+        trace: list[str] = []
+        scopes: list[runtime.CancelScope] = []
+
+        async def waiter() -> None:
+            with runtime.CancelScope() as scope:
+                scopes.append(scope)
+                async with lock:
+                    trace.append(f"holds it: {lock._owner is current_task()}")
+                    try:
+                        await runtime.checkpoint()
+                    except runtime.Cancelled:
+                        trace.append("Cancelled at the next checkpoint")
+                        raise
+
+        await lock.acquire()
+        async with runtime.TaskGroup() as tg:
+            tg.spawn(waiter())
+            await wait_all_tasks_blocked()
+            lock.release()  # handed to the waiter, which is woken ...
+            scopes[0].cancel()  # ... and cancelled before it runs
+        trace.append(f"free after: {not lock.locked()}")
+        return trace
+
+    assert runtime.run(main()) == [
+        "holds it: True", "Cancelled at the next checkpoint", "free after: True"]
+
+
+def test_acquire_refuses_the_owner_and_a_waiter_cancelled_first_never_gets_the_lock() -> None:
+    async def main() -> list[str]:
         lock = runtime.Lock()
         await lock.acquire()
-        acquire = lock.acquire()
         with pytest.raises(RuntimeError):  # re-acquire by the owner is refused
-            acquire.send(None)
+            await lock.acquire()
+        order: list[str] = []
 
-        holder_done = runtime.Event()
-
-        async def holder() -> None:
+        async def take(name: str) -> None:
             async with lock:
-                await holder_done.wait()
+                order.append(name)
 
-        lock.release()
-        runtime.spawn(holder())
-        await runtime.sleep(0.001)  # holder owns it now
-        coro = lock.acquire()  # stepped by hand: it parks behind holder
-        assert coro.send(None) is PARK
-        second = runtime.spawn(_take_and_release(lock))
-        await runtime.sleep(0.001)
-        holder_done.set()
-        await runtime.sleep(0.001)  # holder released: handed to our coroutine
-        assert lock._owner is current_task()
-        with pytest.raises(ValueError):
-            coro.throw(ValueError("interrupted after being served"))
-        await second  # the lock went on to the next waiter
-        assert not lock.locked()
+        async with runtime.TaskGroup() as tg:
+            first = tg.spawn(take("first"))
+            await wait_all_tasks_blocked()
+            tg.spawn(take("second"))
+            await wait_all_tasks_blocked()
+            first.abort()  # its abort callback takes it out of the queue at once
+            lock.release()  # so the lock goes to the second
+        return order
 
-    runtime.run(main())
-
-
-async def _take_and_release(lock: runtime.Lock) -> None:
-    async with lock:
-        pass
+    assert runtime.run(main()) == ["second"]
 
 
 def test_semaphore_arguments_are_checked() -> None:

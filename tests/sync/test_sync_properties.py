@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.platform_gaps import needs_trio
-from tests.sidebyside_sync import SyncFramework, SyncRuntime, SyncTrio
+from tests.helpers.platform_gaps import needs_trio
+from tests.helpers.sidebyside_sync import SyncFramework, SyncRuntime, SyncTrio
 
 
 def expected(permits: int, program: list[tuple[str, int]]) -> list[Any]:

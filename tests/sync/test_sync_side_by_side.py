@@ -1,6 +1,6 @@
 """Lock, Semaphore, Event, Condition: the same scenario under trio and runtime.
 
-Each scenario is written once against `tests.sidebyside_sync.SyncFramework`;
+Each scenario is written once against `tests.helpers.sidebyside_sync.SyncFramework`;
 the test writes out the trace it expects, and both frameworks must produce
 it: fairness order of waiters, hand-over on release, what a cancelled waiter
 leaves behind, and the errors for misuse.
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.sidebyside_sync import CANCELLED, SYNC_FRAMEWORKS, SyncFramework, error_name
+from tests.helpers.sidebyside_sync import CANCELLED, SYNC_FRAMEWORKS, SyncFramework, error_name
 
 
 @pytest.fixture(params=SYNC_FRAMEWORKS)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from runtime.reactor import Poll
-from tests.reactor.kqueue.support import HAVE_KQUEUE
+from tests.helpers.kqueue import HAVE_KQUEUE
 
 if HAVE_KQUEUE:
     from runtime.reactor import _kqueue as K

@@ -35,7 +35,7 @@ from tests.helpers import (
     socket_pair,
     tcp_pair,
 )
-from tests.reactor.kqueue.support import (
+from tests.helpers.kqueue import (
     HAVE_KQUEUE,
     kevent,
     needs_kqueue,

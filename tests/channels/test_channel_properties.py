@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.platform_gaps import needs_trio
-from tests.sidebyside import CANCELLED
-from tests.sidebyside_sync import SyncFramework, SyncRuntime, SyncTrio
+from tests.helpers.platform_gaps import needs_trio
+from tests.helpers.sidebyside import CANCELLED
+from tests.helpers.sidebyside_sync import SyncFramework, SyncRuntime, SyncTrio
 
 Outcome = Any
 

@@ -4,24 +4,24 @@ The sender puts the value in a shared slot and wakes the receiver, if it is
 parked; the receiver takes it. Closing either end tells the other: a
 receive whose sender closed without sending raises `EndOfChannel`, a send
 whose receiver is gone raises `BrokenResourceError`. Re-exported from
-`runtime.channel` and `runtime`.
+`runtime.channels` and `runtime`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from .errors import (
+from ..errors import (
     BrokenResourceError,
     BusyResourceError,
     ClosedResourceError,
     EndOfChannel,
     WouldBlock,
 )
-from .executor.task import Waker
-from .executor.traps import checkpoint_if_cancelled, park
-from .lowlevel import current_task
-from .resource import Resource
+from ..executor.task import Waker
+from ..executor.traps import checkpoint_if_cancelled, park
+from ..lowlevel import current_task
+from ..resource import Resource
 
 T = TypeVar("T")
 

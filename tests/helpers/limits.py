@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.platform_gaps import UNDER_WINE
+from tests.helpers.platform_gaps import UNDER_WINE
 
 
 def _limits() -> dict[tuple[str, str], str]:

@@ -2,7 +2,7 @@
 
 Back-pressure order, the rendezvous channel, close semantics on both ends,
 and what a cancelled ``send``/``recv`` leaves behind, each written once
-against `tests.sidebyside_sync.SyncFramework` with its expected trace.
+against `tests.helpers.sidebyside_sync.SyncFramework` with its expected trace.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.sidebyside_sync import CANCELLED, SYNC_FRAMEWORKS, SyncFramework, error_name
+from tests.helpers.sidebyside_sync import CANCELLED, SYNC_FRAMEWORKS, SyncFramework, error_name
 
 
 @pytest.fixture(params=SYNC_FRAMEWORKS)

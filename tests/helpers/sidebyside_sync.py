@@ -1,6 +1,6 @@
 """The side-by-side adapter, extended with locks, events and channels.
 
-`tests.sidebyside` gives ``run``/``sleep``/``spawn``; this adds the
+`tests.helpers.sidebyside` gives ``run``/``sleep``/``spawn``; this adds the
 primitives under one vocabulary (``fw.Lock()``, ``fw.channel(n)``,
 ``fw.recv(rx)``, ``fw.try_send(tx, x)`` …) and `settle`: return once every
 other task is blocked (trio's ``wait_all_tasks_blocked``), so a scenario
@@ -21,8 +21,8 @@ import trio.testing
 
 import runtime
 from runtime.executor import context
-from tests.platform_gaps import needs_trio
-from tests.sidebyside import CANCELLED, Framework, RuntimeFramework, TrioFramework
+from tests.helpers.platform_gaps import needs_trio
+from tests.helpers.sidebyside import CANCELLED, Framework, RuntimeFramework, TrioFramework
 
 __all__ = ["CANCELLED", "SYNC_FRAMEWORKS", "SyncFramework"]
 

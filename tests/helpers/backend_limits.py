@@ -5,7 +5,7 @@ default backend, then once more with ``RUNTIME_BACKEND=kqueue``
 (``tests/test_kqueue_pass.py``). A test whose assertion the selected backend
 cannot honour calls `skip_unless_run_backend_supports` and is skipped with
 the reason shown. The reasons are the reactor's own table
-(``tests/reactor/limits.py``): one list says what each backend cannot do,
+(``tests/helpers/limits.py``): one list says what each backend cannot do,
 whichever layer's test runs into it. A feature not listed is expected to work.
 """
 
@@ -16,7 +16,7 @@ import os
 import pytest
 
 from runtime.reactor import default_backend
-from tests.reactor.limits import LIMITS
+from tests.helpers.limits import LIMITS
 
 
 def run_backend() -> str:
@@ -33,4 +33,4 @@ def skip_unless_run_backend_supports(feature: str, consequence: str) -> None:
     """Skip, naming the backend, its limit and what a test above it would see."""
     reason = run_backend_lacks(feature)
     if reason is not None:
-        pytest.skip(f"{run_backend()}: {reason}, so {consequence} (tests/reactor/limits.py)")
+        pytest.skip(f"{run_backend()}: {reason}, so {consequence} (tests/helpers/limits.py)")

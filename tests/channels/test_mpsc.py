@@ -1,9 +1,9 @@
-"""runtime.channel details the side-by-side scenarios don't cover.
+"""`runtime.channel` (``channels/mpsc.py``): details the side-by-side scenarios don't cover.
 
 Handles as context managers, unbounded capacity, the ready path's budget,
-and the give-back paths: a receiver served and then interrupted puts the
-message back in front; a sender whose message was already taken reports
-success even if `Cancelled` arrives (reached by stepping coroutines by hand).
+and the race between a hand-off and a cancel: a waiter the cancel reaches
+first leaves the queue (its abort callback) and the next one is served; a
+waiter served first completes and is cancelled at its next checkpoint.
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
 import runtime
-from runtime import Cancelled, ClosedResourceError, EndOfChannel, WouldBlock
-from runtime.executor.traps import PARK
+from runtime import Cancelled, CancelScope, ClosedResourceError, EndOfChannel, WouldBlock
+from runtime.testing import wait_all_tasks_blocked
 
 
 def test_handles_close_as_context_managers() -> None:
@@ -77,52 +79,67 @@ def test_a_hot_sender_yields_once_its_budget_is_spent() -> None:
     assert runtime.run(main()) == ["other"]
 
 
-def test_served_receiver_interrupted_puts_the_message_back_in_front() -> None:
-    async def main() -> None:
-        tx, rx = runtime.channel(2)
-        coro = rx.recv()  # stepped by hand: it parks on the empty channel
-        assert coro.send(None) is PARK
-        tx.try_send("first")  # handed straight to the parked receiver
-        tx.try_send("second")
-        with pytest.raises(ValueError):
-            coro.throw(ValueError("interrupted after being served"))
-        assert rx.try_recv() == "first"
-        assert rx.try_recv() == "second"
+async def _served_then_cancelled(operation: Callable[[], Awaitable[Any]],
+                                 serve: Callable[[], None]) -> list[Any]:
+    """Park ``operation`` in a task, ``serve`` it, cancel its scope before it runs again."""
+    trace: list[Any] = []
+    scopes: list[CancelScope] = []
 
-    runtime.run(main())
+    async def waiter() -> None:
+        with CancelScope() as scope:
+            scopes.append(scope)
+            trace.append(await operation())
+            try:
+                await runtime.checkpoint()
+            except Cancelled:
+                trace.append("Cancelled at the next checkpoint")
+                raise
+
+    async with runtime.TaskGroup() as tg:
+        tg.spawn(waiter())
+        await wait_all_tasks_blocked()
+        serve()  # the waiter is served and woken ...
+        scopes[0].cancel()  # ... and the cancel comes before it has run
+    return trace
 
 
-def test_put_back_goes_to_the_next_parked_receiver() -> None:
-    async def main() -> str:
+def test_a_receiver_served_before_its_cancel_keeps_the_message() -> None:
+    async def main() -> tuple[list[Any], Any]:
         tx, rx = runtime.channel(0)
-        coro = rx.recv()
-        assert coro.send(None) is PARK
-        other = runtime.spawn(rx.recv())
-        await runtime.sleep(0.001)  # queued behind the hand-stepped receiver
-        tx.try_send("only one")
-        with pytest.raises(ValueError):
-            coro.throw(ValueError("interrupted after being served"))
-        return await other  # type: ignore[no-any-return]
+        trace = await _served_then_cancelled(rx.recv, lambda: tx.try_send("m"))
+        with pytest.raises(WouldBlock):
+            rx.try_recv()
+        return trace, "nothing left"
 
-    assert runtime.run(main()) == "only one"
+    assert runtime.run(main()) == (["m", "Cancelled at the next checkpoint"], "nothing left")
 
 
-def test_sender_whose_message_was_taken_reports_success_on_cancel() -> None:
-    async def main() -> None:
+def test_a_sender_whose_message_was_taken_before_its_cancel_returns() -> None:
+    async def main() -> tuple[list[Any], list[str]]:
         tx, rx = runtime.channel(0)
-        coro = tx.send("m")
-        assert coro.send(None) is PARK
-        assert rx.try_recv() == "m"  # taken: the send has happened
-        with pytest.raises(StopIteration):
-            coro.throw(Cancelled("arrived too late"))
-        # Anything but Cancelled (GeneratorExit when a task is destroyed) is re-raised.
-        coro2 = tx.send("n")
-        assert coro2.send(None) is PARK
-        assert rx.try_recv() == "n"
-        with pytest.raises(GeneratorExit):
-            coro2.throw(GeneratorExit())
+        got: list[str] = []
+        trace = await _served_then_cancelled(lambda: tx.send("m"),
+                                             lambda: got.append(rx.try_recv()))
+        return trace, got
 
-    runtime.run(main())
+    assert runtime.run(main()) == ([None, "Cancelled at the next checkpoint"], ["m"])
+
+
+def test_a_receiver_cancelled_while_parked_leaves_the_message_to_the_next() -> None:
+    async def main() -> tuple[bool, str]:
+        tx, rx = runtime.channel(0)
+        async with runtime.TaskGroup() as tg:
+            first = tg.spawn(rx.recv())
+            await wait_all_tasks_blocked()
+            second = tg.spawn(rx.recv())
+            await wait_all_tasks_blocked()
+            first.abort()  # its abort callback takes it out of the queue at once
+            tx.try_send("only one")
+        with pytest.raises(Cancelled):
+            await first
+        return first.is_finished(), await second
+
+    assert runtime.run(main()) == (True, "only one")
 
 
 def test_cancelled_send_leaves_nothing_behind() -> None:
@@ -182,14 +199,17 @@ def test_fan_in_and_fan_out_with_clones() -> None:
     assert runtime.run(main()) == sorted(p * 1000 + i for p in range(5) for i in range(100))
 
 
-def test_runtime_channel_stays_callable_after_the_submodule_is_imported() -> None:
-    # Importing runtime.channel binds the module over the lazily re-exported
-    # function in the package; the module forwards calls (fresh interpreter).
+def test_runtime_channel_is_the_function_after_the_package_is_imported() -> None:
+    # Importing runtime.channels binds the package, not a module named
+    # channel, so the lazily exported function is never shadowed (fresh
+    # interpreter, so no earlier import decides it).
     code = (
         "import runtime\n"
-        "from runtime.channel import Sender\n"
+        "from runtime.channels import Sender\n"
+        "import runtime.channels.mpsc\n"
         "tx, rx = runtime.channel(1)\n"
         "assert isinstance(tx, Sender)\n"
+        "assert callable(runtime.channel) and not isinstance(runtime.channel, type(runtime))\n"
         "from runtime import channel\n"
         "assert channel(0)\n"
     )

@@ -18,7 +18,7 @@ import pytest
 
 from runtime.io import Stream, TcpListener, TcpStream, UnixListener, UnixStream
 from tests.helpers import HAS_IPV6
-from tests.platform_gaps import needs_af_unix
+from tests.helpers.platform_gaps import needs_af_unix
 
 _no_ipv6 = pytest.mark.skipif(not HAS_IPV6, reason="no ::1 on this machine")
 

@@ -24,7 +24,7 @@ import pytest
 import trio
 
 import runtime
-from tests.platform_gaps import needs_trio
+from tests.helpers.platform_gaps import needs_trio
 
 #: What ``Handle.join`` returns for a child that ended by cancellation.
 CANCELLED = "<cancelled>"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAT_SERVER = ROOT / "examples" / "chat_server.py"
-TRIO_SERVER = Path(__file__).resolve().parent / "trio_chat_server.py"
+TRIO_SERVER = ROOT / "tests" / "examples" / "trio_chat_server.py"
 TIMEOUT = 5.0
 
 WELCOME = "* welcome to runtime chat; what is your nick? (1-32 of A-Z a-z 0-9 _ -)"

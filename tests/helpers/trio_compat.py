@@ -29,7 +29,7 @@ chose the built-in on purpose), and ``ExceptionGroup[KeyError, ValueError]``
 for groups (members in the order the group holds them, nested groups
 spelled out).
 
-(``tests/sidebyside.py`` is a sibling adapter built around join handles;
+(``tests/helpers/sidebyside.py`` is a sibling adapter built around join handles;
 this one is built around scopes and nurseries, which trio has natively.)
 """
 
@@ -48,7 +48,7 @@ import trio.testing
 import runtime
 import runtime.lowlevel
 import runtime.testing
-from tests.platform_gaps import needs_trio
+from tests.helpers.platform_gaps import needs_trio
 
 #: trio keeps an idle worker thread cached for 10 s after a ``to_thread`` call;
 #: the suite's leak fixture allows 1 s for new threads to end. A short idle

@@ -5,7 +5,7 @@ its own position in it, so each behaves as if it had its own bounded buffer
 while every message is stored once. The sender never waits: a subscriber
 that falls more than ``capacity`` messages behind gets `Lagged` (how many it
 missed) and then continues from the oldest message still kept. Re-exported
-from `runtime.channel` and `runtime`.
+from `runtime.channels` and `runtime`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Generic, TypeVar
 
-from .errors import BusyResourceError, ClosedResourceError, EndOfChannel, Lagged, WouldBlock
-from .executor.task import Waker
-from .executor.traps import checkpoint_if_cancelled, park
-from .lowlevel import current_task
-from .resource import Resource
+from ..errors import BusyResourceError, ClosedResourceError, EndOfChannel, Lagged, WouldBlock
+from ..executor.task import Waker
+from ..executor.traps import checkpoint_if_cancelled, park
+from ..lowlevel import current_task
+from ..resource import Resource
 
 T = TypeVar("T")
 

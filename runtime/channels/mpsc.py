@@ -1,15 +1,16 @@
-"""Channels: bounded mpsc/mpmc `channel`, `oneshot`, and `broadcast`.
+"""The bounded channel: ``tx, rx = channel(capacity)``, many senders and receivers.
 
 The bounded channel
 -------------------
 ``tx, rx = channel(capacity)`` shares one `_Channel`: a buffer of at most
 ``capacity`` messages and two queues of `Waiter` nodes (the same nodes the
-locks in `runtime.sync` use), parked senders holding their message and
-parked receivers waiting for one. The structure keeps one invariant: a
-receiver parks only when the buffer is empty, so when one is parked a send
-*hands* its message straight to the first of them (as trio's memory channel
-does) instead of buffering it. (A put-back or a drained thread's message
-can break it for a moment; `_Channel.feed` restores it.) A receive that makes room moves the first
+locks in `runtime.sync` use, from ``executor/waiter.py``), parked senders
+holding their message and parked receivers waiting for one. The structure
+keeps one invariant: a receiver parks only when the buffer is empty, so when
+one is parked a send *hands* its message straight to the first of them (as
+trio's memory channel does) instead of buffering it. (A thread's message
+drained while a receiver waited can break it for a moment; `_Channel.feed`
+restores it.) A receive that makes room moves the first
 parked sender's message into the buffer and wakes it; with ``capacity=0``
 there is no buffer and a receive takes the message out of the parked
 sender's node: a rendezvous, the send completes only when someone took it.
@@ -18,14 +19,12 @@ Cancel safety
 -------------
 * A cancelled ``send`` has not enqueued: its message lives in its own node
   until a receiver takes it, and the cancelled sender removes the node.
-* A cancelled ``recv`` loses nothing. Messages are not handed to a receiver
-  whose task already has a cancellation on its way (`Waiter.claim` skips
-  it, as trio's abort callback would have removed it); if one is handed a
-  message and cancelled anyway, it puts the message back at the *front* of
-  the buffer (or into the hands of the next parked receiver).
-* A sent message that a receiver already took cannot be un-sent: if the
-  sender then sees `Cancelled`, ``send`` returns normally (it did complete)
-  and the next checkpoint raises the cancellation, which is level-triggered.
+* A cancelled ``recv`` loses nothing: the cancel calls the parked waiter's
+  abort callback (``park(waiter.abort)``), which takes it out of the queue
+  before a message can be handed to it.
+* A send or recv served before the cancel came (its message taken, or a
+  message handed to it) completes and returns normally; the cancellation,
+  level-triggered, is raised at the next checkpoint.
 
 Closing
 -------
@@ -47,40 +46,28 @@ the buffer, and again whenever they wake. A `Sender.close` on such a
 thread is queued the same way, behind the messages it sent. Every other
 method belongs on the loop's thread. See `Sender.send_from_thread`.
 
-`oneshot` is a single-value slot; `broadcast` is tokio's: one shared ring
-in which every subscriber has its own position, and a subscriber that falls
-more than ``capacity`` messages behind gets `Lagged` instead of stalling
-the sender (see `broadcast`).
-
 Sources: trio ``_channel.py`` (memory channels: hand-off, close rules),
-tokio ``sync/mpsc``, ``sync/oneshot.rs`` and ``sync/broadcast.rs`` (the
-ring, positions and ``RecvError::Lagged``).
+tokio ``sync/mpsc``.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 import threading
-import types
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, Generic, TypeVar
 
-# oneshot and broadcast live in modules of their own; this one re-exports them.
-from .channel_broadcast import BroadcastReceiver, BroadcastSender, broadcast
-from .channel_oneshot import OneshotReceiver, OneshotSender, oneshot
-from .errors import (
+from ..errors import (
     BrokenResourceError,
-    Cancelled,
     ClosedResourceError,
     EndOfChannel,
     WouldBlock,
 )
-from .executor import context
-from .executor.traps import PARK, budget_spent_or_cancelled
-from .executor.waiter import DONE, FAILED, GONE, WAITING, Waiter, forget, take_first
-from .resource import Resource
+from ..executor import context
+from ..executor.traps import budget_spent_or_cancelled, park
+from ..executor.waiter import DONE, FAILED, GONE, WAITING, Waiter, take_first, wait_served
+from ..resource import Resource
 
 T = TypeVar("T")
 
@@ -99,8 +86,9 @@ class _ThreadWaiter(Waiter):
 
     __slots__ = ("_event", "_lock")
 
-    def __init__(self, value: Any, owner: Sender[Any], lock: threading.Lock) -> None:
-        super().__init__(None, self, value, owner)
+    def __init__(self, queue: deque[Waiter], value: Any, owner: Sender[Any],
+                 lock: threading.Lock) -> None:
+        super().__init__(queue, None, self, value, owner)
         self._event = threading.Event()
         self._lock = lock
 
@@ -196,7 +184,7 @@ class _Channel:
             waiter.waker.wake()
 
     def feed(self) -> None:
-        """Serve parked receivers after a put-back or a drain of the inbox.
+        """Serve parked receivers after a drain of the inbox.
 
         Only then can parked receivers meet buffered messages or parked
         senders (a thread's, drained while a receiver waited): hand them
@@ -222,12 +210,6 @@ class _Channel:
             receiver.waker.wake()
         if self.send_waiters:
             self.refill()
-
-    def put_back(self, value: Any) -> None:
-        """A receiver that was handed ``value`` but is leaving returns it."""
-        if self.receivers:
-            self.buffer.appendleft(value)
-            self.feed()
 
     def drain_inbox(self) -> None:
         """Move what threads queued into the channel (on the loop's thread)."""
@@ -302,17 +284,8 @@ class Sender(Resource, Generic[T]):
         if ch.offer(value):
             return
         task = runner.current
-        waiter = Waiter(task, task, value, self)  # a Task is its own Waker
-        ch.send_waiters.append(waiter)
-        try:
-            while waiter.state is WAITING:
-                await PARK
-        except BaseException as exc:
-            if waiter.state is WAITING:
-                forget(ch.send_waiters, waiter)
-            elif waiter.state is DONE and isinstance(exc, Cancelled):
-                return  # a receiver already took it: the send happened
-            raise
+        waiter = Waiter(ch.send_waiters, task, task, value, self)  # a Task is its own Waker
+        await wait_served(waiter)
         if waiter.state is FAILED:
             raise waiter.value
 
@@ -357,7 +330,7 @@ class Sender(Resource, Generic[T]):
             if len(ch.buffer) + len(ch.inbox) < ch.capacity and not ch.send_waiters:
                 ch.inbox.append((value, None))
             else:
-                waiter = _ThreadWaiter(value, self, ch.inbox_lock)
+                waiter = _ThreadWaiter(ch.send_waiters, value, self, ch.inbox_lock)
                 ch.inbox.append((value, waiter))
         ch.wake_a_receiver()
         if waiter is None:
@@ -441,7 +414,7 @@ class Receiver(Resource, Generic[T]):
         if not ch.senders:
             raise EndOfChannel("every sender of the channel was closed")
         task = runner.current
-        waiter = Waiter(task, task, None, self)  # a Task is its own Waker
+        waiter = Waiter(ch.recv_waiters, task, task, None, self)  # a Task is its own Waker
         ch.recv_waiters.append(waiter)
         try:
             while waiter.state is WAITING:
@@ -449,12 +422,9 @@ class Receiver(Resource, Generic[T]):
                     ch.drain_inbox()
                     if waiter.state is not WAITING:
                         break
-                await PARK
+                await park(waiter.abort)
         except BaseException:
-            if waiter.state is DONE:
-                ch.put_back(waiter.value)
-            else:
-                forget(ch.recv_waiters, waiter)
+            waiter.abort()  # not a cancel (those abort first): the coroutine was closed
             raise
         finally:
             if ch.inbox:
@@ -552,34 +522,3 @@ def channel(capacity: float) -> tuple[Sender[Any], Receiver[Any]]:
         raise ValueError(f"channel capacity must be >= 0, got {capacity}")
     ch = _Channel(capacity)
     return Sender(ch), Receiver(ch)
-
-
-# -- oneshot ---------------------------------------------------------------------
-
-
-class _CallableModule(types.ModuleType):
-    """`runtime.channel` is both this module and the function users call.
-
-    The first import of a submodule binds its name in the parent package,
-    which would shadow the lazily re-exported `channel` function there; so
-    the module itself forwards a call to `channel`: ``runtime.channel(16)``
-    works whichever of the two the name holds.
-    """
-
-    def __call__(self, capacity: float) -> tuple[Sender[Any], Receiver[Any]]:
-        return channel(capacity)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-
-__all__ = [
-    "BroadcastReceiver",
-    "BroadcastSender",
-    "OneshotReceiver",
-    "OneshotSender",
-    "Receiver",
-    "Sender",
-    "broadcast",
-    "channel",
-    "oneshot",
-]

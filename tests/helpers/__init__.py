@@ -1,4 +1,12 @@
-"""Helpers shared by the tests (mio's ``tests/util/mod.rs``).
+"""Helpers shared by the tests (mio's ``tests/util/mod.rs``), all in this package.
+
+This module: socket, pipe and poll builders for the reactor's tests. Beside it:
+`pairs` (connected stream pairs for the io tests), `sidebyside` and
+`sidebyside_sync` and `trio_compat` (one scenario under trio and runtime),
+`chat_harness` (the chat server as a child process), `limits` (what each
+backend cannot do), `backend_limits` and `backend_pass` (skips by backend, and
+the suites run again on kqueue and io_uring), `platform_gaps` (Windows marks),
+`uring` and `kqueue` (the ring's and libkqueue's raw helpers).
 
 Every builder here is a context manager that closes what it opened, so a test
 that fails half-way leaks nothing (the autouse fixture in ``conftest.py``
