@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import runtime
-
 
 class TokenBucket:
     """``rate`` lines a second on average, bursts of up to ``burst`` lines at once.
 
-    `take` returns at once while the bucket has a token and otherwise sleeps
-    until one has dripped in. The sleeping reader stops reading its socket,
-    so a client that sends too fast is slowed by TCP's own flow control, and
-    nothing it sent is dropped. ``rate`` 0 turns the limit off.
+    `delay` takes a token and says how long to wait first: 0 while the
+    bucket has one, else until one has dripped in. The reader sleeps that
+    long and so stops reading its socket: a client that sends too fast is
+    slowed by TCP's own flow control, and nothing it sent is dropped.
+    ``rate`` 0 turns the limit off.
     """
 
     __slots__ = ("_stamp", "_tokens", "burst", "rate")
@@ -20,16 +19,14 @@ class TokenBucket:
         self.rate = rate
         self.burst = max(1, burst)
         self._tokens = float(self.burst)
-        self._stamp = runtime.current_time()
+        self._stamp = 0.0
 
-    async def take(self) -> None:
+    def delay(self, now: float) -> float:
+        """Take a token at time ``now``; the seconds to wait before using it."""
         if not self.rate:
-            return
-        now = runtime.current_time()
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            return 0.0
+        tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate) - 1
         self._stamp = now
-        if self._tokens < 1:
-            await runtime.sleep((1 - self._tokens) / self.rate)
-            self._tokens = 1.0
-            self._stamp = runtime.current_time()
-        self._tokens -= 1
+        self._tokens = tokens
+        # A negative balance is a debt the next tokens pay off: wait until it is.
+        return -tokens / self.rate if tokens < 0 else 0.0

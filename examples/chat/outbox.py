@@ -15,7 +15,8 @@ member whose writer has been stuck in one write for more than `STALL`
 seconds stops counting (`stalled`): senders no longer wait for it, and it
 is disconnected as "too slow" when either
 
-* a write makes no progress for ``--write-timeout`` seconds (default 30), or
+* a write makes no progress for ``--write-timeout`` seconds (default 30;
+  the server's watchdog, `ChatServer`, looks about once a second), or
 * its outbox passes ``--max-queued`` bytes (default 1 MiB) while stalled.
 
 Memory is therefore bounded: ``max_queued`` per stalled client, and the
@@ -31,6 +32,7 @@ memory follow the flood.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 import runtime
@@ -59,28 +61,47 @@ class Link(Protocol):
 
 
 class Outbox:
-    __slots__ = ("_caught_up", "_rx", "_tx", "open", "queued", "writing_since")
+    __slots__ = ("_caught_up", "_cut", "_rx", "_send", "_tx", "max_queued", "open", "queued",
+                 "writing_since")
 
-    def __init__(self) -> None:
+    def __init__(self, max_queued: int, cut: Callable[[str], None]) -> None:
         # Unbounded as a channel; bounded by the rules in the module docstring.
         self._tx, self._rx = runtime.channel(math.inf)
+        self._send = self._tx.try_send
+        self.max_queued = max_queued
+        self._cut = cut  # disconnects the client, with a reason
         self.queued = 0  # bytes put and not yet written
         self.writing_since: float | None = None  # when the write in progress began
         self.open = True
         self._caught_up: runtime.Event | None = None  # set when queued drops to LOW_WATER
 
     def put(self, line: bytes) -> bool:
-        """Queue ``line``; False if the writer has stopped."""
+        """Queue ``line``; True if its sender should now wait for this client (`caught_up`).
+
+        The fan-out's hot path: one call per member per line.
+        """
         try:
-            self._tx.try_send(line)
+            self._send(line)
         except (runtime.BrokenResourceError, runtime.ClosedResourceError):
-            return False
+            return False  # the writer has stopped
         self.queued += len(line)
-        return True
+        return self.queued > HIGH_WATER and self._behind()
+
+    def _behind(self) -> bool:
+        if not self.stalled():
+            return True
+        if self.queued > self.max_queued:
+            self._cut(protocol.too_much_unsent(self.max_queued))
+        return False
 
     def stalled(self) -> bool:
         since = self.writing_since
         return since is not None and runtime.current_time() - since > STALL
+
+    def overdue(self, now: float, write_timeout: float) -> bool:
+        """Has the write in progress made no progress for ``write_timeout`` seconds?"""
+        since = self.writing_since
+        return since is not None and now - since > write_timeout
 
     async def caught_up(self) -> None:
         """Return once this client is down to `LOW_WATER`, has stalled, or is gone."""
@@ -97,30 +118,26 @@ class Outbox:
         self.put(last)
         self._tx.close()
 
-    async def drain(self, link: Link, write_timeout: float) -> str | None:
-        """Write everything queued until `close`; the reason to cut the client, if any.
-
-        Raises what ``link.write_all`` raises (the connection broke).
-        """
+    async def drain(self, link: Link) -> None:
+        """Write everything queued until `close`. Raises what ``link.write_all`` raises."""
         rx = self._rx
         try:
             while True:
                 try:
                     batch = await rx.recv_many(MAX_BATCH)
                 except runtime.EndOfChannel:
-                    return None
+                    return
                 data = b"".join(batch) if len(batch) > 1 else batch[0]
+                # The server's watchdog reads this to find writes that make no progress.
                 self.writing_since = runtime.current_time()
-                with runtime.move_on_after(write_timeout) as timer:
-                    await link.write_all(data)
+                await link.write_all(data)
                 self.writing_since = None
-                if timer.cancelled_caught:
-                    return protocol.no_progress(write_timeout)
                 self.queued -= len(data)
                 if self.queued <= LOW_WATER:
                     self._wake_senders()
         finally:
             self.open = False
+            self.writing_since = None
             rx.close()
             self._wake_senders()
 

@@ -43,10 +43,22 @@ class ChatServer:
                 bound_http = await tg.start(serve_tcp, face.handle, host, http_port)
             if task_status is not None:
                 task_status.started((bound, bound_http))
+            tg.spawn(self._watch_timeouts(), name="chat timeouts")
             try:
                 await runtime.sleep(math.inf)
             finally:
                 self._shut_down()
+
+    async def _watch_timeouts(self) -> None:
+        """Check every session's idle and write timeouts, about once a second (more
+        often for timeouts under 4 s, so they are kept to within a quarter)."""
+        config = self.config
+        period = min(1.0, config.write_timeout / 4, (config.idle_timeout or math.inf) / 4)
+        while True:
+            await runtime.sleep(period)
+            now = runtime.current_time()
+            for session in list(self.hub.sessions):  # ending one may change the set
+                session.check_timeouts(now)
 
     def _shut_down(self) -> None:
         # Sessions still reading are cancelled and choose the short linger

@@ -10,13 +10,16 @@
 The **reader** is the connection's handler task. Each line costs a token
 from the client's `TokenBucket` (waiting for one when it sends faster than
 ``--rate``), is parsed and acted on; saying something in a room puts the
-line into every member's outbox (`Room.broadcast` → `deliver`). Then the
+line into every member's outbox (`Room.broadcast` → `Outbox.put`). Then the
 reader waits for the members that are behind (`Outbox.caught_up`): that
 wait is the backpressure that keeps floods fair (see ``outbox.py``).
 
 The **writer** (`Outbox.drain`) takes every line waiting and sends them in
-one write. A write that makes no progress for ``--write-timeout`` seconds
-ends the session as "too slow".
+one write. The server's watchdog (`check_timeouts`, about once a second)
+ends a session whose write has made no progress for ``--write-timeout``
+seconds ("too slow") or whose client has sent nothing for
+``--idle-timeout`` seconds: two timestamps per session instead of a timer
+re-armed for every line and every write.
 
 A session ends, for whatever reason (``/quit``, EOF, reset, idle, too
 slow, server shutdown), in one place, `_leave`: it leaves its room
@@ -28,7 +31,6 @@ the writer is cancelled and the link closed by the server.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import runtime
@@ -56,7 +58,7 @@ class Config:
 
 class Session:
     __slots__ = ("_behind", "_bucket", "_linger", "_read_scope", "_write_scope", "config",
-                 "hub", "link", "nick", "outbox", "reason", "room")
+                 "hub", "last_heard", "link", "nick", "outbox", "reason", "room")
 
     def __init__(self, hub: Hub, link: Link, config: Config) -> None:
         self.hub = hub
@@ -65,7 +67,8 @@ class Session:
         self.nick: str | None = None
         self.room: Room | None = None
         self.reason: str | None = None  # why the session ends, once it does
-        self.outbox = Outbox()
+        self.last_heard = runtime.current_time()  # when the client's last line arrived
+        self.outbox = Outbox(config.max_queued, self.end)
         self._bucket = TokenBucket(config.rate, config.burst)
         self._behind: list[Session] = []  # members the last line left behind
         self._read_scope = runtime.CancelScope()
@@ -79,20 +82,22 @@ class Session:
 
     def deliver(self, line: bytes) -> bool:
         """Queue ``line`` for this client; True if the sender should wait for it."""
-        outbox = self.outbox
-        if self.reason is not None or not outbox.put(line) or outbox.queued <= HIGH_WATER:
-            return False
-        if not outbox.stalled():
-            return True
-        if outbox.queued > self.config.max_queued:
-            self.end(protocol.too_much_unsent(self.config.max_queued))
-        return False
+        return self.outbox.put(line)
 
     def end(self, reason: str) -> None:
         """Disconnect this client with ``reason`` (the first reason given wins)."""
         if self.reason is None:
             self.reason = reason
         self._read_scope.cancel()
+
+    def check_timeouts(self, now: float) -> None:
+        """The server's watchdog: end an idle client, and one whose write makes no progress."""
+        config = self.config
+        if config.idle_timeout and now - self.last_heard > config.idle_timeout:
+            self.end(protocol.idle(config.idle_timeout))
+        if self.outbox.overdue(now, config.write_timeout):
+            self.end(protocol.no_progress(config.write_timeout))
+            self._write_scope.cancel()
 
     def hurry(self, deadline: float) -> None:
         """A shutdown began: a goodbye in progress gets until ``deadline`` at most."""
@@ -115,8 +120,7 @@ class Session:
                 await self._leave(writer)
 
     async def _leave(self, writer: runtime.JoinHandle[None]) -> None:
-        # No reason means the read scope's own deadline ended it: idle.
-        reason = self.reason or protocol.idle(self.config.idle_timeout or 0)
+        reason = self.reason or protocol.CONNECTION_LOST
         shutdown = reason == protocol.SHUTTING_DOWN
         self.hub.remove(self, None if shutdown else reason)
         linger = SHUTDOWN_LINGER if shutdown or self.hub.stopping else LINGER
@@ -128,36 +132,35 @@ class Session:
 
     async def _read_loop(self) -> None:
         link = self.link
-        scope = self._read_scope
-        idle = self.config.idle_timeout
+        bucket = self._bucket
+        outbox = self.outbox
         self.deliver(protocol.WELCOME)
         lines = 0
         while True:
-            if idle:
-                scope.deadline = runtime.current_time() + idle
             try:
                 # One byte over: a CR before the newline is not counted (too_long).
                 raw = await link.read_line(protocol.MAX_LINE + 1)
             except runtime.LineTooLong:
                 self.deliver(protocol.LINE_TOO_LONG)
                 continue
-            except (OSError, runtime.ClosedResourceError):
+            except (OSError, runtime.ClosedResourceError, runtime.BrokenResourceError):
                 self.reason = protocol.CONNECTION_LOST
                 return
-            if idle:
-                scope.deadline = math.inf  # waiting below is not idling
             if not raw.endswith(b"\n"):
                 # EOF. An unterminated last line (the client died mid-line) is dropped.
                 self.reason = protocol.CONNECTION_CLOSED
                 return
-            await self._bucket.take()
+            self.last_heard = now = runtime.current_time()
+            wait = bucket.delay(now)
+            if wait:
+                await runtime.sleep(wait)
             if protocol.too_long(raw):
                 self.deliver(protocol.LINE_TOO_LONG)
             else:
                 self.handle(protocol.decode(raw))
             if self.reason is not None:
                 return
-            if self.outbox.queued > HIGH_WATER:  # replies to us pile up: we wait for them too
+            if outbox.queued > HIGH_WATER:  # replies to us pile up: we wait for them too
                 self._behind.append(self)
             if self._behind:
                 await self._wait_for_fan_out()
@@ -173,11 +176,9 @@ class Session:
     async def _write(self) -> None:
         try:
             with self._write_scope:
-                reason = await self.outbox.drain(self.link, self.config.write_timeout)
-        except (OSError, runtime.ClosedResourceError):
-            reason = protocol.CONNECTION_LOST
-        if reason is not None:
-            self.end(reason)
+                await self.outbox.drain(self.link)
+        except (OSError, runtime.ClosedResourceError, runtime.BrokenResourceError):
+            self.end(protocol.CONNECTION_LOST)
 
     # -- commands -----------------------------------------------------------------------
 
