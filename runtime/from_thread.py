@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from .executor import context
+from .executor.cancel import ScopeState
 from .executor.reentry import RuntimeToken
 from .executor.task import Task
 from .executor.threads import worker
@@ -102,7 +103,8 @@ def run(async_fn: Callable[..., Awaitable[T]], *args: Any,
         try:
             coro = async_fn(*args)
             runner = context.runner()
-            into = scope if scope is not None and scope._state == "entered" else runner.root_scope
+            entered = scope is not None and scope.state is ScopeState.ENTERED
+            into = scope if entered else runner.root_scope
             task = runner.spawn(coro, into,  # type: ignore[arg-type]
                                 name=getattr(async_fn, "__qualname__", None))
         except BaseException as exc:

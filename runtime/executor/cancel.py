@@ -19,16 +19,34 @@ does not make it go away while the scope stays cancelled.
 The exception travels up the stack to the outermost cancelled scope whose
 cancellation it is (`CancelScope.__exit__`), which swallows it and sets
 ``cancelled_caught``.
+
+The tree has one owner: only `CancelScope`'s own methods change it.
+`adopt` (a task spawned into the scope), `release` (a task finished in it),
+`reparent` (a task moved, with the scopes it entered itself, to hang from
+another scope: entering and leaving a scope, `TaskStatus.started` moving a
+child into its group, `AbortScope.around`) and `detach` (a root-like scope
+leaving the tree) keep ``_tasks``, ``_children``, ``parent``, ``task.scope``
+and the runner's count of live cancels in step.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from types import TracebackType
 
 from ..errors import Cancelled
 from . import context
 from .task import Task
+
+
+class ScopeState(enum.Enum):
+    """Where a `CancelScope` is in its life."""
+
+    NEW = "new"  # made, not entered yet
+    ENTERED = "entered"  # its ``with`` block is running
+    EXITED = "exited"  # its ``with`` block has ended
+    ROOT = "root"  # a scope no ``with`` block enters (`RootScope`, `AbortScope`)
 
 
 class CancelScope:
@@ -47,13 +65,13 @@ class CancelScope:
         "_deadline",
         "_relative",
         "_shield",
-        "_state",
         "_task",
         "_tasks",
         "_timer",
         "cancel_called",
         "cancelled_caught",
         "parent",
+        "state",
     )
 
     def __init__(self, deadline: float = math.inf, shield: bool = False) -> None:
@@ -70,19 +88,64 @@ class CancelScope:
         self._tasks: set[Task] = set()
         self._task: Task | None = None
         self._timer: list | None = None
-        self._state = "new"
+        self.state = ScopeState.NEW
+
+    # -- the tree: the only methods that change it ----------------------------
+
+    def adopt(self, task: Task) -> None:
+        """``task`` was spawned into this scope (its innermost, for now)."""
+        self._tasks.add(task)
+
+    def release(self, task: Task) -> CancelScope:
+        """``task`` finished in this scope; the scope it was spawned in.
+
+        (This one; an `AbortScope` also leaves the tree and answers with the
+        scope it was slid in under.)
+        """
+        self._tasks.discard(task)
+        return self
+
+    def reparent(self, task: Task, new: CancelScope) -> None:
+        """Move ``task`` from under this scope to under ``new``.
+
+        If this is the task's innermost scope, the task moves; otherwise the
+        outermost of the scopes between the task and this one moves, taking
+        the task and the rest of them along.
+        """
+        scope = task.scope
+        if scope is self:
+            self._tasks.discard(task)
+            new._tasks.add(task)
+            task.scope = new
+            return
+        while scope.parent is not self:
+            scope = scope.parent  # type: ignore[assignment]
+        self._children.discard(scope)
+        scope._attach(new)
+
+    def detach(self) -> None:
+        """Leave the tree (a root-like scope that has served), and the count of live
+        cancels if it was cancelled."""
+        parent = self.parent
+        if parent is not None:
+            parent._children.discard(self)
+        if self.cancel_called:
+            context.runner().live_cancels -= 1
+
+    def _attach(self, parent: CancelScope) -> None:
+        self.parent = parent
+        parent._children.add(self)
 
     # -- entering and leaving ------------------------------------------------
 
     def __enter__(self) -> CancelScope:
-        if self._state != "new":
+        if self.state is not ScopeState.NEW:
             raise RuntimeError("a CancelScope can be entered only once")
         task = context.runner().current
-        self._state = "entered"
+        self.state = ScopeState.ENTERED
         self._task = task
         self._attach(task.scope)
-        task.scope.move_task(task, self)
-        task.scope = self
+        task.scope.reparent(task, self)
         if self._relative != math.inf:
             # move_on_after/fail_after count from entering, not creating (trio).
             self._deadline = context.runner().clock() + self._relative
@@ -112,10 +175,6 @@ class CancelScope:
                 raise rest from None
         return False
 
-    def _attach(self, parent: CancelScope) -> None:
-        self.parent = parent
-        parent._children.add(self)
-
     def _leave(self) -> None:
         task = self._task
         assert task is not None
@@ -124,19 +183,12 @@ class CancelScope:
                 f"cancel scopes exited out of order in task {task.name!r}: "
                 "a scope must be exited by the block that entered it"
             )
-        self._state = "exited"
+        self.state = ScopeState.EXITED
         self._disarm_deadline()
-        if self.cancel_called:
-            context.runner().live_cancels -= 1
         parent = self.parent
         assert parent is not None
-        task.scope = parent
-        self.move_task(task, parent)
-        parent._children.discard(self)
-
-    def move_task(self, task: Task, to: CancelScope) -> None:
-        self._tasks.discard(task)
-        to._tasks.add(task)
+        self.reparent(task, parent)
+        self.detach()
 
     def _catches_cancellation(self) -> bool:
         # The outermost cancelled scope catches: if an enclosing scope (not
@@ -161,7 +213,8 @@ class CancelScope:
         """Cancel everything inside this scope (idempotent, never blocks)."""
         if self.cancel_called:
             return
-        if self._state not in ("entered", "root"):  # no task is inside to tell
+        if self.state is ScopeState.NEW or self.state is ScopeState.EXITED:
+            # No task is inside to tell.
             self.cancel_called = True
             self._disarm_deadline()
             return
@@ -189,17 +242,13 @@ class CancelScope:
             stack.extend(child for child in scope._children if not child._shield)
 
     @property
-    def cancel_requested(self) -> bool:
-        return self.cancel_called
-
-    @property
     def shield(self) -> bool:
         return self._shield
 
     @shield.setter
     def shield(self, value: bool) -> None:
         self._shield = bool(value)
-        if not self._shield and self._state == "entered" and self._parent_cancelled():
+        if not self._shield and self.state is ScopeState.ENTERED and self._parent_cancelled():
             self._deliver()
 
     @property
@@ -214,7 +263,7 @@ class CancelScope:
         if math.isnan(value):
             raise ValueError("a cancel scope's deadline must not be NaN")
         self._deadline = value
-        if self._state == "entered" and not self.cancel_called:
+        if self.state is ScopeState.ENTERED and not self.cancel_called:
             self._disarm_deadline()
             if value != math.inf:
                 self._arm_deadline()
@@ -239,7 +288,7 @@ class CancelScope:
             self._timer = None
 
     def __repr__(self) -> str:
-        bits = [self._state]
+        bits = [self.state.value]
         if self.cancel_called:
             bits.append("cancelled")
         if self._shield:
@@ -256,7 +305,7 @@ class RootScope(CancelScope):
 
     def __init__(self, parent: CancelScope | None = None) -> None:
         super().__init__()
-        self._state = "root"
+        self.state = ScopeState.ROOT
         if parent is not None:
             self._attach(parent)
 
@@ -269,26 +318,25 @@ class AbortScope(RootScope):
     spawned in, so an abort is exactly a cancelled scope enclosing the task's
     body: shields inside the task hold it off until lifted, it reaches the
     children of task groups the task opened, and it stays level-triggered.
-    The runner detaches it from the tree when the task finishes.
+    It leaves the tree when the task finishes (`release`).
     """
 
     __slots__ = ()
 
     @classmethod
     def around(cls, task: Task) -> AbortScope:
-        outermost: CancelScope | None = None
         base = task.scope
         while base._task is task:  # the scopes this task entered itself
-            outermost = base
             base = base.parent  # type: ignore[assignment]
         scope = cls(parent=base)
-        if outermost is None:
-            base.move_task(task, scope)
-            task.scope = scope
-        else:
-            base._children.discard(outermost)
-            outermost._attach(scope)
+        base.reparent(task, scope)
         return scope
+
+    def release(self, task: Task) -> CancelScope:
+        self._tasks.discard(task)
+        self.detach()  # an AbortScope is always cancelled: one live cancel less
+        assert self.parent is not None
+        return self.parent
 
 
 class FailScope(CancelScope):

@@ -146,7 +146,7 @@ class Runner:
                 "(call the async function: spawn(f()) not spawn(f))"
             )
         task = Task(coro, self, scope, name, self.current)
-        scope._tasks.add(task)
+        scope.adopt(task)
         self.live_tasks += 1
         task.scheduled = True
         self.run_queue.append(task)
@@ -266,12 +266,7 @@ class Runner:
         task.finished = True
         task.result = result
         task.exception = exc
-        scope = task.scope
-        scope._tasks.discard(task)
-        if task.aborted and isinstance(scope, AbortScope):
-            self.live_cancels -= 1  # an AbortScope is always cancelled
-            scope.parent._children.discard(scope)  # type: ignore[union-attr]
-            scope = scope.parent  # type: ignore[assignment]
+        scope = task.scope.release(task)  # where it was spawned (past an AbortScope)
         self.live_tasks -= 1
         if task.join_wakers:
             for waker in task.join_wakers:
@@ -429,9 +424,7 @@ class Runner:
             finally:
                 # The scope held main only: forget it (and its cancel, if Ctrl-C
                 # cancelled it), so later calls do not walk past it.
-                self.root_scope._children.discard(scope)
-                if scope.cancel_called:
-                    self.live_cancels -= 1
+                scope.detach()
         if task.reporter is not None:
             # run() hands main's exception to its caller: that retrieves it.
             task.reporter.exc = None

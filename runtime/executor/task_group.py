@@ -180,16 +180,8 @@ class TaskStatus(Generic[T]):
         self._started = True
         self._value = value
         # Re-parent the child from the caller's scope to the group's.
-        old, new = self._caller.scope, group.cancel_scope
-        scope = task.scope
-        if scope is old:
-            old.move_task(task, new)
-            task.scope = new
-        else:
-            while scope.parent is not old:
-                scope = scope.parent  # type: ignore[assignment]
-            old._children.discard(scope)
-            scope._attach(new)
+        new = group.cancel_scope
+        self._caller.scope.reparent(task, new)
         group._adopt(task)
         self._caller.waker.wake()
         if new.cancel_called:
