@@ -1,11 +1,14 @@
-"""The chat tests' shared fixture (the echo tests define their own ``server``)."""
+"""The chat tests' shared fixtures (the echo tests define their own ``server``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.helpers.browser import chromium
 from tests.helpers.chat_harness import ChatProcess
 
 
@@ -15,3 +18,11 @@ def server() -> Iterator[ChatProcess]:
     with ChatProcess() as proc:
         yield proc
         proc.stop()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """Headless Chromium driven by Playwright, with a fresh profile directory."""
+    pytest.importorskip("playwright.sync_api")
+    with chromium(tmp_path / "profile") as context:
+        yield context

@@ -11,21 +11,14 @@ from __future__ import annotations
 import io
 import shutil
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.helpers.browser import CHROMIUM, VIEWPORT, WAIT_MS, open_page, say, sees
 from tests.helpers.chat_harness import ChatProcess, Client, clients
 
 sync_api = pytest.importorskip("playwright.sync_api")
 Image = pytest.importorskip("PIL.Image")
-
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VIEWPORT = {"width": 900, "height": 600}
-WAIT_MS = 10_000
 
 pytestmark = [
     pytest.mark.timeout(90),
@@ -33,41 +26,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which(CHROMIUM) is None,
                        reason=f"{CHROMIUM} is missing (.ci/run installs Debian's chromium)"),
 ]
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
-    """A Chromium context with a fresh ``--user-data-dir`` (Playwright passes it)."""
-    with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS,
-            viewport=VIEWPORT)
-        try:
-            yield context
-        finally:
-            context.close()
-
-
-def open_page(context: object, http_port: int, nick: str) -> object:
-    """A page that has loaded the chat, chosen ``nick`` and joined the lobby."""
-    page = context.new_page()  # type: ignore[attr-defined]
-    page.goto(f"http://127.0.0.1:{http_port}/")
-    page.wait_for_selector("#status.online", timeout=WAIT_MS)
-    say(page, nick)
-    sync_api.expect(page.locator("#me")).to_have_text(nick, timeout=WAIT_MS)
-    sync_api.expect(page.locator("#room")).to_have_text("#lobby", timeout=WAIT_MS)
-    return page
-
-
-def say(page: object, text: str) -> None:
-    page.fill("#input", text)  # type: ignore[attr-defined]
-    page.press("#input", "Enter")  # type: ignore[attr-defined]
-
-
-def sees(page: object, line: str) -> None:
-    """Wait until ``line`` is one of the lines in the page's log."""
-    log_line = page.locator("#log .line", has_text=line)  # type: ignore[attr-defined]
-    sync_api.expect(log_line.last).to_have_text(line, timeout=WAIT_MS)
 
 
 def test_two_pages_and_a_tcp_client_in_one_room_see_each_other(browser: object) -> None:

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.examples.ws_client import WsClient
 from tests.helpers.chat_harness import ChatProcess, Client, clients
+from tests.helpers.ws_client import WsClient
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -10,6 +10,7 @@ closes and returns its close code and reason.
 from __future__ import annotations
 
 import socket
+import ssl
 
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
@@ -30,8 +31,16 @@ from tests.helpers.chat_harness import TIMEOUT, WELCOME, LineReader
 
 class WsClient(LineReader):
     def __init__(self, port: int, nick: str | None = None, *, origin: str | None = None,
-                 answer_pings: bool = True, timeout: float = TIMEOUT) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+                 answer_pings: bool = True, timeout: float = TIMEOUT,
+                 tls: ssl.SSLContext | None = None) -> None:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls is not None:  # wss://
+            try:
+                sock = tls.wrap_socket(sock, server_hostname="127.0.0.1")
+            except BaseException:
+                sock.close()
+                raise
+        self.sock = sock
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.nick = nick
         self.answer_pings = answer_pings
