@@ -10,13 +10,18 @@ with (trio's ``trio.lowlevel``).
 from __future__ import annotations
 
 from .executor.child import wait_child_exiting
+from .executor.host import CallbackWaker, Host, on_run
 from .executor.introspect import current_task
+from .executor.io_driver import ScheduledIo
 from .executor.io_wait import notify_closing, scheduled_io, wait_readable, wait_writable
 from .executor.source import Source, socket_source
 from .executor.task import Task, Waker
 from .executor.traps import checkpoint, checkpoint_if_cancelled, park, park_uncancellable
 
 __all__ = [
+    "CallbackWaker",
+    "Host",
+    "ScheduledIo",
     "Source",
     "Task",
     "Waker",
@@ -24,6 +29,7 @@ __all__ = [
     "checkpoint_if_cancelled",
     "current_task",
     "notify_closing",
+    "on_run",
     "park",
     "park_uncancellable",
     "scheduled_io",

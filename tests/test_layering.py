@@ -6,7 +6,8 @@
    ..reactor import X`` with X exported by the package, never a private
    module like ``reactor._readiness``; and nothing from the io layer.
 3. `runtime.io` imports only the executor's public names and
-   `runtime.lowlevel`'s, never the reactor.
+   `runtime.lowlevel`'s, never the reactor. So does `runtime.asyncio` (the
+   asyncio event loop beside the io layer).
 
 Every import statement counts, also those inside functions and under
 ``TYPE_CHECKING``. The last test imports the reactor in a fresh interpreter,
@@ -43,6 +44,7 @@ RULES = {
     "runtime.reactor": ((), ()),
     "runtime.executor": (("runtime.reactor",), ("runtime.io", "runtime.lowlevel")),
     "runtime.io": (("runtime.executor", "runtime.lowlevel"), ("runtime.reactor",)),
+    "runtime.asyncio": (("runtime.executor", "runtime.lowlevel"), ("runtime.reactor",)),
 }
 
 

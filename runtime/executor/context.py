@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -25,3 +26,8 @@ def runner_or_none() -> Runner | None:
 
 def set_runner(r: Runner | None) -> None:
     _local.runner = r
+
+
+# A child forked inside runtime.run (multiprocessing, a ProcessPoolExecutor)
+# is not running its parent's runtime: it may start one of its own.
+os.register_at_fork(after_in_child=lambda: set_runner(None))

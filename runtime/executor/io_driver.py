@@ -60,6 +60,21 @@ class ScheduledIo:
     def __repr__(self) -> str:
         return f"<ScheduledIo fd={self.fd} readiness={self.readiness:#x}>"
 
+    # For code that waits by callback (`CallbackWaker`) rather than by task.
+    def read_ready(self) -> bool:
+        """Has an edge come since the last `clear_read` (or is the read side closed)?"""
+        return bool(self.readiness & READ_READY)
+
+    def write_ready(self) -> bool:
+        return bool(self.readiness & WRITE_READY)
+
+    def clear_read(self) -> None:
+        """A read just hit ``EAGAIN`` (or a short read): wait for the next edge."""
+        self.readiness &= ~READ_STALE
+
+    def clear_write(self) -> None:
+        self.readiness &= ~WRITE_STALE
+
 
 class IoDriver:
     """fd → `ScheduledIo`, kept in a slab indexed by the token's low 32 bits."""

@@ -548,5 +548,16 @@ def run(main: Coroutine[Any, Any, T], *, backend: str | None = None, debug: bool
     except BaseException:
         main.close()  # never started: no "coroutine was never awaited" warning
         raise
-    with runner:
-        return runner.run(main)
+    cleanups = [hook(runner) for hook in RUN_HOOKS]
+    try:
+        with runner:
+            return runner.run(main)
+    finally:
+        for cleanup in reversed(cleanups):
+            if cleanup is not None:
+                cleanup()
+
+
+#: Called with the `Runner` as each `run` starts; each may return a function
+#: to call when it has ended (`runtime.lowlevel.on_run`).
+RUN_HOOKS: list[Callable[[Runner], Callable[[], None] | None]] = []

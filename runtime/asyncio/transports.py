@@ -1,0 +1,119 @@
+"""Socket transports that read edge-triggered (the stdlib's, with the read path native).
+
+The stdlib's selector transports are kept for everything but reading: their
+write buffering, flow control, ``write_eof``, closing and ``sendfile`` fit
+the IO driver as they are (a write is attempted at once; only a full socket
+buffer installs a writer). Reading is what decides an echo's cost, and it
+is where level-triggered code would need a ``poll()`` per event: here a
+read that returns ``EAGAIN``, or fewer bytes than asked from a byte stream,
+clears the fd's read bit (the socket is drained; tokio PR #4840), so the
+`FdWatch` waits for the next edge with no system call of its own.
+"""
+
+from __future__ import annotations
+
+from asyncio import selector_events
+from typing import Any
+
+# Typed Any: typeshed does not describe the stdlib's private transports.
+_SocketBase: Any = selector_events._SelectorSocketTransport
+_DatagramBase: Any = selector_events._SelectorDatagramTransport
+
+
+class _EdgeReading:
+    """What both transports add: their reads clear the fd's read bit (`FdWatch`
+    then runs them as edge callbacks), and the fd leaves the IO driver before
+    the socket is closed."""
+
+    _reads_edge_triggered = True
+    _loop: Any
+    _sock_fd: int
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        self._loop._unwatch(self._sock_fd)
+        super()._call_connection_lost(exc)  # type: ignore[misc]
+
+
+class SocketTransport(_EdgeReading, _SocketBase):
+    """TCP and Unix stream sockets."""
+
+
+    def _read_ready__data_received(self) -> None:
+        if self._conn_lost:
+            return
+        try:
+            data = self._sock.recv(self.max_size)
+        except (BlockingIOError, InterruptedError):
+            self._loop._drained(self._sock_fd)
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on socket transport")
+            return
+        if not data:
+            self._read_ready__on_eof()
+            return
+        if len(data) < self.max_size:
+            self._loop._drained(self._sock_fd)  # drained: a short read of a byte stream
+        try:
+            self._protocol.data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+    def _read_ready__get_buffer(self) -> None:
+        if self._conn_lost:
+            return
+        try:
+            buf = self._protocol.get_buffer(-1)
+            if not len(buf):
+                raise RuntimeError("get_buffer() returned an empty buffer")
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            return
+        try:
+            nbytes = self._sock.recv_into(buf)
+        except (BlockingIOError, InterruptedError):
+            self._loop._drained(self._sock_fd)
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on socket transport")
+            return
+        if not nbytes:
+            self._read_ready__on_eof()
+            return
+        if nbytes < len(buf):
+            self._loop._drained(self._sock_fd)
+        try:
+            self._protocol.buffer_updated(nbytes)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+
+
+class DatagramTransport(_EdgeReading, _DatagramBase):
+    """UDP (and Unix datagram) sockets: one datagram per call, until ``EAGAIN``."""
+
+
+    def _read_ready(self) -> None:
+        if self._conn_lost:
+            return
+        try:
+            data, addr = self._sock.recvfrom(self.max_size)
+        except (BlockingIOError, InterruptedError):
+            self._loop._drained(self._sock_fd)
+        except OSError as exc:
+            self._protocol.error_received(exc)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on datagram transport")
+        else:
+            self._protocol.datagram_received(data, addr)

@@ -1,0 +1,183 @@
+"""`Host`: the runner as an event loop built on top of it sees it.
+
+`runtime.asyncio` is an asyncio event loop whose callbacks run in the
+runtime's own run loop, whose timers sit in its `TimerHeap` and whose file
+descriptors sit on the IO driver's `ScheduledIo`. It needs a few things a
+task never does, and gets them here, as public names, rather than by reaching
+into the runner:
+
+* `CallbackWaker`: a `Waker` that, when woken, calls a function on the
+  runner's thread. It waits in the same run queue as the tasks (one FIFO,
+  one batch per turn), and can be stored as a `ScheduledIo`'s reader or
+  writer, so an IO event runs an asyncio callback with no task in between.
+  Woken from another thread, it wakes the reactor (`call_soon_threadsafe`).
+* `Host.call_at` / `Host.cancel_timer`: entries in the runner's `TimerHeap`.
+* `Host.new`: a `Runner` of its own (reusable: an asyncio loop's
+  ``run_until_complete``, called many times), keeping its reactor, IO
+  registrations, timers and queued callbacks in between.
+* `on_run`: a hook called as each `runtime.run` starts (it is how
+  ``asyncio.get_running_loop()`` works inside ``runtime.run``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from . import context
+from .io_driver import ScheduledIo
+from .runner import RUN_HOOKS, Runner
+from .task import JoinHandle, Waker
+from .time_driver import TimerEntry
+from .traps import PARK, Trap
+
+
+class _Call:
+    """What a `CallbackWaker` has where a task has its coroutine: one step is one call."""
+
+    __slots__ = ("send",)
+
+    def __init__(self, send: Callable[[None], Trap]) -> None:
+        self.send = send
+
+
+class CallbackWaker(Waker):
+    """A `Waker` whose wake runs ``fn()`` once on the runner's thread.
+
+    Queued and stepped like a task (the runner reads the same fields), but
+    each step is a call that ends parked: no coroutine, never cancelled.
+    Several wakes before it runs coalesce into one call. ``fn`` must not
+    raise; if it raises anyway, an `Exception` is logged by ``on_error`` and
+    anything else (`KeyboardInterrupt`, `SystemExit`) stops the run.
+    """
+
+    __slots__ = ("cancellable", "context", "coro", "finished", "name", "pending_exc", "runner",
+                 "scheduled")
+
+    def __init__(self, runner: Runner, fn: Callable[[], object], name: str,
+                 on_error: Callable[[BaseException], object]) -> None:
+        self.runner = runner
+        self.name = name
+        self.scheduled = False
+        self.finished = False
+        self.cancellable = False
+        self.pending_exc: BaseException | None = None
+        # A context of its own: the runner enters it for the call, and the
+        # asyncio handles the call runs enter theirs inside it.
+        self.context = contextvars.Context()
+
+        def step(_: None) -> Trap:
+            # No task runs during the call: what it spawns has no parent, and
+            # current_task() says it is outside a task.
+            runner.current = None  # type: ignore[assignment]
+            try:
+                fn()
+            except Exception as exc:
+                on_error(exc)
+            except BaseException as exc:
+                runner._call_failed(exc)  # KeyboardInterrupt, SystemExit: stop the run
+            return PARK
+
+        self.coro = _Call(step)
+
+    def __repr__(self) -> str:
+        return f"<CallbackWaker {self.name} {'scheduled' if self.scheduled else 'idle'}>"
+
+
+class Host:
+    """One runner, with what an event loop needs from it (see the module doc)."""
+
+    __slots__ = ("_owned", "runner")
+
+    def __init__(self, runner: Runner, owned: bool) -> None:
+        self.runner = runner
+        self._owned = owned
+
+    @classmethod
+    def current(cls) -> Host | None:
+        """The `Host` of the runtime running in this thread, or ``None``."""
+        runner = context.runner_or_none()
+        if runner is None:
+            return None
+        return cls(runner, owned=False)
+
+    @classmethod
+    def new(cls, backend: str | None = None) -> Host:
+        """A runner of its own, not running yet: drive it with `run`, end it with `close`."""
+        return cls(Runner(backend), owned=True)
+
+    def run(self, main: Coroutine[Any, Any, Any]) -> Any:
+        """`Runner.run`: ``main`` as this call's main task; what it leaves
+        running, and what is registered (timers, fds, queued `CallbackWaker`
+        s), is still there for the next `run`."""
+        if not self._owned:
+            main.close()
+            raise RuntimeError("Host.run() needs a host made by Host.new()")
+        return self.runner.run(main)
+
+    def poll_io(self) -> None:
+        """Take the IO events that are ready now (no waiting) and wake their
+        waiters: an asyncio loop's turn starts by polling, even with callbacks
+        ready, and ``run_until_complete`` of a finished future is one turn."""
+        runner = self.runner
+        if runner.wait_io(runner.events, 0):
+            runner.io.dispatch(runner.events.raw)
+
+    def close(self) -> None:
+        """Close an owned runner (its reactor, IO driver, threads). Idempotent."""
+        if self._owned:
+            self.runner.close()
+
+    def callback_waker(self, fn: Callable[[], object], name: str,
+                       on_error: Callable[[BaseException], object]) -> CallbackWaker:
+        return CallbackWaker(self.runner, fn, name, on_error)
+
+    def clock(self) -> float:
+        """The runner's clock (`runtime.current_time`'s), which timers are in."""
+        return self.runner.clock()
+
+    def call_at(self, deadline: float, fn: Callable[[], object]) -> TimerEntry:
+        """Call ``fn()`` from the run loop once ``deadline`` (`clock`) has passed."""
+        return self.runner.timers.insert(deadline, fn)
+
+    def cancel_timer(self, entry: TimerEntry) -> None:
+        self.runner.timers.cancel(entry)
+
+    def scheduled_io(self, fd: int) -> ScheduledIo:
+        """``fd``'s `ScheduledIo`, registered (once, edge-triggered) on first use."""
+        return self.runner.io.scheduled_io(fd)
+
+    def lookup_io(self, fd: int) -> ScheduledIo | None:
+        return self.runner.io.lookup(fd)
+
+    def notify_closing(self, fd: int) -> None:
+        """``fd`` is about to be closed: wake its waiters, deregister it."""
+        self.runner.io.notify_closing(fd)
+
+    def rearm(self, sio: ScheduledIo) -> None:
+        """Before waiting on ``sio`` again: IOCP's emulated edge needs it; a no-op elsewhere."""
+        if self.runner.io.needs_rearm:
+            self.runner.io.rearm(sio)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> JoinHandle[Any]:
+        """A detached task (`runtime.spawn`), callable from a `CallbackWaker` too."""
+        return JoinHandle(self.runner.spawn(coro, self.runner.root_scope, name))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Host) and other.runner is self.runner
+
+    def __hash__(self) -> int:
+        return id(self.runner)
+
+
+def on_run(hook: Callable[[Host], Callable[[], None] | None]) -> Callable[[], None]:
+    """Call ``hook(host)`` as each `runtime.run` starts (in its thread, before
+    main runs); if it returns a function, that is called as the run ends.
+    Returns a function that removes the hook."""
+
+    def call(runner: Runner) -> Callable[[], None] | None:
+        return hook(Host(runner, owned=False))
+
+    RUN_HOOKS.append(call)
+    return lambda: RUN_HOOKS.remove(call)

@@ -1,0 +1,222 @@
+"""Transports and servers on `RuntimeEventLoop`: TCP, Unix, UDP, SSL, pipes, subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+import sys
+import tempfile
+
+import pytest
+
+import runtime.asyncio as ra
+
+
+class Echo(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)  # type: ignore[attr-defined]
+
+
+async def _echo_streams(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+    writer.close()
+
+
+def test_tcp_protocol_echo_keeps_one_registration_for_many_round_trips() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        fd = writer.get_extra_info("socket").fileno()
+        sio = loop._host.lookup_io(fd)
+        for i in range(200):
+            writer.write(b"ping %d\n" % i)
+            assert await reader.readline() == b"ping %d\n" % i
+        # The same ScheduledIo throughout: registered once, never re-armed.
+        assert loop._host.lookup_io(fd) is sio is not None
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    ra.run(main())
+
+
+def test_tcp_streams_move_a_megabyte_each_way_with_backpressure() -> None:
+    payload = os.urandom(1 << 20)
+
+    async def main() -> None:
+        server = await asyncio.start_server(_echo_streams, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def send() -> None:
+            writer.write(payload)
+            await writer.drain()
+            writer.write_eof()
+
+        sender = asyncio.create_task(send())
+        got = await asyncio.wait_for(reader.read(-1), 20)
+        await sender
+        assert got == payload
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    ra.run(main())
+
+
+def test_unix_stream_server_and_client() -> None:
+    async def main(path: str) -> None:
+        server = await asyncio.start_unix_server(_echo_streams, path)
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(b"over unix")
+        writer.write_eof()
+        assert await reader.read() == b"over unix"
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ra.run(main(os.path.join(tmp, "sock")))
+
+
+def test_udp_datagrams_each_way() -> None:
+    class Collect(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.got: asyncio.Queue[tuple[bytes, object]] = asyncio.Queue()
+
+        def datagram_received(self, data: bytes, addr: object) -> None:
+            self.got.put_nowait((data, addr))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server_t, server_p = await loop.create_datagram_endpoint(Collect,
+                                                                 local_addr=("127.0.0.1", 0))
+        addr = server_t.get_extra_info("sockname")
+        client_t, _ = await loop.create_datagram_endpoint(Collect, remote_addr=addr)
+        for i in range(5):
+            client_t.sendto(b"d%d" % i)
+        got = [(await asyncio.wait_for(server_p.got.get(), 5))[0] for _ in range(5)]
+        assert got == [b"d0", b"d1", b"d2", b"d3", b"d4"]
+        client_t.close()
+        server_t.close()
+
+    ra.run(main())
+
+
+def test_ssl_echo_through_the_stdlib_sslproto() -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+
+    async def main() -> None:
+        server = await asyncio.start_server(_echo_streams, "127.0.0.1", 0, ssl=server_ctx)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_ctx,
+                                                       server_hostname="localhost")
+        writer.write(b"secret")
+        assert await reader.readexactly(6) == b"secret"
+        # start_tls on a plain connection, too
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    ra.run(main())
+
+
+def test_subprocess_pipes_and_exit_code() -> None:
+    async def main() -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.read().upper())",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        out, _ = await asyncio.wait_for(proc.communicate(b"shout"), 20)
+        assert out == b"SHOUT"
+        assert proc.returncode == 0
+
+    ra.run(main())
+
+
+def test_sock_methods_connect_send_and_receive() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        client = socket.socket()
+        client.setblocking(False)
+        with listener, client:
+            accept = asyncio.create_task(loop.sock_accept(listener))
+            await loop.sock_connect(client, listener.getsockname())
+            conn, _ = await accept
+            with conn:
+                await loop.sock_sendall(client, b"x" * 100_000)
+                got = b""
+                while len(got) < 100_000:
+                    got += await loop.sock_recv(conn, 65536)
+                assert got == b"x" * 100_000
+
+    ra.run(main())
+
+
+def test_sendfile_sends_a_file_over_a_transport() -> None:
+    data = os.urandom(300_000)
+
+    async def main(path: str) -> None:
+        received = bytearray()
+        done = asyncio.get_running_loop().create_future()
+
+        class Sink(asyncio.Protocol):
+            def data_received(self, chunk: bytes) -> None:
+                received.extend(chunk)
+
+            def eof_received(self) -> None:
+                done.set_result(None)
+
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Sink, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+        with open(path, "rb") as f:
+            assert await loop.sendfile(transport, f) == len(data)
+        transport.write_eof()
+        await asyncio.wait_for(done, 10)
+        assert bytes(received) == data
+        transport.close()
+        server.close()
+        await server.wait_closed()
+
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        ra.run(main(f.name))
+
+
+def test_a_signal_handler_runs_as_a_callback() -> None:
+    import signal
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        got = loop.create_future()
+        loop.add_signal_handler(signal.SIGUSR1, got.set_result, "usr1")
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert await asyncio.wait_for(got, 5) == "usr1"
+        assert loop.remove_signal_handler(signal.SIGUSR1)
+
+    ra.run(main())
