@@ -19,14 +19,14 @@ if [[ -f "$HEADER" ]]; then
     exit 0
 fi
 if [[ "$(uname -s)" != Linux ]] || ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null; then
-    echo "install-libkqueue: needs Debian's apt-get and dpkg on Linux; not installed" >&2
+    echo "install-libkqueue: no Debian apt-get and dpkg here, so libkqueue cannot be installed" >&2
     exit 77
 fi
 
 SUDO=()
 if [[ "$(id -u)" != 0 ]]; then
     if ! command -v sudo > /dev/null || ! sudo -n true 2> /dev/null; then
-        echo "install-libkqueue: not root and no passwordless sudo; not installed" >&2
+        echo "install-libkqueue: not root and no passwordless sudo, so libkqueue cannot be installed" >&2
         exit 77
     fi
     SUDO=(sudo -n)
