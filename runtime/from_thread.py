@@ -12,14 +12,17 @@ implicit; any other thread passes the `RuntimeToken` that
 A runtime that has finished raises `RunFinishedError`; one that is open
 between two `Runner.run` calls makes the call when the next one drives the
 loop. Calling from the loop's own thread would deadlock: `RuntimeError`.
+`check_cancelled` lets a worker ask whether its caller was cancelled.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from .errors import Cancelled
 from .executor import context
 from .executor.cancel import ScopeState
 from .executor.reentry import RuntimeToken
@@ -49,7 +52,8 @@ class _Reply:
 
 
 def _token_for(token: RuntimeToken | None, what: str) -> RuntimeToken:
-    if context.runner_or_none() is not None:
+    here = context.runner_or_none()  # another runtime's thread may call into this one
+    if here is not None and (token is None or token is here.token):
         raise RuntimeError(
             f"from_thread.{what}() called from the thread running the runtime (it would "
             "wait for itself); await the function directly instead")
@@ -68,10 +72,12 @@ def run_sync(fn: Callable[..., T], *args: Any, token: RuntimeToken | None = None
     """Call ``fn(*args)`` on the runtime's thread; block until it returns; return or raise."""
     token = _token_for(token, "run_sync")
     reply = _Reply()
+    # In this thread's context variables (a worker's: the task's, copied), as in trio.
+    thread_context = contextvars.copy_context()
 
     def call() -> None:
         try:
-            reply.value = fn(*args)
+            reply.value = thread_context.run(fn, *args)
         except BaseException as exc:
             reply.error = exc
         finally:
@@ -94,6 +100,7 @@ def run(async_fn: Callable[..., Awaitable[T]], *args: Any,
     token = _token_for(token, "run")
     scope = worker.scope if token is worker.token else None
     reply = _Reply()
+    thread_context = contextvars.copy_context()
 
     def done(task: Task) -> None:
         reply.value, reply.error = task.result, task.exception
@@ -101,7 +108,7 @@ def run(async_fn: Callable[..., Awaitable[T]], *args: Any,
 
     def start() -> None:
         try:
-            coro = async_fn(*args)
+            coro = thread_context.run(async_fn, *args)
             runner = context.runner()
             entered = scope is not None and scope.state is ScopeState.ENTERED
             into = scope if entered else runner.root_scope
@@ -112,9 +119,27 @@ def run(async_fn: Callable[..., Awaitable[T]], *args: Any,
             reply.lock.release()
         else:
             task.on_done = done
+            task.context = thread_context  # the task runs in the calling thread's variables
 
     token.run_sync_soon(start)
     return reply.wait()  # type: ignore[no-any-return]
 
 
-__all__ = ["run", "run_sync"]
+def check_cancelled() -> None:
+    """In a `to_thread` worker: raise `Cancelled` if the task that called
+    `to_thread` has been cancelled (trio's ``from_thread.check_cancelled``).
+
+    A long call polls it to stop early: with ``abandon_on_cancel=False`` the
+    task is waiting for the thread and gets the result (or this
+    `Cancelled`) back; with ``True`` it has already left, and this tells the
+    thread its work is unwanted. `RuntimeError` in any other thread.
+    """
+    call = worker.call
+    if call is None:
+        raise RuntimeError("from_thread.check_cancelled() called outside a runtime.to_thread "
+                           "worker (only a worker has a task to ask)")
+    if call.caller_cancelled():
+        raise Cancelled("the task waiting for this thread was cancelled")
+
+
+__all__ = ["check_cancelled", "run", "run_sync"]

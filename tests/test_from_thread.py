@@ -231,3 +231,152 @@ def test_cancelling_the_caller_cancels_its_from_thread_run_task() -> None:
 async def _sleep_reporting(started: threading.Event) -> None:
     started.set()
     await runtime.sleep(10)
+
+
+def _poll_until_cancelled(check: Callable[[], None]) -> str:
+    import time
+
+    for _ in range(500):  # 5 s at most
+        try:
+            check()
+        except BaseException as exc:
+            return type(exc).__name__
+        time.sleep(0.01)
+    return "never cancelled"
+
+
+def test_check_cancelled_tells_a_worker_its_caller_was_cancelled_as_in_trio() -> None:
+    async def under_runtime() -> tuple[str, bool]:
+        with runtime.move_on_after(0.05) as scope:
+            seen = await runtime.to_thread(_poll_until_cancelled,
+                                           runtime.from_thread.check_cancelled)
+        return seen, scope.cancelled_caught
+
+    async def under_trio() -> tuple[str, bool]:
+        trio_thread_cache.IDLE_TIMEOUT = 0.05  # type: ignore[attr-defined]
+        with trio.move_on_after(0.05) as scope:
+            seen = await trio.to_thread.run_sync(_poll_until_cancelled,
+                                                 trio.from_thread.check_cancelled)
+        return seen, scope.cancelled_caught
+
+    # The worker sees Cancelled; the waiting task gets its result back (the
+    # string) and, with no checkpoint after it, leaves the scope normally.
+    assert runtime.run(under_runtime()) == trio.run(under_trio) == ("Cancelled", False)
+
+
+def test_check_cancelled_reaches_an_abandoned_worker() -> None:
+    done = threading.Event()
+    seen: list[str] = []
+
+    def work() -> None:
+        seen.append(_poll_until_cancelled(runtime.from_thread.check_cancelled))
+        done.set()
+
+    async def main() -> bool:
+        with runtime.move_on_after(0.05) as scope:
+            await runtime.to_thread(work, abandon_on_cancel=True)
+        return scope.cancelled_caught
+
+    assert runtime.run(main())
+    assert done.wait(5)
+    assert seen == ["Cancelled"]
+
+
+def test_check_cancelled_outside_a_worker_is_a_runtime_error() -> None:
+    with pytest.raises(RuntimeError, match=r"outside a runtime\.to_thread worker"):
+        runtime.from_thread.check_cancelled()
+
+
+def test_the_token_can_key_per_loop_state_weakly_like_trios() -> None:
+    import weakref
+
+    async def under(token_of: Callable[[], Any]) -> bool:
+        state: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+        state[token_of()] = "per-loop"
+        return state[token_of()] == "per-loop"
+
+    assert runtime.run(under(runtime.current_token))
+    assert trio.run(under, trio.lowlevel.current_trio_token)
+
+
+_VAR: Any = __import__("contextvars").ContextVar("_VAR", default="unset")
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_context_variables_travel_to_the_worker_and_back_into_the_loop(side: _Side) -> None:
+    def in_worker(token: Any) -> tuple[str, str, str]:
+        seen_here = _VAR.get()
+        _VAR.set("set in the worker")
+
+        async def in_loop_async() -> str:
+            return str(_VAR.get())
+
+        return (seen_here, side.run_sync(_VAR.get, token=token),
+                side.run_async(in_loop_async, token=token))
+
+    async def main() -> tuple[str, str, str]:
+        _VAR.set("set in the task")
+        return await side.to_thread(in_worker, side.token())  # type: ignore[no-any-return]
+
+    assert side.run(main) == ("set in the task", "set in the worker", "set in the worker")
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_a_worker_runs_no_async_library_even_if_the_task_named_one(side: _Side) -> None:
+    import sniffio
+
+    def library() -> str | None:
+        try:
+            return sniffio.current_async_library()
+        except sniffio.AsyncLibraryNotFoundError:
+            return None
+
+    async def main() -> tuple[str | None, str | None]:
+        sniffio.current_async_library_cvar.set("declared")  # as anyio.run does
+        return library(), await side.to_thread(library)
+
+    # The loop thread's own name wins over the variable; the worker has neither.
+    assert side.run(main) == (side.name, None)
+
+
+def test_a_finished_call_leaves_nothing_referencing_its_arguments_or_context() -> None:
+    import gc
+    import weakref
+
+    class Value:
+        pass
+
+    async def main() -> list[bool]:
+        arg, in_context = Value(), Value()
+        _VAR.set(in_context)
+        refs = [weakref.ref(arg), weakref.ref(in_context)]
+        await runtime.to_thread(lambda _: None, arg)
+        _VAR.set(None)
+        del arg, in_context
+        await runtime.sleep(0.05)  # the worker is back waiting for its next job
+        gc.collect()
+        return [ref() is None for ref in refs]
+
+    assert runtime.run(main()) == [True, True]
+
+
+def test_one_runtime_may_call_into_another_running_in_another_thread() -> None:
+    started = threading.Event()
+    tokens: list[Any] = []
+
+    async def other() -> None:
+        tokens.append(runtime.current_token())
+        started.set()
+        await runtime.sleep(0.2)
+
+    thread = threading.Thread(target=lambda: runtime.run(other()))
+    thread.start()
+    try:
+        assert started.wait(5)
+
+        async def main() -> int:
+            return runtime.from_thread.run_sync(lambda: 7, token=tokens[0])
+
+        assert runtime.run(main()) == 7
+    finally:
+        thread.join(5)

@@ -63,6 +63,7 @@ class CancelScope:
     __slots__ = (
         "_children",
         "_deadline",
+        "_reason",
         "_relative",
         "_shield",
         "_task",
@@ -79,6 +80,7 @@ class CancelScope:
         if math.isnan(deadline):
             raise ValueError("a cancel scope's deadline must not be NaN")
         self._deadline = deadline
+        self._reason = "cancel scope was cancelled"  # what Cancelled says; set by cancel()
         self._relative = math.inf  # move_on_after's seconds, until entered
         self._shield = bool(shield)
         self.cancel_called = False
@@ -172,12 +174,21 @@ class CancelScope:
                 self.cancelled_caught = True
                 if rest is None:
                     return True
-                raise rest from None
+                # The rest goes on as the group it was: with the original's
+                # cause and context, not this one as its context (trio's way).
+                context, cause, suppress = exc.__context__, exc.__cause__, exc.__suppress_context__
+                try:
+                    raise rest
+                finally:
+                    rest.__context__, rest.__cause__ = context, cause
+                    rest.__suppress_context__ = suppress
+                    del rest, exc, context, cause
         return False
 
     def _leave(self) -> None:
         task = self._task
-        assert task is not None
+        if task is None:
+            raise RuntimeError("a CancelScope was exited without being entered")
         if task.scope is not self:
             raise RuntimeError(
                 f"cancel scopes exited out of order in task {task.name!r}: "
@@ -209,10 +220,22 @@ class CancelScope:
 
     # -- cancelling ------------------------------------------------------------
 
-    def cancel(self) -> None:
-        """Cancel everything inside this scope (idempotent, never blocks)."""
-        if self.cancel_called:
-            return
+    def cancel(self, reason: str | None = None) -> None:
+        """Cancel everything inside this scope (idempotent, never blocks).
+
+        The `Cancelled` raised inside says why: ``reason`` if given, and
+        which task cancelled (trio's cancel reasons); an expired deadline
+        says so.
+        """
+        if not self.cancel_called:
+            self._cancel(_explicit_reason(reason))
+
+    def _deadline_passed(self) -> None:
+        if not self.cancel_called:
+            self._cancel("cancelled due to deadline")
+
+    def _cancel(self, reason: str) -> None:
+        self._reason = reason  # before any task is told: their Cancelled is made now
         if self.state is ScopeState.NEW or self.state is ScopeState.EXITED:
             # No task is inside to tell.
             self.cancel_called = True
@@ -278,9 +301,9 @@ class CancelScope:
     def _arm_deadline(self) -> None:
         runner = context.runner()
         if self._deadline <= runner.clock():
-            self.cancel()
+            self._deadline_passed()
         else:
-            self._timer = runner.timers.insert(self._deadline, self.cancel)
+            self._timer = runner.timers.insert(self._deadline, self._deadline_passed)
 
     def _disarm_deadline(self) -> None:
         if self._timer is not None:
@@ -350,6 +373,13 @@ class FailScope(CancelScope):
         if self.cancelled_caught:
             raise TimeoutError("the deadline of a fail_after/fail_at block expired") from exc
         return suppressed
+
+
+def _explicit_reason(reason: str | None) -> str:
+    runner = context.runner_or_none()
+    task = None if runner is None else runner.current
+    by = "" if task is None else f" by task {task.name!r}"
+    return f"cancelled{by}" + ("" if reason is None else f" with reason {reason!r}")
 
 
 def _check_seconds(seconds: float, what: str) -> float:

@@ -38,12 +38,13 @@ class CapacityLimiterStatistics:
 class CapacityLimiter:
     """``async with limiter:`` holds one of ``total_tokens`` tokens for the task.
 
-    ``total_tokens`` is an int >= 1 or ``math.inf``, and may be changed at
-    any time. A borrower that already holds a token and asks for another,
-    or gives back one it does not hold, gets `RuntimeError`. FIFO-fair.
+    ``total_tokens`` is an int >= 0 or ``math.inf``, and may be changed at
+    any time (0, as in trio: nobody gets a token until it is raised). A
+    borrower that already holds a token and asks for another, or gives back
+    one it does not hold, gets `RuntimeError`. FIFO-fair.
     """
 
-    __slots__ = ("_borrowers", "_total", "_waiters")
+    __slots__ = ("__weakref__", "_borrowers", "_total", "_waiters")
 
     def __init__(self, total_tokens: float) -> None:
         self._total = self._checked(total_tokens)
@@ -54,8 +55,8 @@ class CapacityLimiter:
     def _checked(total: float) -> float:
         if not ((isinstance(total, int) and not isinstance(total, bool)) or total == math.inf):
             raise TypeError(f"total_tokens must be an int or math.inf, got {total!r}")
-        if total < 1:
-            raise ValueError(f"total_tokens must be >= 1, got {total!r}")
+        if total < 0:
+            raise ValueError(f"total_tokens must be >= 0, got {total!r}")
         return total
 
     @property
@@ -83,7 +84,8 @@ class CapacityLimiter:
         """Take a token for ``borrower`` if one is free and nobody queues; else `WouldBlock`."""
         if borrower in self._borrowers:
             raise RuntimeError(
-                f"{borrower!r} already holds one of this CapacityLimiter's tokens")
+                "this borrower is already holding one of this CapacityLimiter's tokens "
+                f"({borrower!r})")
         if len(self._borrowers) < self._total and not self._waiters:
             self._borrowers.add(borrower)
             return
@@ -114,7 +116,8 @@ class CapacityLimiter:
             self._borrowers.remove(borrower)
         except KeyError:
             raise RuntimeError(
-                f"{borrower!r} released a CapacityLimiter token it does not hold") from None
+                "this borrower isn't holding any of this CapacityLimiter's tokens "
+                f"({borrower!r} released one it does not hold)") from None
         self._hand_on()
 
     def _hand_on(self) -> None:

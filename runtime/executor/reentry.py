@@ -64,9 +64,13 @@ class EntryQueue:
 
 
 class RuntimeToken:
-    """One `Runner`, as other threads may reach it: see `current_token`."""
+    """One `Runner`, as other threads may reach it: see `current_token`.
 
-    __slots__ = ("_entries",)
+    Weakly referenceable: libraries keep per-loop state keyed by the token
+    (anyio's ``RunVar`` and its caches, as trio's ``TrioToken`` allows).
+    """
+
+    __slots__ = ("__weakref__", "_entries")
 
     def __init__(self, entries: EntryQueue) -> None:
         self._entries = entries

@@ -87,7 +87,9 @@ class Task(Waker):
         self.parent_id = None if parent is None else parent.id
         self.runner = runner
         self.scope = scope
-        self.name = name or getattr(coro, "__qualname__", None) or repr(coro)
+        # An empty name is a name (anyio and trio keep it); None means "say what it runs".
+        self.name = name if name is not None else (
+            getattr(coro, "__qualname__", None) or repr(coro))
         self.context = contextvars.copy_context()
         self.scheduled = False
         self.cancellable = True
@@ -126,7 +128,18 @@ class Task(Waker):
         return False
 
     def cancel_reason(self) -> str:
-        return f"task {self.name!r} was aborted" if self.aborted else "cancel scope was cancelled"
+        """What the `Cancelled` thrown into this task says: the innermost
+        cancelled scope's reason (`CancelScope.cancel`), or the abort."""
+        if self.aborted:
+            return f"task {self.name!r} was aborted"
+        scope: CancelScope | None = self.scope
+        while scope is not None:
+            if scope.cancel_called:
+                return scope._reason
+            if scope.shield:
+                break
+            scope = scope.parent
+        return "cancel scope was cancelled"
 
     def __repr__(self) -> str:
         if self.finished:

@@ -102,7 +102,8 @@ class TaskGroup:
             return status._value
         if task.exception is not None:
             raise task.exception
-        raise RuntimeError(f"{task.name!r} returned without calling task_status.started()")
+        raise RuntimeError(
+            f"child exited without calling task_status.started() (task {task.name!r} returned)")
 
     async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool:
@@ -147,13 +148,21 @@ class TaskGroup:
                 if rest is not None:
                     kept.append(rest)
             errors = kept
-        if not errors:
-            return True
-        if all(isinstance(e, Cancelled) for e in errors):
-            if any(e is exc for e in errors):
-                return False  # the body's own Cancelled goes on, traceback intact
-            raise errors[0]
-        raise BaseExceptionGroup("exceptions from a TaskGroup", errors)
+        # What is raised below must not stay referenced from here (the list,
+        # the arguments): that would keep every failed task's frames alive.
+        self._errors = []
+        try:
+            if not errors:
+                return True
+            if all(isinstance(e, Cancelled) for e in errors):
+                if any(e is exc for e in errors):
+                    return False  # the body's own Cancelled goes on, traceback intact
+                raise errors[0]
+            # from None: the group holds the body's exception already; as a
+            # __context__ too it would be printed twice (trio does the same).
+            raise BaseExceptionGroup("exceptions from a TaskGroup", errors) from None
+        finally:
+            del errors, exc, tb
 
 
 class TaskStatus(Generic[T]):

@@ -18,10 +18,13 @@ cancellation is seen at the task's next checkpoint. With
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import sniffio
 
 from ..errors import RunFinishedError
 from . import context
@@ -31,6 +34,7 @@ from .traps import checkpoint_if_cancelled, park, park_uncancellable
 if TYPE_CHECKING:
     from .cancel import CancelScope
     from .reentry import RuntimeToken
+    from .task import Task
 
 T = TypeVar("T")
 
@@ -81,6 +85,9 @@ class ThreadPool:
             try:
                 job()  # never raises: to_thread's job catches everything
             finally:
+                # Drop it now, not at the next job: it holds the call's
+                # function, arguments and context variables alive.
+                job = None
                 with self._lock:
                     self._busy.discard(me)
                     self._idle += 1
@@ -106,6 +113,8 @@ class _WorkerState(threading.local):
     #: The calling task's scope, when it waits for the thread: from_thread.run's
     #: task runs there, so cancelling the caller reaches it.
     scope: CancelScope | None = None
+    #: The call being run: `from_thread.check_cancelled` asks whether its caller was cancelled.
+    call: _Call | None = None
 
 
 worker = _WorkerState()
@@ -114,15 +123,33 @@ worker = _WorkerState()
 class _Call:
     """One call's outcome; also the borrower of the limiter's token."""
 
-    __slots__ = ("done", "error", "value")
+    __slots__ = ("abandoned", "caller", "done", "error", "value")
 
-    def __init__(self) -> None:
+    def __init__(self, caller: Task) -> None:
         self.done = False
         self.value: Any = None
         self.error: BaseException | None = None
+        self.caller = caller
+        #: Set when the caller was cancelled and left (abandon_on_cancel=True).
+        self.abandoned = False
+
+    def caller_cancelled(self) -> bool:
+        """Has the task waiting for (or having abandoned) this call been cancelled?
+
+        Read from the worker thread: the caller is parked in `to_thread`, so
+        its scope chain can gain a cancel but not change shape meanwhile.
+        """
+        return self.abandoned or self.caller.cancel_pending()
 
     def __repr__(self) -> str:
         return f"<to_thread call {id(self):#x}>"
+
+
+def _no_async_library(fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    # The copied context says which library the task ran under; the worker
+    # runs none (sniffio asks "async library?" and must get no answer), as in trio.
+    sniffio.current_async_library_cvar.set(None)
+    return fn(*args)
 
 
 def current_default_thread_limiter() -> CapacityLimiter:
@@ -153,7 +180,7 @@ async def to_thread(fn: Callable[..., T], *args: Any, limiter: CapacityLimiter |
     task = runner.current
     if limiter is None:
         limiter = current_default_thread_limiter()
-    call = _Call()
+    call = _Call(task)
     await limiter.acquire_on_behalf_of(call)
     token = runner.token
     scope = None if abandon_on_cancel else task.scope
@@ -164,14 +191,18 @@ async def to_thread(fn: Callable[..., T], *args: Any, limiter: CapacityLimiter |
         limiter.release_on_behalf_of(call)
         waker.wake()
 
+    # The worker runs in a copy of the task's context variables (trio and
+    # asyncio do the same), so a contextvar set before the call is seen.
+    call_context = contextvars.copy_context()
+
     def work() -> None:
-        worker.token, worker.scope = token, scope
+        worker.token, worker.scope, worker.call = token, scope, call
         try:
-            call.value = fn(*args)
+            call.value = call_context.run(_no_async_library, fn, args)
         except BaseException as exc:
             call.error = exc
         finally:
-            worker.token = worker.scope = None
+            worker.token = worker.scope = worker.call = None
             try:
                 token.run_sync_soon(finish)
             except RunFinishedError:
@@ -183,8 +214,12 @@ async def to_thread(fn: Callable[..., T], *args: Any, limiter: CapacityLimiter |
         limiter.release_on_behalf_of(call)
         raise
     wait = park if abandon_on_cancel else park_uncancellable
-    while not call.done:
-        await wait()
+    try:
+        while not call.done:
+            await wait()
+    except BaseException:
+        call.abandoned = True  # only a cancellable park raises: abandon_on_cancel=True
+        raise
     error, call.error = call.error, None
     if error is not None:
         raise error

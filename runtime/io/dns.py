@@ -42,7 +42,10 @@ async def getaddrinfo(host: str | bytes | None, port: int | str | None, family: 
         return await to_thread(socket.getaddrinfo, host, port,  # type: ignore[arg-type]
                                family, type, proto, flags, abandon_on_cancel=True)
     except socket.gaierror as exc:
-        raise socket.gaierror(exc.errno, f"{exc.strerror}: cannot resolve {host!r}") from None
+        failure = exc
+    # Raised outside the except block: the new error carries no __context__
+    # (a chain, and a reference keeping the first error's frames alive).
+    raise socket.gaierror(failure.errno, f"{failure.strerror}: cannot resolve {host!r}")
 
 
 async def getnameinfo(sockaddr: tuple[Any, ...], flags: int = 0) -> tuple[str, str]:

@@ -97,7 +97,10 @@ async def connect_first(targets: list[Target], delay: float,
     if winner:
         return winner[0]
     if len(errors) == 1:
-        raise errors[0]
+        try:
+            raise errors[0]
+        finally:
+            errors.clear()  # the list would keep the raised error (and its frames) referenced
     where = ", ".join(str(t[3][0]) for t in targets)
     raise OSError(
         errors[-1].errno if errors else None,

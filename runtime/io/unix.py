@@ -33,10 +33,11 @@ class UnixStream(Stream):
     __slots__ = ()
 
     @classmethod
-    async def connect(cls, path: str | bytes) -> UnixStream:
+    async def connect(cls, path: str | bytes, *, kind: int = socket.SOCK_STREAM) -> UnixStream:
         """Connect to the listener at ``path``; `FileNotFoundError` /
-        `ConnectionRefusedError` name the path when nobody listens there."""
-        sock = _unix_socket()
+        `ConnectionRefusedError` name the path when nobody listens there.
+        ``kind=SOCK_SEQPACKET`` (Linux) keeps message boundaries: use `read`."""
+        sock = _unix_socket(kind)
         src = socket_source(sock)
         try:
             await src.connect(path)  # its errors name the path
@@ -130,13 +131,15 @@ class UnixListener(Resource):
 
     __slots__ = ("_closed", "_identity", "_src", "path")
 
-    def __init__(self, sock: socket.socket, path: str | bytes) -> None:
+    def __init__(self, sock: socket.socket, path: str | bytes | None = None) -> None:
+        """Adopt a bound, listening ``sock``. With ``path`` (what `bind` made)
+        `close` removes the socket file; without, the file is the caller's."""
         self._src = socket_source(sock)
         self._closed = False
-        self.path = path
+        self.path = sock.getsockname() if path is None else path
         # A Linux abstract name (leading NUL) has no file to stat or remove.
-        abstract = path[:1] in ("\0", b"\0")
-        st = None if abstract else os.stat(path)
+        abstract = path is None or path[:1] in ("\0", b"\0")
+        st = None if abstract else os.stat(path)  # type: ignore[arg-type]
         self._identity = None if st is None else (st.st_dev, st.st_ino)
 
     @classmethod
@@ -156,6 +159,10 @@ class UnixListener(Resource):
     @property
     def local_address(self) -> str | bytes:
         return self.path
+
+    @property
+    def socket(self) -> socket.socket:
+        return self._src.sock
 
     async def accept(self) -> UnixStream:
         if self._closed:

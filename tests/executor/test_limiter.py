@@ -81,10 +81,10 @@ def test_borrowing_twice_or_releasing_what_is_not_held_is_a_runtime_error() -> N
     async def main() -> None:
         limiter = runtime.CapacityLimiter(2)
         await limiter.acquire()
-        with pytest.raises(RuntimeError, match="already holds"):
+        with pytest.raises(RuntimeError, match="already holding one"):
             await limiter.acquire()
         limiter.release()
-        with pytest.raises(RuntimeError, match="does not hold"):
+        with pytest.raises(RuntimeError, match="isn't holding any"):
             limiter.release()
         limiter.acquire_on_behalf_of_nowait("job")
         assert limiter.statistics().borrowers == ["job"]
@@ -93,9 +93,9 @@ def test_borrowing_twice_or_releasing_what_is_not_held_is_a_runtime_error() -> N
     runtime.run(main())
 
 
-@pytest.mark.parametrize("bad, error", [(0, ValueError), (1.5, TypeError), ("3", TypeError),
+@pytest.mark.parametrize("bad, error", [(-1, ValueError), (1.5, TypeError), ("3", TypeError),
                                         (True, TypeError)])
-def test_total_tokens_must_be_a_positive_int_or_inf(bad: Any, error: type) -> None:
+def test_total_tokens_must_be_a_non_negative_int_or_inf(bad: Any, error: type) -> None:
     with pytest.raises(error, match="total_tokens"):
         runtime.CapacityLimiter(bad)
     assert runtime.CapacityLimiter(math.inf).total_tokens == math.inf
@@ -189,3 +189,26 @@ def test_the_default_limiter_is_per_runtime_and_adjustable() -> None:
 
 async def _total() -> float:
     return runtime.current_default_thread_limiter().total_tokens
+
+
+def test_a_limiter_with_no_tokens_admits_nobody_until_raised_as_in_trio() -> None:
+    async def scenario(lib: Any, wait_blocked: Any) -> list[str]:
+        trace: list[str] = []
+        limiter = lib.CapacityLimiter(0)
+
+        async def borrower() -> None:
+            async with limiter:
+                trace.append("admitted")
+
+        async with _group(lib) as spawn:
+            spawn(borrower)
+            await wait_blocked()
+            trace.append(f"waiting {limiter.statistics().tasks_waiting}")
+            limiter.total_tokens = 1
+        return trace
+
+    assert runtime.run(scenario(runtime, runtime.testing.wait_all_tasks_blocked)) \
+        == trio.run(scenario, trio, trio.testing.wait_all_tasks_blocked) \
+        == ["waiting 1", "admitted"]
+    with pytest.raises(ValueError, match="total_tokens must be >= 0"):
+        runtime.CapacityLimiter(-1)

@@ -66,6 +66,7 @@ def test_a_name_that_does_not_resolve_raises_gaierror_naming_it() -> None:
     assert exc.errno == socket.EAI_NONAME
     assert "a" * 64 in str(exc)
     assert took < 5
+    assert exc.__context__ is None  # no chain back to the C library's own error
 
 
 def test_the_same_name_as_str_fails_like_socket_getaddrinfo_before_any_lookup() -> None:

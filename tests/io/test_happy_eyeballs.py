@@ -9,7 +9,9 @@ simply hangs, and nothing leaves the machine.
 from __future__ import annotations
 
 import contextlib
+import gc
 import socket
+import types
 from collections.abc import Iterator
 
 import pytest
@@ -113,6 +115,23 @@ def test_a_single_failing_target_raises_its_own_error() -> None:
             return info.value
 
     assert "connect to" in str(runtime.run(main()))
+
+
+def test_the_single_error_raised_is_referenced_by_nothing_left_behind() -> None:
+    # anyio's test_happy_eyeballs_refcycles (CPython PR 124859): a list of the
+    # errors kept it, and with it every frame of the failed attempts, alive.
+    skip_unless_run_backend_supports("so_error", "a refused connect reads as ENOTCONN")
+
+    async def main() -> list[object]:
+        with refused_address() as a:
+            try:
+                await connect_first([target(a)], delay=0.25)
+            except OSError as exc:
+                frames = types.FrameType | types.CoroutineType
+                return [r for r in gc.get_referrers(exc) if not isinstance(r, frames)]
+        raise AssertionError("connect_first succeeded against a refused address")
+
+    assert runtime.run(main()) == []
 
 
 def test_two_targets_that_both_accept_yield_one_socket_and_close_the_other() -> None:
