@@ -1,0 +1,145 @@
+"""Run anyio's own test suite against runtime, and against trio for comparison.
+
+What `.ci/run`'s ``anyio`` part runs. Steps:
+
+1. Fetch the sdist of the anyio version ``pyproject.toml`` pins (its
+   ``anyio-suite`` extra) from the package index with ``pip download
+   --no-deps --no-binary :all:`` and unpack it in a temporary directory.
+2. Run its ``tests/`` unedited, twice: the items parametrized for the
+   "runtime" backend, then the same items for "trio" (the
+   ``anyio_runtime_plugin`` pytest plugin beside this file adds the backend
+   and selects the items; anyio's own 20 s per-test timeout applies).
+   Many socket tests resolve ``localhost`` over IPv6. As root, both runs
+   are in a private mount namespace whose ``/etc/hosts`` has ``::1
+   localhost`` added (``unshare -m`` and a bind mount; the machine's file is
+   never edited); otherwise they run as they are and those tests fail on
+   both backends (the known-failures list says so).
+3. Print passed / failed / skipped / xfailed for both and their wall times,
+   and fail if runtime passed fewer than ``baseline.txt`` records, or if a
+   runtime item failed that ``known_failures.txt`` does not list (listed
+   items are xfail, not strict: one that starts passing shows as XPASS).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+BASELINE = HERE / "baseline.txt"
+
+
+def pinned_version() -> str:
+    """The one anyio version the ``anyio-suite`` extra pins (``anyio==X``)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for requirement in project["optional-dependencies"]["anyio-suite"]:
+        match = re.fullmatch(r"anyio==([\w.]+)", requirement.replace(" ", ""))
+        if match:
+            return match.group(1)
+    raise SystemExit("pyproject.toml's anyio-suite extra pins no anyio==X")
+
+
+def fetch_sdist(version: str, into: Path) -> Path:
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                    "--no-binary", ":all:", f"anyio=={version}", "-d", str(into)], check=True)
+    (archive,) = into.glob(f"anyio-{version}.tar.gz")
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    return into / f"anyio-{version}"
+
+
+def hosts_with_ipv6_localhost(scratch: Path) -> Path | None:
+    """A copy of /etc/hosts with ``::1 localhost`` added, if we can mount it (root)."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return None
+    hosts = Path("/etc/hosts").read_text()
+    if not re.search(r"^\s*::1\s.*\blocalhost\b", hosts, re.M):
+        hosts += "\n::1 localhost\n"
+    copy = scratch / "hosts"
+    copy.write_text(hosts)
+    probe = subprocess.run(["unshare", "-m", "sh", "-c",
+                            f"mount --bind {copy} /etc/hosts && true"], capture_output=True)
+    return copy if probe.returncode == 0 else None
+
+
+def run_suite(source: Path, backend: str, hosts: Path | None, report: Path) -> float:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p))
+    pytest = [sys.executable, "-m", "pytest", "-p", "anyio_runtime_plugin",
+              f"--anyio-suite-backend={backend}", "-p", "no:cacheprovider", "-q",
+              "-o", "console_output_style=classic", f"--junitxml={report}", "tests"]
+    if hosts is not None:
+        # The mount lives and dies with this process's namespace.
+        pytest = ["unshare", "-m", "sh", "-c", f'mount --bind {hosts} /etc/hosts && exec "$@"',
+                  "sh", *pytest]
+    start = time.perf_counter()
+    subprocess.run(pytest, cwd=source, env=env)  # its verdict is ours to make, below
+    return time.perf_counter() - start
+
+
+def outcomes(report: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {k: [] for k in
+                                   ("passed", "failed", "skipped", "xfailed", "xpassed")}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        name = f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name')}"
+        kinds = {child.tag: child for child in case}
+        if "failure" in kinds or "error" in kinds:
+            found["failed"].append(name)
+        elif "skipped" in kinds:
+            xfail = kinds["skipped"].get("type") == "pytest.xfail"
+            found["xfailed" if xfail else "skipped"].append(name)
+        elif case.find("properties") is not None and any(
+                p.get("name") == "xpass" for p in case.iter("property")):
+            found["xpassed"].append(name)
+        else:
+            found["passed"].append(name)
+    return found
+
+
+def main() -> int:
+    version = pinned_version()
+    with tempfile.TemporaryDirectory(prefix="anyio-suite-") as tmp:
+        scratch = Path(tmp)
+        source = fetch_sdist(version, scratch)
+        hosts = hosts_with_ipv6_localhost(scratch)
+        print(f"anyio {version}: tests/ from the sdist, unedited; /etc/hosts "
+              + ("with ::1 localhost in a private mount namespace" if hosts else
+                 "as it is (not root: IPv6 localhost tests fail on both backends)"), flush=True)
+        results = {}
+        for backend in ("runtime", "trio"):
+            report = scratch / f"{backend}.xml"
+            took = run_suite(source, backend, hosts, report)
+            results[backend] = (outcomes(report), took)
+    print(f"\n{'backend':8} {'passed':>7} {'failed':>7} {'skipped':>8} {'xfailed':>8} "
+          f"{'xpassed':>8} {'wall s':>8}")
+    for backend, (found, took) in results.items():
+        print(f"{backend:8} {len(found['passed']):7} {len(found['failed']):7} "
+              f"{len(found['skipped']):8} {len(found['xfailed']):8} {len(found['xpassed']):8} "
+              f"{took:8.1f}")
+    found, took = results["runtime"]
+    print(f"runtime / trio wall time: {took / results['trio'][1]:.2f}x")
+    baseline = int(BASELINE.read_text().split()[0])
+    problems = []
+    if found["failed"]:
+        problems.append("runtime items failed that known_failures.txt does not list:\n  "
+                        + "\n  ".join(found["failed"]))
+    if len(found["passed"]) + len(found["xpassed"]) < baseline:
+        problems.append(f"runtime passed {len(found['passed'])}, fewer than the baseline "
+                        f"{baseline} (baseline.txt)")
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
