@@ -1,19 +1,33 @@
 """Chat fan-out benchmark: runtime's chat server against asyncio and trio peers.
 
     .venv/bin/python benchmarks/chat.py [--clients 10,100,1000] [--reps 5]
-        [--deliveries 1000000] [--window 32] [--servers runtime,asyncio,trio]
+        [--deliveries 1000000] [--window 32] [--servers runtime,runtime_ws,asyncio,trio]
+        [--before REV] [--flood]
 
 Servers (single-threaded; each prints ``... listening on 127.0.0.1:PORT``):
 
     runtime   examples/chat_server.py            (runtime: reader + writer task per
-                                                   client, bounded runtime.channel)
+                                                   client, an Outbox with backpressure;
+                                                   run with --rate 0: one client sends
+                                                   every line)
     runtime_uring  the same, with RUNTIME_BACKEND=uring (io_uring completions)
+    runtime_ws     the same server, every client on its WebSocket port (/ws,
+                   one text frame per line; wsproto on the server)
+    runtime@REV    ``--before REV``: examples/ as they were at git revision
+                   REV, on today's runtime (e.g. 56c2808, before issue 24's
+                   fairness change: a bounded 1024-line queue per client)
     asyncio   benchmarks/peers/chat_asyncio.py   (asyncio streams, asyncio.Queue)
     trio      benchmarks/peers/chat_trio.py      (trio streams, memory channel)
 
-All three have the same structure: the line's reader fans it out with a
-non-blocking put into each member's bounded (1024-line) queue, and a writer
-task per client joins what is queued into one write.
+The peers fan a line out with a non-blocking put into each member's bounded
+(1024-line) queue, as runtime's server did before issue 24; runtime's now
+puts it into each member's outbox and makes the sender wait for members
+more than 64 KiB behind (``examples/chat/outbox.py``). A writer task per
+client joins what is queued into one write, in all of them.
+
+``--flood`` runs the flood scenario instead (``chat_flood.py``: 40
+flooders x 40 lines at once, 50 reading bystanders; bystanders cut off,
+latency p50/p99, peak RSS), for every server but the WebSocket one.
 
 One run: N clients join room ``bench``; client 0 then says ``--deliveries /
 N`` lines of 64 bytes, keeping at most ``--window`` of them in flight (sent
@@ -53,29 +67,39 @@ runtime's ratio to each peer (> 1: runtime delivers more per second).
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import platform
 import resource
 import select
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PY = sys.executable
+#: runtime's server without its per-client rate limit (one client sends every
+#: line here), with its browser port on a free port and no WebSocket pings.
+RUNTIME = [PY, str(ROOT / "examples" / "chat_server.py"), "--port", "0", "--rate", "0",
+           "--http-port", "0", "--ping-interval", "3600"]  # our load client answers no pings
 SERVERS = {
-    "runtime": [PY, str(ROOT / "examples" / "chat_server.py"), "--port", "0"],
-    "runtime_uring": [PY, str(ROOT / "examples" / "chat_server.py"), "--port", "0"],
+    "runtime": RUNTIME,
+    "runtime_uring": RUNTIME,
+    "runtime_ws": RUNTIME,  # the same server, every client on its WebSocket port
     "asyncio": [PY, str(HERE / "peers" / "chat_asyncio.py"), "--port", "0"],
     "trio": [PY, str(HERE / "peers" / "chat_trio.py"), "--port", "0"],
 }
 #: Environment a server runs with, on top of ours.
 SERVER_ENV = {"runtime_uring": {"RUNTIME_BACKEND": "uring"}}
+#: Servers whose clients speak WebSocket (ws_frame) instead of raw lines.
+WEBSOCKET = {"runtime_ws"}
 SERVER_CPU, LOAD_CPU = 0, 1
 PAYLOAD = 64
 
@@ -106,33 +130,90 @@ def own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def ws_frame(line: bytes) -> bytes:
+    """One client text frame (masked with a zero key, which leaves the payload as it is)."""
+    assert len(line) < 126
+    return bytes([0x81, 0x80 | len(line)]) + b"\0\0\0\0" + line
+
+
+def ws_connect(port: int) -> socket.socket:
+    """A TCP connection to ``/ws`` that has completed the WebSocket handshake."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 b"Sec-WebSocket-Version: 13\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        # What follows the head (the welcome line) may come along and is dropped.
+        head += sock.recv(4096)
+    if not head.startswith(b"HTTP/1.1 101 "):
+        raise ConnectionError(f"WebSocket handshake refused: {head!r}")
+    return sock
+
+
+class Wire:
+    """How lines look on the wire: raw lines ending in ``\\n``, or WebSocket text frames.
+
+    A server frame carrying a short line is ``0x81``, its length, the line;
+    the lines here are ASCII, so counting ``0x81`` bytes counts the frames.
+    """
+
+    def __init__(self, websocket: bool) -> None:
+        self.websocket = websocket
+        self.end = b"\x81" if websocket else b"\n"
+
+    def encode(self, *lines: bytes) -> bytes:
+        if self.websocket:
+            return b"".join(ws_frame(line) for line in lines)
+        return b"".join(line + b"\n" for line in lines)
+
+    def marker(self, line: bytes) -> bytes:
+        """The bytes a received ``line`` ends with (its frame header is in front of it)."""
+        return b"\x81" + bytes([len(line)]) + line if self.websocket else line + b"\n"
+
+
+def start_server(argv: list[str], env: dict[str, str] | None = None,
+                 ) -> tuple[subprocess.Popen[str], int, int | None]:
+    """Start a chat server on CPU `SERVER_CPU`; the process, its TCP and HTTP ports."""
+    proc = subprocess.Popen(["taskset", "-c", str(SERVER_CPU), *argv],
+                            env={**os.environ, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    if " listening on " not in first:
+        proc.kill()
+        raise RuntimeError(f"{argv} did not start: {first!r} {proc.communicate()[1]}")
+    http_port = None
+    if "--http-port" in argv:
+        proc.stdout.readline()  # how to connect
+        http_port = int(proc.stdout.readline().rstrip().rstrip("/").rsplit(":", 1)[1])
+    return proc, int(first.rsplit(":", 1)[1]), http_port
+
+
 class Run:
     """One server process and N clients in room ``bench``."""
 
     def __init__(self, name: str, clients: int) -> None:
-        self.proc = subprocess.Popen(["taskset", "-c", str(SERVER_CPU), *SERVERS[name]],
-                                     env={**os.environ, **SERVER_ENV.get(name, {})},
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc, port, http_port = start_server(SERVERS[name], SERVER_ENV.get(name))
+        self.wire = Wire(name in WEBSOCKET)
         self.socks: list[socket.socket] = []
         self.poll = select.epoll()
-        assert self.proc.stdout is not None
-        first = self.proc.stdout.readline()
-        if " listening on " not in first:
-            self.close()
-            raise RuntimeError(f"{name} did not start: {first!r}")
-        port = int(first.rsplit(":", 1)[1])
         for i in range(clients):
-            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            if self.wire.websocket:
+                assert http_port is not None
+                sock = ws_connect(http_port)
+            else:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=30)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.socks.append(sock)
-            sock.sendall(b"b%d\n/join bench\n" % i)
+            sock.sendall(self.wire.encode(b"b%d" % i, b"/join bench"))
         self.by_fd = {s.fileno(): i for i, s in enumerate(self.socks)}
         for sock in self.socks:
             sock.setblocking(False)
             self.poll.register(sock, select.EPOLLIN)
-        self._wait_for(lambda i: b"[bench] * b%d joined\n" % i)
-        self.socks[0].sendall(b"/me ready\n")
-        self.after = self._wait_for(lambda i: b"[bench] * b0 ready\n")
+        self._wait_for(lambda i: self.wire.marker(b"[bench] * b%d joined" % i))
+        self.socks[0].sendall(self.wire.encode(b"/me ready"))
+        self.after = self._wait_for(lambda i: self.wire.marker(b"[bench] * b0 ready"))
 
     def _wait_for(self, marker_of: object) -> list[int]:
         """Read each client until its marker; returns how many lines came after it."""
@@ -150,12 +231,12 @@ class Run:
                 if not data:
                     raise ConnectionError(f"client {i} was disconnected during setup")
                 if bufs[i] is None:
-                    after[i] += data.count(b"\n")
+                    after[i] += data.count(self.wire.end)
                     continue
                 bufs[i] += data
                 cut = bufs[i].find(markers[i])
                 if cut >= 0:
-                    after[i] = bufs[i][cut + len(markers[i]):].count(b"\n")
+                    after[i] = bufs[i][cut + len(markers[i]):].count(self.wire.end)
                     bufs[i] = None  # type: ignore[call-overload]
                     waiting -= 1
                 else:
@@ -163,7 +244,8 @@ class Run:
         return after
 
     def fan_out(self, messages: int, window: int) -> dict[str, float]:
-        socks, by_fd, poll = self.socks, self.by_fd, self.poll
+        socks, by_fd, poll, wire = self.socks, self.by_fd, self.poll, self.wire
+        end = wire.end
         got = list(self.after)
         sender = socks[0]
         line_body = b"x" * (PAYLOAD - 12)
@@ -174,7 +256,8 @@ class Run:
         def top_up() -> int:
             upto = min(messages, got[0] + window)
             if upto > sent:
-                sender.sendall(b"".join(b"%09d %s\n" % (k, line_body) for k in range(sent, upto)))
+                sender.sendall(wire.encode(*(b"%09d %s" % (k, line_body)
+                                             for k in range(sent, upto))))
                 return upto
             return sent
 
@@ -189,7 +272,7 @@ class Run:
                 if not data:
                     raise ConnectionError(f"client {i} was disconnected (too slow?)")
                 before = got[i]
-                got[i] = now = before + data.count(b"\n")
+                got[i] = now = before + data.count(end)
                 if before < messages <= now:
                     unfinished -= 1
                 if i == 0 and sent < messages:
@@ -216,10 +299,27 @@ class Run:
                 self.proc.communicate()
 
 
+def add_server_at(rev: str) -> str:
+    """Add the chat server as it was at git revision ``rev`` (on today's runtime) to
+    `SERVERS`, as ``runtime@REV``; its examples/ are unpacked into a temporary directory."""
+    where = Path(tempfile.mkdtemp(prefix="chat-at-"))
+    atexit.register(shutil.rmtree, where, ignore_errors=True)
+    archive = subprocess.run(["git", "archive", rev, "examples"], cwd=ROOT, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    name = f"runtime@{rev}"
+    SERVERS[name] = [PY, str(where / "examples" / "chat_server.py"), "--port", "0"]
+    return name
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", default="10,100,1000")
-    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--servers", default="runtime,runtime_uring,runtime_ws,asyncio,trio")
+    parser.add_argument("--before", metavar="REV",
+                        help="also run the chat server as it was at git revision REV")
+    parser.add_argument("--flood", action="store_true",
+                        help="run the flood scenario (chat_flood.py) instead of fan-out")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--deliveries", type=int, default=1_000_000, help="per run")
     parser.add_argument("--window", type=int, default=32, help="lines in flight")
@@ -230,6 +330,14 @@ def main() -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
     servers = args.servers.split(",")
+    if args.before:
+        servers.append(add_server_at(args.before))
+    if args.flood:
+        import chat_flood
+
+        chat_flood.main({name: (SERVERS[name], SERVER_ENV.get(name))
+                         for name in servers if name not in WEBSOCKET}, args.reps)
+        return
     sizes = [int(n) for n in args.clients.split(",")]
     print(versions(), flush=True)
     total = args.reps * len(sizes) * len(servers)

@@ -204,3 +204,18 @@ def test_a_shutdown_closes_websockets_with_1001_after_the_bye() -> None:
             server.stop()
             assert web.line() == "! bye: server shutting down"
             assert web.close_code() == (1001, "server shutting down")
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
+def test_the_hand_made_text_frames_are_byte_for_byte_what_wsproto_writes(size: int) -> None:
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Message, Request
+
+    from examples.chat.websocket import text_frame
+
+    client, server = WSConnection(ConnectionType.CLIENT), WSConnection(ConnectionType.SERVER)
+    server.receive_data(client.send(Request(host="x", target="/ws")))
+    list(server.events())
+    server.send(AcceptConnection())
+    payload = ("\u00e9" * size).encode()[:size].decode("utf-8", "ignore").encode()
+    assert text_frame(payload) == server.send(Message(data=payload.decode()))
