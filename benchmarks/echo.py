@@ -92,6 +92,10 @@ SERVERS: dict[str, list[str]] = {
     "asyncio_protocol": [PY, str(HERE / "peers" / "asyncio_protocol.py"), "{port}"],
     "uvloop_streams": [PY, str(HERE / "peers" / "uvloop_streams.py"), "{port}"],
     "uvloop_protocol": [PY, str(HERE / "peers" / "uvloop_protocol.py"), "{port}"],
+    # runtime.asyncio's event loop under the same two asyncio servers (asyncio_echo.py)
+    "runtime_asyncio_streams": [PY, str(HERE / "peers" / "runtime_asyncio_streams.py"), "{port}"],
+    "runtime_asyncio_protocol": [PY, str(HERE / "peers" / "runtime_asyncio_protocol.py"),
+                                 "{port}"],
     "trio": [PY, str(HERE / "peers" / "trio_echo.py"), "{port}"],
     "c": [str(BUILD / "echo_c"), "{port}"],
 }

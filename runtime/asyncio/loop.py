@@ -14,6 +14,8 @@ Nothing here runs a loop of its own. asyncio's pieces are placed inside
   registered once and edge-triggered (`watch.FdWatch`).
 * ``call_soon_threadsafe`` wakes the drain from another thread, which goes
   through the runner's remote queue and the reactor's `Waker`.
+* sniffio says ``"asyncio"`` while asyncio callbacks run (the runtime's
+  tasks see ``"runtime"``), so libraries that ask (httpx, anyio) pick asyncio.
 * ``run_forever`` runs the runner (`Host.run`) with a main task that parks
   until ``stop()``; inside ``runtime.run`` the loop is attached to that
   runtime instead (`bridge.py`) and never runs on its own.
@@ -35,6 +37,8 @@ import weakref
 from asyncio import base_events, events, unix_events
 from collections.abc import Callable
 from typing import Any
+
+import sniffio
 
 from ..lowlevel import Host, Waker, current_task, park
 from .transports import DatagramTransport, SocketTransport
@@ -131,17 +135,31 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
             return
         ready = self._ready
         debug = self._debug
-        for _ in range(len(ready)):
-            handle = ready.popleft()
-            if handle._cancelled:
-                continue
-            if debug:
-                self._run_timed(handle)
-            else:
-                handle._run()
+        sniffio_local = sniffio.thread_local
+        library, sniffio_local.name = sniffio_local.name, "asyncio"
+        try:
+            for _ in range(len(ready)):
+                handle = ready.popleft()
+                if handle._cancelled:
+                    continue
+                if debug:
+                    self._run_timed(handle)
+                else:
+                    handle._run()
+        finally:
+            sniffio_local.name = library
         if ready:
             self._ready_waker.wake()
         handle = None  # type: ignore[assignment]  # no reference cycle with an exception
+
+    def _run_io_handle(self, handle: events.Handle) -> None:
+        """Run an fd's callback, as asyncio code (sniffio says so)."""
+        sniffio_local = sniffio.thread_local
+        library, sniffio_local.name = sniffio_local.name, "asyncio"
+        try:
+            handle._run()
+        finally:
+            sniffio_local.name = library
 
     def _run_timed(self, handle: events.Handle) -> None:
         try:

@@ -108,7 +108,7 @@ class FdWatch:
             sio.clear_read()  # the bit was stale: someone else read the fd
             return
         if not handle._cancelled:
-            handle._run()
+            self._loop._run_io_handle(handle)
         if self.reader is not None and sio.read_ready() and not sio.closed:
             self._read_waker.wake()  # level: again, next turn
 
@@ -124,6 +124,6 @@ class FdWatch:
             sio.clear_write()
             return
         if not handle._cancelled:
-            handle._run()
+            self._loop._run_io_handle(handle)
         if self.writer is not None and sio.write_ready() and not sio.closed:
             self._write_waker.wake()

@@ -104,8 +104,12 @@ class Host:
 
     @classmethod
     def new(cls, backend: str | None = None) -> Host:
-        """A runner of its own, not running yet: drive it with `run`, end it with `close`."""
-        return cls(Runner(backend), owned=True)
+        """A runner of its own, not running yet: drive it with `run`, end it with `close`.
+
+        It leaves SIGINT alone: Ctrl-C raises `KeyboardInterrupt` where the
+        thread is, as in asyncio (whose ``Runner`` installs its own handler).
+        """
+        return cls(Runner(backend, catch_sigint=False), owned=True)
 
     def run(self, main: Coroutine[Any, Any, Any]) -> Any:
         """`Runner.run`: ``main`` as this call's main task; what it leaves

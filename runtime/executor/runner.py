@@ -80,10 +80,14 @@ class Runner:
     `Runner`. ``backend`` and ``debug`` are `runtime.run`'s.
     """
 
-    def __init__(self, backend: str | None = None, debug: bool = False) -> None:
+    def __init__(self, backend: str | None = None, debug: bool = False, *,
+                 catch_sigint: bool = True) -> None:
         if backend is None:
             backend = os.environ.get("RUNTIME_BACKEND") or None
         self.debug = debug
+        #: False: Ctrl-C is left to Python's handler (KeyboardInterrupt where
+        #: the main thread is), as an asyncio loop's users expect (Host.new).
+        self.catch_sigint = catch_sigint
         self.clock = time.perf_counter  # see runtime.time.current_time
         # backend="uring": completions from an io_uring Ring, with the epoll
         # Poll inside it for what still needs readiness (ring_driver.py).
@@ -447,7 +451,8 @@ class Runner:
         context.set_runner(self)
         previous_library, sniffio.thread_local.name = sniffio.thread_local.name, "runtime"
         try:
-            self.sigint.install()
+            if self.catch_sigint:
+                self.sigint.install()
             try:
                 yield
             finally:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import importlib
-import signal
 import sys
 import time
 import unittest
@@ -52,11 +52,13 @@ class Outcome(unittest.TextTestResult):
     def startTest(self, test):
         global CURRENT
         CURRENT = test.id()
-        signal.setitimer(signal.ITIMER_REAL, PER_TEST_TIMEOUT)
+        # A hang ends the run with every thread's traceback (not SIGALRM:
+        # the tests use it themselves).
+        faulthandler.dump_traceback_later(PER_TEST_TIMEOUT, exit=True)
         super().startTest(test)
 
     def stopTest(self, test):
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        faulthandler.cancel_dump_traceback_later()
         super().stopTest(test)
 
     def addSuccess(self, test):
@@ -86,10 +88,6 @@ class Outcome(unittest.TextTestResult):
 
 CURRENT = ""
 USED: set[str] = set()
-
-
-def _timeout(signum, frame):
-    raise TimeoutError(f"test ran longer than {PER_TEST_TIMEOUT} s")
 
 
 def loop_class(which: str) -> type:
@@ -149,8 +147,9 @@ def main() -> int:
     parser.add_argument("--min-pass", type=int, default=0)
     parser.add_argument("--module", action="append", help="only these modules")
     parser.add_argument("-k", dest="pattern", help="only test ids containing this")
+    parser.add_argument("-v", dest="verbosity", action="store_const", const=2, default=1,
+                        help="name each test as it runs")
     args = parser.parse_args()
-    signal.signal(signal.SIGALRM, _timeout)
     names = args.module or MODULES
     modules = [importlib.import_module(f"test.test_asyncio.{name}") for name in names]
     loop_cls = loop_class(args.loop)
@@ -159,7 +158,8 @@ def main() -> int:
     if args.pattern:
         suite = unittest.TestSuite(t for t in suite if args.pattern in t.id())
     start = time.monotonic()
-    runner = unittest.TextTestRunner(resultclass=Outcome, verbosity=0, stream=sys.stderr)
+    runner = unittest.TextTestRunner(resultclass=Outcome, verbosity=args.verbosity,
+                                     stream=sys.stderr)
     result: Outcome = runner.run(suite)  # type: ignore[assignment]
     took = time.monotonic() - start
     counted = {t: ("fail" if o == "error" else o)

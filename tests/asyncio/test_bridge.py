@@ -140,3 +140,17 @@ def test_aio_as_runtime_outside_a_runtime_loop_says_so() -> None:
         coro.close()
 
     asyncio.run(aio_main())
+
+
+def test_sniffio_names_the_api_each_side_runs_under() -> None:
+    import sniffio
+
+    async def aio_side() -> str:
+        await asyncio.sleep(0)
+        return sniffio.current_async_library()
+
+    async def main() -> tuple[str, str]:
+        return sniffio.current_async_library(), await aio_as_runtime(aio_side())
+
+    assert runtime.run(main()) == ("runtime", "asyncio")
+    assert ra.run(aio_side()) == "asyncio"

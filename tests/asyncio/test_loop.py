@@ -225,3 +225,33 @@ def test_the_policy_makes_runtime_loops() -> None:
         assert isinstance(loop, ra.RuntimeEventLoop)
     finally:
         loop.close()
+
+
+def test_ctrl_c_raises_keyboard_interrupt_where_the_loop_is_as_in_asyncio() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    prog = (
+        "import asyncio, time, runtime.asyncio as ra\n"
+        "async def worker():\n"
+        "    print('READY', flush=True)\n"
+        "    time.sleep(30)\n"
+        "loop = ra.new_event_loop()\n"
+        "try:\n"
+        "    loop.run_until_complete(worker())\n"
+        "finally:\n"
+        "    loop.close()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", prog], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"READY\n"
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert b"KeyboardInterrupt" in err
