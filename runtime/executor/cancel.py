@@ -188,7 +188,8 @@ class CancelScope:
     def _leave(self) -> None:
         task = self._task
         if task is None:
-            raise RuntimeError("a CancelScope was exited without being entered")
+            done = "exited twice" if self.state is ScopeState.EXITED else "never entered"
+            raise RuntimeError(f"a CancelScope was exited that was {done}")
         if task.scope is not self:
             raise RuntimeError(
                 f"cancel scopes exited out of order in task {task.name!r}: "
@@ -200,6 +201,9 @@ class CancelScope:
         assert parent is not None
         self.reparent(task, parent)
         self.detach()
+        # Forget the task: a scope kept by its user (a task group's, say)
+        # must not keep the task, its result and its error alive.
+        self._task = None
 
     def _catches_cancellation(self) -> bool:
         # The outermost cancelled scope catches: if an enclosing scope (not

@@ -233,7 +233,10 @@ class Runner:
         except StopIteration as stop:
             self._finish(task, stop.value, None)
         except BaseException as error:
-            self._finish(task, None, error)
+            # This frame leaves the traceback (trio strips its own too): it
+            # holds the task, so the error would keep itself alive in a
+            # cycle, and it tells the reader nothing.
+            self._finish(task, None, error.with_traceback(error.__traceback__.tb_next))  # type: ignore[union-attr]
         else:
             if trap is PARK:
                 # Its waker is stored wherever it waits; but a task that is

@@ -131,10 +131,10 @@ class TaskGroup:
         catches = scope._catches_cancellation()
         scope._leave()
         errors = self._errors
+        kept: list[BaseException] = []
         if catches:
             # Our own Cancelled, wherever it is: bare, or inside the group a
             # nested TaskGroup raised (split out, as CancelScope.__exit__ does).
-            kept: list[BaseException] = []
             for e in errors:
                 rest: BaseException | None = e
                 if isinstance(e, BaseExceptionGroup):
@@ -162,7 +162,8 @@ class TaskGroup:
             # __context__ too it would be printed twice (trio does the same).
             raise BaseExceptionGroup("exceptions from a TaskGroup", errors) from None
         finally:
-            del errors, exc, tb
+            self._parent = None  # the host task, its result and error: not ours to keep
+            del errors, kept, exc, tb
 
 
 class TaskStatus(Generic[T]):

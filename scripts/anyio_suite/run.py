@@ -91,7 +91,7 @@ def outcomes(report: Path) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {k: [] for k in
                                    ("passed", "failed", "skipped", "xfailed", "xpassed")}
     for case in ET.parse(report).getroot().iter("testcase"):
-        name = f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name')}"
+        name = f"{case.get('classname', '')}::{case.get('name')}"  # tests.test_x.Class::test
         kinds = {child.tag: child for child in case}
         if "failure" in kinds or "error" in kinds:
             found["failed"].append(name)
