@@ -3,12 +3,15 @@
     python examples/chat_server.py [--host 127.0.0.1] [--port 7878] [--max-clients N]
         [--idle-timeout S] [--write-timeout S] [--max-queued BYTES] [--rate LINES]
         [--burst LINES] [--http-port 8080] [--allow-origin ORIGIN] [--ping-interval S]
-        [--ping-timeout S]
+        [--ping-timeout S] [--tls-cert FILE [--tls-key FILE]]
 
 ``--help`` lists every option with its default.
 
 Then connect with ``nc 127.0.0.1 7878`` or ``python examples/chat_client.py``, or
 open http://127.0.0.1:8080/ in a browser (the same rooms, over a WebSocket).
+With ``--tls-cert`` (a PEM certificate chain; the key in it or in
+``--tls-key``) the line port speaks TLS instead: ``python examples/chat_client.py
+--tls --cafile CA.pem`` or ``openssl s_client -connect 127.0.0.1:7878``.
 The first line it prints is ``chat server listening on HOST:PORT`` (``--port
 0`` picks a free port). The protocol, the name rules and the limits are in
 ``examples/chat/protocol.py``; how a client is served in
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import ssl
 
 from chat.server import ChatServer
 from chat.session import Config
@@ -63,7 +67,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "senders are slowed down, not cut off (0: no limit)")
     parser.add_argument("--burst", type=int, default=defaults.burst, metavar="LINES",
                         help="lines a client may send at once before --rate applies")
+    parser.add_argument("--tls-cert", metavar="FILE",
+                        help="serve TLS with this PEM certificate chain")
+    parser.add_argument("--tls-key", metavar="FILE",
+                        help="its private key (default: in the --tls-cert file)")
     args = parser.parse_args(argv)
+    args.ssl_context = tls_context(parser, args.tls_cert, args.tls_key)
     for name in ("idle_timeout", "write_timeout", "max_queued", "rate", "burst",
                  "ping_interval", "ping_timeout"):
         value = getattr(args, name)
@@ -75,6 +84,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def tls_context(parser: argparse.ArgumentParser, cert: str | None,
+                key: str | None) -> ssl.SSLContext | None:
+    """The server's TLS context, or None; a bad file is a usage error naming it."""
+    if cert is None:
+        if key is not None:
+            parser.error("--tls-key needs --tls-cert")
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        parser.error(f"cannot load --tls-cert {cert}" + (f" --tls-key {key}" if key else "")
+                     + f": {exc}")
+    return context
+
+
 def config(args: argparse.Namespace) -> Config:
     return Config(idle_timeout=args.idle_timeout or None, write_timeout=args.write_timeout,
                   max_queued=args.max_queued, rate=args.rate, burst=args.burst)
@@ -83,13 +108,18 @@ def config(args: argparse.Namespace) -> Config:
 async def main(args: argparse.Namespace) -> None:
     web = WebOptions(allowed_origins=frozenset(args.allow_origin),
                      ping_interval=args.ping_interval, ping_timeout=args.ping_timeout)
-    server = ChatServer(args.max_clients, config(args), web)
+    server = ChatServer(args.max_clients, config(args), web, ssl_context=args.ssl_context)
     http_port = None if args.http_port < 0 else args.http_port
     async with runtime.TaskGroup() as tg:
         port, http_port = await tg.start(server.serve, args.host, args.port, http_port)
         print(f"chat server listening on {args.host}:{port}", flush=True)
-        print(f"connect with: nc {args.host} {port}   or   "
-              f"python examples/chat_client.py --host {args.host} --port {port}", flush=True)
+        if args.ssl_context is None:
+            print(f"connect with: nc {args.host} {port}   or   "
+                  f"python examples/chat_client.py --host {args.host} --port {port}", flush=True)
+        else:
+            print(f"TLS: connect with: python examples/chat_client.py --host {args.host} "
+                  f"--port {port} --tls [--cafile CA.pem]   or   "
+                  f"openssl s_client -connect {args.host}:{port}", flush=True)
         if http_port is not None:
             print(f"in a browser: http://{args.host}:{http_port}/", flush=True)
 

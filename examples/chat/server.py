@@ -3,7 +3,9 @@ each one a `Session` in the same `Hub`."""
 
 from __future__ import annotations
 
+import functools
 import math
+import ssl
 
 import runtime
 from runtime.io import Stream, serve_tcp
@@ -20,15 +22,20 @@ REFUSE_TIMEOUT = 1.0
 
 
 class ChatServer:
-    """``await tg.start(server.serve, host, port, http_port)`` returns the bound ports."""
+    """``await tg.start(server.serve, host, port, http_port)`` returns the bound ports.
 
-    __slots__ = ("config", "hub", "web_options")
+    With ``ssl_context`` every line client speaks TLS (`runtime.io.TlsStream`).
+    """
+
+    __slots__ = ("config", "hub", "ssl_context", "web_options")
 
     def __init__(self, max_clients: int = 1000, config: Config | None = None,
-                 web_options: WebOptions | None = None) -> None:
+                 web_options: WebOptions | None = None, *,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.hub = Hub(max_clients)
         self.config = config or Config()
         self.web_options = web_options or WebOptions()
+        self.ssl_context = ssl_context
 
     async def serve(self, host: str, port: int, http_port: int | None = None, *,
                     task_status: runtime.TaskStatus[tuple[int, int | None]] | None = None,
@@ -36,7 +43,8 @@ class ChatServer:
         """Serve until cancelled; ``http_port`` None serves no browsers. Cancelling it is
         the graceful shutdown: every client gets ``! bye: server shutting down``."""
         async with runtime.TaskGroup() as tg:
-            bound = await tg.start(serve_tcp, self.handle, host, port)
+            serve = functools.partial(serve_tcp, ssl_context=self.ssl_context)
+            bound = await tg.start(serve, self.handle, host, port)
             bound_http = None
             if http_port is not None:
                 face = WebFace(self.handle_websocket, self.web_options)

@@ -19,10 +19,12 @@ logger = logging.getLogger("runtime.io")
 #: accept(2): "Linux accept() passes already-pending network errors on the
 #: new socket as an error code from accept()"; a server should retry, as
 #: trio's serve_listeners does. They concern one client, not the listener.
-#: Looked up by name: Windows' errno has no ENONET.
+#: Looked up by name: Windows' errno has no ENONET. On Windows a connection
+#: reset before accept() comes as WSAECONNRESET (Wine 8: WSAENOTCONN).
 _PEER_GONE_BEFORE_ACCEPT = frozenset(
     getattr(errno, name) for name in ("ECONNABORTED", "EPROTO", "ENOPROTOOPT", "EHOSTDOWN",
-                                      "ENONET", "EHOSTUNREACH", "EOPNOTSUPP", "ENETUNREACH")
+                                      "ENONET", "EHOSTUNREACH", "EOPNOTSUPP", "ENETUNREACH",
+                                      "WSAECONNRESET", "WSAENOTCONN")
     if hasattr(errno, name))
 
 #: How long the accept loop sleeps when the process is out of fds. Sleeping

@@ -1,5 +1,5 @@
 """Fixtures for the io tests: `certs`, the TLS tests' per-session certificates."""
 
-from tests.io.tls_peers import certs
+from tests.helpers.tls_peers import certs
 
 __all__ = ["certs"]

@@ -12,7 +12,8 @@ import pytest
 
 import runtime
 from runtime.io import TcpStream, TlsStream, serve_tcp
-from tests.io.tls_peers import Certs
+from tests.helpers.pairs import reset_on_close
+from tests.helpers.tls_peers import Certs
 
 
 async def shout(tls: TlsStream) -> None:
@@ -102,7 +103,7 @@ def test_a_client_that_resets_during_the_handshake_does_not_disturb_the_server(
             port = await tg.start(start_tls_server(certs), shout, "127.0.0.1", 0)
             raw = socket.create_connection(("127.0.0.1", port))
             raw.sendall(b"\x16\x03\x01\x02\x00\x01\x00")
-            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            reset_on_close(raw)
             raw.close()
             reply = await ask(port, certs, b"still here\n")
             tg.cancel_scope.cancel()

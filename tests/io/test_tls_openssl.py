@@ -20,7 +20,7 @@ import pytest
 import runtime
 from runtime.errors import BrokenResourceError
 from runtime.io import TcpStream, TlsStream, serve_tcp
-from tests.io.tls_peers import Certs, needs_openssl, openssl_client, openssl_server
+from tests.helpers.tls_peers import Certs, needs_openssl, openssl_client, openssl_server
 
 pytestmark = needs_openssl
 

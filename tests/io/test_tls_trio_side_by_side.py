@@ -19,7 +19,7 @@ import trio
 
 from runtime.io import TcpListener, TcpStream, TlsStream
 from tests.helpers.sidebyside import FRAMEWORKS, Framework
-from tests.io.tls_peers import Certs
+from tests.helpers.tls_peers import Certs
 
 
 class Tls:

@@ -3,7 +3,10 @@
 `certs` (a session fixture) is a fresh `trustme` CA with a server
 certificate for ``localhost`` / 127.0.0.1 / ::1, one for ``other.example``
 (the SNI tests) and a client certificate (mutual TLS), written as PEM files
-to a temporary directory: no key is ever committed. `openssl_server` and
+to a temporary directory: no key is ever committed. Under Wine, where
+cryptography's Rust extension does not load, the Linux side of the run
+makes them (``tests/test_windows_wine.py``) and names their directory in
+``$RUNTIME_TLS_TEST_CERTS``. `openssl_server` and
 `openssl_client` start Debian's ``openssl s_server`` / ``s_client`` as real
 processes on free ports and kill them afterwards. `tls_pair` is two
 `TlsStream`\\ s joined over loopback TCP.
@@ -22,7 +25,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -38,14 +40,19 @@ needs_openssl = pytest.mark.skipif(
 PEER_TIMEOUT = 10.0
 
 
+#: Set by the Linux side of the Wine run: where it made the certificates.
+CERTS_DIR_VARIABLE = "RUNTIME_TLS_TEST_CERTS"
+
+
 @dataclass
 class Certs:
-    ca: Any  # trustme.CA
     ca_file: Path
     server_pem: Path  # key and chain, for localhost, 127.0.0.1, ::1
     other_pem: Path  # key and chain, for other.example
     client_pem: Path  # key and chain, for client@example (mutual TLS)
     stranger_ca_file: Path  # a CA nobody here issued from
+    server_cert: Path  # server_pem's chain alone,
+    server_key: Path  # and its key alone
 
     def server_context(self, *, require_client_cert: bool = False) -> ssl.SSLContext:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -64,14 +71,29 @@ class Certs:
 
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    return make_certs(tmp_path_factory.mktemp("tls"))
+
+
+def _paths(where: Path) -> Certs:
+    return Certs(where / "ca.pem", where / "server.pem", where / "other.pem",
+                 where / "client.pem", where / "stranger-ca.pem", where / "server-cert.pem",
+                 where / "server-key.pem")
+
+
+def make_certs(where: Path) -> Certs:
+    """A new CA and certificates issued by it, as PEM files in ``where``."""
+    made_elsewhere = os.environ.get(CERTS_DIR_VARIABLE)
+    if made_elsewhere:
+        return _paths(Path(made_elsewhere))
     trustme = pytest.importorskip("trustme", reason="trustme (a dev extra) makes test certificates")
-    where = tmp_path_factory.mktemp("tls")
     ca = trustme.CA()
-    paths = Certs(ca, where / "ca.pem", where / "server.pem", where / "other.pem",
-                  where / "client.pem", where / "stranger-ca.pem")
+    paths = _paths(where)
     ca.cert_pem.write_to_path(str(paths.ca_file))
-    ca.issue_cert("localhost", "127.0.0.1", "::1").private_key_and_cert_chain_pem.write_to_path(
-        str(paths.server_pem))
+    server = ca.issue_cert("localhost", "127.0.0.1", "::1")
+    server.private_key_and_cert_chain_pem.write_to_path(str(paths.server_pem))
+    server.private_key_pem.write_to_path(str(paths.server_key))
+    for i, pem in enumerate(server.cert_chain_pems):
+        pem.write_to_path(str(paths.server_cert), append=i > 0)
     ca.issue_cert("other.example").private_key_and_cert_chain_pem.write_to_path(
         str(paths.other_pem))
     ca.issue_cert("client@example", common_name="client@example"
