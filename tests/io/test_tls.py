@@ -8,8 +8,10 @@ over raw sockets playing a misbehaving peer. OpenSSL's tools as peers are in
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
+from pathlib import Path
 
 import pytest
 
@@ -383,3 +385,12 @@ def test_aclose_does_not_wait_for_a_peer_that_stopped_reading(certs: Certs) -> N
             return runtime.current_time() - start
 
     assert runtime.run(main()) < 0.5
+
+
+def test_every_test_docs_tls_md_names_exists() -> None:
+    root = Path(__file__).resolve().parents[2]
+    named = set(re.findall(r"\b(test_\w+)\b(?!\.py)", (root / "docs" / "tls.md").read_text()))
+    defined: set[str] = set()
+    for path in (root / "tests").rglob("test_*.py"):
+        defined.update(re.findall(r"^\s*(?:async )?def (test_\w+)", path.read_text(), re.M))
+    assert len(named) >= 4 and not named - defined, sorted(named - defined)
