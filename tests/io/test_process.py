@@ -24,8 +24,10 @@ import runtime.io.process as process_module
 from runtime.io.process import DEVNULL, PIPE
 from tests.helpers.platform_gaps import ON_WINDOWS, needs_trio
 
-pytestmark = pytest.mark.skipif(
-    ON_WINDOWS, reason="runtime's subprocess pipes are non-blocking pipe fds, which Windows lacks")
+#: Most tests use pipes or POSIX signals; on Windows the two tests at the end run.
+unix_only = pytest.mark.skipif(
+    ON_WINDOWS, reason="runtime's subprocess pipes are non-blocking pipe fds, which Windows "
+                       "lacks, and these tests use POSIX signals")
 
 PY = sys.executable
 FRAMEWORKS = [pytest.param("runtime", id="runtime"),
@@ -73,6 +75,7 @@ async def _runtime_open(cmd: list[str], **kw: Any) -> runtime.Process:
     return runtime.open_process(cmd, **kw)
 
 
+@unix_only
 @pytest.mark.parametrize("name", FRAMEWORKS)
 def test_a_cancelled_run_process_terminates_and_reaps_the_child(name: str) -> None:
     async def main(lib: _Lib) -> list[Any]:
@@ -86,6 +89,7 @@ def test_a_cancelled_run_process_terminates_and_reaps_the_child(name: str) -> No
     assert _Lib(name).run(main) == [True, True]
 
 
+@unix_only
 @pytest.mark.parametrize("name", FRAMEWORKS)
 def test_wait_after_kill_returns_minus_sigkill(name: str) -> None:
     async def main(lib: _Lib) -> list[Any]:
@@ -99,6 +103,7 @@ def test_wait_after_kill_returns_minus_sigkill(name: str) -> None:
     assert _Lib(name).run(main) == [None, -signal.SIGKILL, -signal.SIGKILL, -signal.SIGKILL]
 
 
+@unix_only
 @pytest.mark.parametrize("name", FRAMEWORKS)
 def test_pipes_read_to_eof_after_the_child_writes_and_exits(name: str) -> None:
     script = ("import sys; data = sys.stdin.buffer.read(); "
@@ -118,6 +123,7 @@ def test_pipes_read_to_eof_after_the_child_writes_and_exits(name: str) -> None:
     assert _Lib(name).run(main) == [120000, b"HELLO HELLO ", b"err:hello ", 0]
 
 
+@unix_only
 @pytest.mark.parametrize("name", FRAMEWORKS)
 def test_run_process_feeds_input_and_captures_both_streams(name: str) -> None:
     async def main(lib: _Lib) -> list[Any]:
@@ -130,6 +136,7 @@ def test_run_process_feeds_input_and_captures_both_streams(name: str) -> None:
     assert _Lib(name).run(main) == [0, b"300000", b"e"]
 
 
+@unix_only
 @pytest.mark.parametrize("name", FRAMEWORKS)
 def test_check_raises_called_process_error_with_the_output(name: str) -> None:
     async def main(lib: _Lib) -> list[Any]:
@@ -143,6 +150,7 @@ def test_check_raises_called_process_error_with_the_output(name: str) -> None:
     assert _Lib(name).run(main) == [3, b"out\n"]
 
 
+@unix_only
 def test_a_missing_executable_raises_file_not_found_naming_it() -> None:
     async def main() -> None:
         with pytest.raises(FileNotFoundError, match="no-such-program-xyz"):
@@ -153,6 +161,7 @@ def test_a_missing_executable_raises_file_not_found_naming_it() -> None:
     runtime.run(main())  # and the pipes made for it are closed (the leak check)
 
 
+@unix_only
 def test_writing_to_a_stdin_the_child_closed_is_broken_resource_error() -> None:
     async def main() -> None:
         proc = runtime.open_process([PY, "-c", "import os; os.close(0); import time; "
@@ -165,6 +174,7 @@ def test_writing_to_a_stdin_the_child_closed_is_broken_resource_error() -> None:
     runtime.run(main())
 
 
+@unix_only
 def test_writing_to_a_stdin_we_closed_is_closed_resource_error() -> None:
     async def main() -> None:
         async with runtime.open_process(["cat"], stdin=PIPE, stdout=DEVNULL) as proc:
@@ -175,6 +185,7 @@ def test_writing_to_a_stdin_we_closed_is_closed_resource_error() -> None:
     runtime.run(main())
 
 
+@unix_only
 def test_a_child_that_ignores_sigterm_is_killed_after_the_grace(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(process_module, "TERMINATE_GRACE", 0.2)
@@ -196,6 +207,7 @@ async def _run_reporting(cmd: list[str], *, task_status: Any) -> None:
     await runtime.run_process(cmd, stdout=PIPE, task_status=task_status)
 
 
+@unix_only
 def test_several_tasks_may_wait_for_one_child() -> None:
     async def main() -> list[int]:
         proc = runtime.open_process([PY, "-c", "import time; time.sleep(0.1)"])
@@ -212,6 +224,7 @@ def test_several_tasks_may_wait_for_one_child() -> None:
     assert runtime.run(main()) == [0, 0, 0]
 
 
+@unix_only
 def test_async_with_kills_the_child_when_its_wait_is_cancelled() -> None:
     async def main() -> int | None:
         proc = runtime.open_process([PY, "-c", "import time; time.sleep(30)"], stdout=PIPE)
@@ -223,6 +236,7 @@ def test_async_with_kills_the_child_when_its_wait_is_cancelled() -> None:
     assert runtime.run(main()) == -signal.SIGKILL
 
 
+@unix_only
 def test_cwd_env_and_new_session_go_to_the_child(tmp_path: Any) -> None:
     async def main() -> list[bytes]:
         result = await runtime.run_process(
@@ -237,6 +251,7 @@ def test_cwd_env_and_new_session_go_to_the_child(tmp_path: Any) -> None:
         os.fsencode(os.path.realpath(tmp_path)), b"seen", b"True")
 
 
+@unix_only
 def test_bad_arguments_are_type_errors_naming_them() -> None:
     async def main() -> None:
         with pytest.raises(TypeError, match="stdin= takes PIPE"):
@@ -251,6 +266,7 @@ def test_bad_arguments_are_type_errors_naming_them() -> None:
     runtime.run(main())
 
 
+@unix_only
 def test_wait_child_exiting_falls_back_to_a_thread_without_pidfd(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from runtime.executor import child
@@ -264,6 +280,7 @@ def test_wait_child_exiting_falls_back_to_a_thread_without_pidfd(
     assert runtime.run(main()) == 7
 
 
+@unix_only
 def test_wait_child_exiting_on_a_reaped_pid_is_child_process_error() -> None:
     popen = subprocess.Popen(["true"])
     popen.wait()
@@ -275,11 +292,29 @@ def test_wait_child_exiting_on_a_reaped_pid_is_child_process_error() -> None:
     runtime.run(main())
 
 
+@unix_only
 def test_many_short_children_leave_nothing_behind() -> None:
     async def main() -> int:
         async with runtime.TaskGroup() as tg:
             for _ in range(50):
                 tg.spawn(runtime.run_process(["true"]))
         return len(os.listdir("/proc/self/fd"))
+
+    runtime.run(main())
+
+
+def test_run_process_without_pipes_runs_on_every_platform() -> None:
+    async def main() -> int:
+        result = await runtime.run_process([PY, "-c", "raise SystemExit(3)"], check=False)
+        return result.returncode
+
+    assert runtime.run(main()) == 3
+
+
+@pytest.mark.skipif(not ON_WINDOWS, reason="what Windows lacks: checked on Windows only")
+def test_a_pipe_on_windows_is_refused_naming_the_gap() -> None:
+    async def main() -> None:
+        with pytest.raises(NotImplementedError, match="non-blocking pipe fds"):
+            runtime.open_process([PY, "-c", "pass"], stdout=PIPE)
 
     runtime.run(main())

@@ -193,8 +193,13 @@ static int rt_kevent_wait(int kq, struct kevent *buf, int nevents, int64_t timeo
         tsp = &ts;
     }
     n = kevent(kq, NULL, 0, buf, nevents, tsp);
-    if (n <= 0)
-        return n;
+    /* A failure returns -errno, read here: by the time Python reads
+       ffi.errno a signal handler may have run and made a C call of its own
+       (a Waker's NOTE_TRIGGER), leaving errno 0. */
+    if (n < 0)
+        return -errno;
+    if (n == 0)
+        return 0;
     /* table has room for the next power of two >= 2 * nevents. */
     while (size < 2u * (uint32_t)n) size <<= 1;
     mask = size - 1;
