@@ -11,7 +11,8 @@ Then connect with ``nc 127.0.0.1 7878`` or ``python examples/chat_client.py``, o
 open http://127.0.0.1:8080/ in a browser (the same rooms, over a WebSocket).
 With ``--tls-cert`` (a PEM certificate chain; the key in it or in
 ``--tls-key``) the line port speaks TLS instead: ``python examples/chat_client.py
---tls --cafile CA.pem`` or ``openssl s_client -connect 127.0.0.1:7878``.
+--tls --cafile CA.pem`` or ``openssl s_client -connect 127.0.0.1:7878``; the
+page is served over HTTPS and its WebSocket is ``wss://``.
 The first line it prints is ``chat server listening on HOST:PORT`` (``--port
 0`` picks a free port). The protocol, the name rules and the limits are in
 ``examples/chat/protocol.py``; how a client is served in
@@ -121,7 +122,8 @@ async def main(args: argparse.Namespace) -> None:
                   f"--port {port} --tls [--cafile CA.pem]   or   "
                   f"openssl s_client -connect {args.host}:{port}", flush=True)
         if http_port is not None:
-            print(f"in a browser: http://{args.host}:{http_port}/", flush=True)
+            scheme = "http" if args.ssl_context is None else "https"
+            print(f"in a browser: {scheme}://{args.host}:{http_port}/", flush=True)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ REFUSE_TIMEOUT = 1.0
 class ChatServer:
     """``await tg.start(server.serve, host, port, http_port)`` returns the bound ports.
 
-    With ``ssl_context`` every line client speaks TLS (`runtime.io.TlsStream`).
+    With ``ssl_context`` every client speaks TLS (`runtime.io.TlsStream`): line
+    clients on ``port``, and the page (HTTPS) and its WebSocket (wss) on ``http_port``.
     """
 
     __slots__ = ("config", "hub", "ssl_context", "web_options")
@@ -48,7 +49,7 @@ class ChatServer:
             bound_http = None
             if http_port is not None:
                 face = WebFace(self.handle_websocket, self.web_options)
-                bound_http = await tg.start(serve_tcp, face.handle, host, http_port)
+                bound_http = await tg.start(serve, face.handle, host, http_port)
             if task_status is not None:
                 task_status.started((bound, bound_http))
             tg.spawn(self._watch_timeouts(), name="chat timeouts")

@@ -32,9 +32,12 @@ from wsproto.events import AcceptConnection, RejectConnection, Request
 from wsproto.utilities import RemoteProtocolError
 
 import runtime
-from runtime.io import Stream
+from runtime.io import Stream, TlsStream
 
-from .websocket import WsLink
+from .websocket import LINK_ERRORS, WsLink
+
+#: What a connection to the HTTP port is: plain TCP, or TLS with --tls-cert.
+HttpStream = Stream | TlsStream
 
 WEB_ROOT = Path(__file__).resolve().parent / "web"
 #: path -> (file in WEB_ROOT, Content-Type)
@@ -74,7 +77,13 @@ class WebFace:
         self.files = {path: ((WEB_ROOT / name).read_bytes(), kind)
                       for path, (name, kind) in PAGES.items()}
 
-    async def handle(self, stream: Stream) -> None:
+    async def handle(self, stream: HttpStream) -> None:
+        try:
+            await self._serve(stream)
+        except LINK_ERRORS:
+            pass  # the client went away (or broke its TLS): there is nobody to answer
+
+    async def _serve(self, stream: HttpStream) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         received = bytearray()  # the raw request, for wsproto to read again
         request: h11.Request | None = None
@@ -101,7 +110,7 @@ class WebFace:
         else:
             await _respond(stream, conn, 404, f"not found: {path}")
 
-    async def _upgrade(self, stream: Stream, conn: h11.Connection, received: bytes) -> None:
+    async def _upgrade(self, stream: HttpStream, conn: h11.Connection, received: bytes) -> None:
         ws = WSConnection(ConnectionType.SERVER)
         try:
             ws.receive_data(received)
@@ -131,7 +140,7 @@ class WebFace:
         return urlsplit(origin).netloc == host or origin in self.options.allowed_origins
 
 
-async def _read_request(stream: Stream, conn: h11.Connection,
+async def _read_request(stream: HttpStream, conn: h11.Connection,
                         received: bytearray) -> h11.Request | None:
     while True:
         event = conn.next_event()
@@ -151,7 +160,7 @@ def _header(headers: object, name: bytes) -> str | None:
     return None
 
 
-async def _respond(stream: Stream, conn: h11.Connection, status: int, body: str | bytes,
+async def _respond(stream: HttpStream, conn: h11.Connection, status: int, body: str | bytes,
                    headers: list[tuple[bytes, bytes]] | None = None, *,
                    head_only: bool = False) -> None:
     if isinstance(body, str):

@@ -32,7 +32,7 @@ from wsproto.events import (
 )
 
 import runtime
-from runtime.io import Stream
+from runtime.io import Stream, TlsStream
 
 from . import protocol
 
@@ -40,6 +40,9 @@ from . import protocol
 MAX_FRAGMENTS = 64
 #: How long a closing handshake may take before the socket is just closed.
 CLOSE_TIMEOUT = 0.5
+
+#: What a broken connection raises (`TlsStream` raises BrokenResourceError).
+LINK_ERRORS = (OSError, runtime.BrokenResourceError, runtime.ClosedResourceError)
 
 NORMAL = 1000
 GOING_AWAY = 1001
@@ -72,7 +75,7 @@ class WsLink:
 
     __slots__ = ("_lock", "_ws", "last_heard", "stream")
 
-    def __init__(self, stream: Stream, ws: WSConnection) -> None:
+    def __init__(self, stream: Stream | TlsStream, ws: WSConnection) -> None:
         self.stream = stream
         self._ws = ws
         self._lock = runtime.Lock()
@@ -135,7 +138,10 @@ class WsLink:
                 continue
             pinged = runtime.current_time()
             with runtime.move_on_after(timeout):
-                await self._send(Ping(b"keepalive"))
+                try:
+                    await self._send(Ping(b"keepalive"))
+                except LINK_ERRORS:
+                    return  # the connection is gone: the reader sees it too
             await runtime.sleep_until(pinged + timeout)
             if self.last_heard < pinged:
                 await self.close(KEEPALIVE_TIMEOUT, "keepalive ping timeout")
@@ -146,7 +152,10 @@ class WsLink:
         """Start the closing handshake (once); give the peer `CLOSE_TIMEOUT` to take it."""
         if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
             with runtime.move_on_after(CLOSE_TIMEOUT):
-                await self._send(CloseConnection(code=code, reason=reason))
+                try:
+                    await self._send(CloseConnection(code=code, reason=reason))
+                except LINK_ERRORS:
+                    pass  # the connection is gone: there is nobody to tell
 
     async def _send(self, event: Event) -> None:
         await self._write(self._ws.send(event))
