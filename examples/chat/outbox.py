@@ -90,8 +90,8 @@ class Outbox:
             self._send(line)
         except (runtime.BrokenResourceError, runtime.ClosedResourceError):
             return False  # the writer has stopped
-        self.queued += len(line)
-        return self.queued > HIGH_WATER and self._behind()
+        queued = self.queued = self.queued + len(line)
+        return queued > HIGH_WATER and self._behind()
 
     def _behind(self) -> bool:
         if not self.stalled():
