@@ -104,9 +104,17 @@ class Task(Waker):
         self.on_done: Callable[[Task], None] | None = None
         self.reporter: _UnretrievedException | None = None
 
+    def adopt_into(self, parent: Task | None) -> None:
+        """Make ``parent`` this task's parent: the owner of the task group it
+        now runs in (trio's rule: a nursery's child is its owner's child,
+        whoever spawned it)."""
+        self._parent = None if parent is None else weakref.ref(parent)
+        self.parent_id = None if parent is None else parent.id
+
     @property
     def parent(self) -> Task | None:
-        """The task that spawned this one (None for a main task, or once it is gone)."""
+        """The task that spawned this one, or for a task group's child the group's
+        owner (as in trio); None for a main task, or once it is gone."""
         return None if self._parent is None else self._parent()
 
     @property

@@ -56,6 +56,7 @@ class TaskGroup:
 
     def _adopt(self, task: Task) -> None:
         task.on_done = self._child_done
+        task.adopt_into(self._parent)
         self._children += 1
 
     def _child_done(self, task: Task) -> None:
