@@ -303,6 +303,17 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
         finally:
             poller.unregister(fd)
 
+    def _transport_open(self, fd: int) -> bool:
+        """Does an open transport own ``fd``? (Its fd stays registered while paused.)"""
+        transport = self._transports.get(fd)
+        return transport is not None and not transport.is_closing()
+
+    def _adopt(self, fd: int) -> None:
+        """A transport was just made for ``fd``: whatever was registered under
+        that number belonged to an fd closed behind our back, so start afresh."""
+        self._unwatch(fd)
+        self._host.forget_stale_io(fd)
+
     def _drained(self, fd: int) -> None:
         """A read of ``fd`` hit ``EAGAIN`` (or came back short): wait for its next edge."""
         watch = self._watches.get(fd)
@@ -342,7 +353,7 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
         if watch is None:
             return False
         handle = watch.remove_reader() if reading else watch.remove_writer()
-        if watch.idle and fd not in self._transports:
+        if watch.idle and not self._transport_open(fd):
             self._unwatch(fd)  # asyncio code closes an fd right after removing it
         if handle is None:
             return False

@@ -29,6 +29,10 @@ class _EdgeReading:
     _loop: Any
     _sock_fd: int
 
+    def __init__(self, loop: Any, sock: Any, *args: Any, **kwargs: Any) -> None:
+        loop._adopt(sock.fileno())
+        super().__init__(loop, sock, *args, **kwargs)  # type: ignore[call-arg]
+
     def _call_connection_lost(self, exc: BaseException | None) -> None:
         self._loop._unwatch(self._sock_fd)
         super()._call_connection_lost(exc)  # type: ignore[misc]

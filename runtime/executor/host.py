@@ -127,6 +127,11 @@ class Host:
         runner = self.runner
         if runner.wait_io(runner.events, 0):
             runner.io.dispatch(runner.events.raw)
+            if runner._remote_pending:
+                # That poll took the reactor Waker's event too; the run loop
+                # takes remote wakes only after a poll that returns it, so
+                # raise it again (else call_soon_threadsafe is lost).
+                runner.reactor_waker.wake()
 
     def close(self) -> None:
         """Close an owned runner (its reactor, IO driver, threads). Idempotent."""
@@ -151,6 +156,12 @@ class Host:
     def scheduled_io(self, fd: int) -> ScheduledIo:
         """``fd``'s `ScheduledIo`, registered (once, edge-triggered) on first use."""
         return self.runner.io.scheduled_io(fd)
+
+    def forget_stale_io(self, fd: int) -> None:
+        """``fd`` was just opened: an entry under its number is a closed fd's
+        (closed without `notify_closing`), whose registration died with it."""
+        if self.runner.io.lookup(fd) is not None:
+            self.runner.io.notify_closing(fd)
 
     def lookup_io(self, fd: int) -> ScheduledIo | None:
         return self.runner.io.lookup(fd)

@@ -255,3 +255,23 @@ def test_ctrl_c_raises_keyboard_interrupt_where_the_loop_is_as_in_asyncio() -> N
         proc.kill()
         proc.wait()
     assert b"KeyboardInterrupt" in err
+
+
+def test_call_soon_threadsafe_is_not_lost_between_runs() -> None:
+    # A wake from a thread landing while run_until_complete starts used to be
+    # taken by the first poll and lost (the loop then slept forever).
+    for _ in range(100):
+        loop = ra.new_event_loop()
+        try:
+            async def add() -> int:
+                await asyncio.sleep(0.001)
+                return 3
+
+            def target(loop: ra.RuntimeEventLoop = loop) -> int:
+                return asyncio.run_coroutine_threadsafe(add(), loop).result(5)
+
+            fut = loop.run_in_executor(None, target)
+            assert loop.run_until_complete(asyncio.wait_for(fut, 10)) == 3
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()

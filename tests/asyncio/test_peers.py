@@ -23,23 +23,30 @@ Scenario = Callable[[], Awaitable[Any]]
 
 def mixed(scenario: Scenario) -> Any:
     """Run ``scenario`` (asyncio code) inside runtime.run beside a runtime task."""
-    ticks: list[float] = []
+    trace: list[str] = []
 
     async def ticker() -> None:
         while True:
-            await runtime.sleep(0.005)
-            ticks.append(runtime.current_time())
+            await runtime.sleep(0.001)
+            trace.append("tick")
+
+    async def aio_side() -> Any:
+        try:
+            return await scenario()
+        finally:
+            trace.append("scenario done")
 
     async def main() -> Any:
         async with runtime.TaskGroup() as tg:
             tg.spawn(ticker())
             try:
-                return await aio_as_runtime(scenario())
+                return await aio_as_runtime(aio_side())
             finally:
                 tg.cancel_scope.cancel()
 
     result = runtime.run(main())
-    assert len(ticks) >= 2, "the runtime task did not run while asyncio code did"
+    assert "tick" in trace[:trace.index("scenario done")], \
+        "the runtime task did not run while the asyncio code did"
     return result
 
 

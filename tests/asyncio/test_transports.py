@@ -220,3 +220,35 @@ def test_a_signal_handler_runs_as_a_callback() -> None:
         assert loop.remove_signal_handler(signal.SIGUSR1)
 
     ra.run(main())
+
+
+def test_a_transport_on_a_reused_fd_number_gets_its_events() -> None:
+    # An fd closed behind the loop's back leaves a dead registration under its
+    # number; a transport made on a new socket with that number must not
+    # inherit it (uvloop's test_create_server_protocol_factory_context hung).
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        old_a, old_b = socket.socketpair()
+        loop.add_reader(old_a, lambda: None)
+        number = old_a.fileno()
+        old_a.close()  # no remove_reader: behind the loop's back
+        old_b.close()
+        a, b = socket.socketpair()
+        if number not in (a.fileno(), b.fileno()):
+            a.close()
+            b.close()
+            pytest.skip("the kernel did not reuse the fd number")
+        got = loop.create_future()
+
+        class Collect(asyncio.Protocol):
+            def data_received(self, data: bytes) -> None:
+                got.set_result(data)
+
+        mine, other = (a, b) if a.fileno() == number else (b, a)
+        transport, _ = await loop.connect_accepted_socket(Collect, mine)
+        other.send(b"through the new registration")
+        assert await asyncio.wait_for(got, 5) == b"through the new registration"
+        transport.close()
+        other.close()
+
+    ra.run(main())

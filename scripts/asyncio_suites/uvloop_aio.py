@@ -67,14 +67,17 @@ class AIOOnly:
         config.hook.pytest_deselected(items=drop)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # A test fails if any phase or any of its subtests fails: a later
+        # report of the same test never turns "fail" back into "pass".
         test_id = report.nodeid
-        if report.when == "call" or report.outcome != "passed":
-            if report.skipped:
-                self.outcomes.setdefault(test_id, "skip")
-            elif report.failed:
-                self.outcomes[test_id] = "fail"
-            elif report.when == "call":
-                self.outcomes[test_id] = "pass"
+        if self.outcomes.get(test_id) == "fail":
+            return
+        if report.failed:
+            self.outcomes[test_id] = "fail"
+        elif report.skipped:
+            self.outcomes.setdefault(test_id, "skip")
+        elif report.when == "call":
+            self.outcomes[test_id] = "pass"
 
 
 def fetch_tests(workdir: Path) -> Path:
