@@ -107,9 +107,8 @@ async def open_process(command: StrOrBytesPath | Sequence[StrOrBytesPath], *,
         shell, argv = True, os.fsdecode(command)
     else:
         shell, argv = False, [os.fsdecode(arg) for arg in command]
-    await runtime.checkpoint()
-    return Process(runtime.open_process(argv, stdin=stdin, stdout=stdout, stderr=stderr,
-                                        shell=shell, **kwargs))
+    return Process(await runtime.open_process(argv, stdin=stdin, stdout=stdout, stderr=stderr,
+                                              shell=shell, **kwargs))
 
 
 def close_at_exit(workers: set[abc.Process]) -> None:

@@ -1,11 +1,16 @@
 """Subprocesses: `open_process`, `Process`, `run_process` (trio's, on our streams).
 
-`open_process` starts the child with `subprocess.Popen`, which does the
-fork/exec (``vfork`` or ``posix_spawn`` where it can), straight from the
-loop, as asyncio does: it takes tens of microseconds, not a thread's
-round trip. For each stream asked for with ``PIPE`` we make the pipe
-ourselves (``os.pipe``: close-on-exec, so no other child inherits our end),
-hand the child its end and wrap ours in a non-blocking `PipeStream`.
+`open_process` starts the child with `subprocess.Popen` in a worker thread,
+as trio does: ``Popen`` blocks its thread until the child has exec'ed (it
+reads the exec-error pipe), and a big parent's fork can take milliseconds.
+Measured (``benchmarks/subprocess_bench.py``, 2-core box under load):
+``run_process(["true"])`` took 2.2-3.6 ms with ``Popen`` called in the
+loop's thread, against 0.9-1.3 ms from a worker, interleaved; from the
+worker the child runs while the loop is woken, so the exit is usually
+there by the time the loop looks. For each stream asked for with ``PIPE``
+we make the pipe ourselves (``os.pipe``: close-on-exec, so no other child
+inherits our end), hand the child its end and wrap ours in a
+non-blocking `PipeStream`.
 
 `Process.wait` parks on `wait_child_exiting` (a pidfd in the reactor on
 Linux; see ``executor/child.py``) and then reaps with ``Popen.wait``, which
@@ -20,6 +25,7 @@ is left behind on any path.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import subprocess
 import sys
@@ -28,7 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import IO, Any
 
 from ..errors import BrokenResourceError
-from ..executor import CancelScope, TaskGroup, TaskStatus, move_on_after
+from ..executor import CancelScope, TaskGroup, TaskStatus, move_on_after, to_thread
 from ..lowlevel import checkpoint, wait_child_exiting
 from ..resource import Resource
 from .pipe import PipeStream
@@ -89,8 +95,6 @@ class Process(Resource):
         if self._popen.poll() is not None:
             await checkpoint()
         elif sys.platform == "win32":
-            from ..executor import to_thread  # the process handle, in a thread
-
             await to_thread(self._popen.wait, abandon_on_cancel=True)
         else:
             try:
@@ -164,16 +168,18 @@ def _child_end(option: Stdio, ours: list[int], we_read: bool) -> tuple[Stdio, in
     return (w, r) if we_read else (r, w)
 
 
-def open_process(command: Command, *, stdin: Stdio = None, stdout: Stdio = None,
-                 stderr: Stdio = None, **options: Any) -> Process:
-    """Start ``command`` as a child process; return its `Process` at once.
+async def open_process(command: Command, *, stdin: Stdio = None, stdout: Stdio = None,
+                       stderr: Stdio = None, **options: Any) -> Process:
+    """Start ``command`` as a child process; return its `Process` once it runs.
 
     ``command`` is a sequence of arguments (or a string with ``shell=True``).
     ``stdin``/``stdout``/``stderr``: ``PIPE`` (a `PipeStream` on the
     `Process`), ``DEVNULL``, an fd or file, or None (inherit ours);
     ``stderr=STDOUT`` merges. Other keywords go to `subprocess.Popen`
     (``cwd``, ``env``, ``start_new_session``, ``pass_fds``, ...). A missing
-    executable raises `FileNotFoundError` naming it.
+    executable raises `FileNotFoundError` naming it. Not a cancellation
+    point once started: a started child is always returned (trio's rule),
+    so its caller can stop it.
     """
     for name, value in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr)):
         if isinstance(value, (bytes, bytearray, str)):
@@ -189,8 +195,9 @@ def open_process(command: Command, *, stdin: Stdio = None, stdout: Stdio = None,
         child_in, our_in = _child_end(stdin, ours, we_read=False)
         child_out, our_out = _child_end(stdout, ours, we_read=True)
         child_err, our_err = _child_end(stderr, ours, we_read=True)
-        popen = subprocess.Popen(command, stdin=child_in, stdout=child_out,  # type: ignore[arg-type]
-                                 stderr=child_err, **options)
+        popen: subprocess.Popen[bytes] = await to_thread(functools.partial(
+            subprocess.Popen, command, stdin=child_in, stdout=child_out,  # type: ignore[arg-type]
+            stderr=child_err, **options))
     except BaseException:
         for fd in ours:
             os.close(fd)
@@ -261,7 +268,7 @@ async def run_process(command: Command, *, input: bytes | None = None,
         deliver_cancel = terminate_then_kill
     out: list[bytes] = []
     err: list[bytes] = []
-    process = open_process(command, **options)
+    process = await open_process(command, **options)
     try:
         async with TaskGroup() as tg:
             if input is not None:

@@ -72,7 +72,7 @@ class _Lib:
 
 
 async def _runtime_open(cmd: list[str], **kw: Any) -> runtime.Process:
-    return runtime.open_process(cmd, **kw)
+    return await runtime.open_process(cmd, **kw)
 
 
 @unix_only
@@ -156,7 +156,8 @@ def test_a_missing_executable_raises_file_not_found_naming_it() -> None:
         with pytest.raises(FileNotFoundError, match="no-such-program-xyz"):
             await runtime.run_process(["no-such-program-xyz", "arg"])
         with pytest.raises(FileNotFoundError, match="no-such-program-xyz"):
-            runtime.open_process(["no-such-program-xyz"], stdin=PIPE, stdout=PIPE, stderr=PIPE)
+            await runtime.open_process(["no-such-program-xyz"], stdin=PIPE, stdout=PIPE,
+                                       stderr=PIPE)
 
     runtime.run(main())  # and the pipes made for it are closed (the leak check)
 
@@ -164,7 +165,7 @@ def test_a_missing_executable_raises_file_not_found_naming_it() -> None:
 @unix_only
 def test_writing_to_a_stdin_the_child_closed_is_broken_resource_error() -> None:
     async def main() -> None:
-        proc = runtime.open_process([PY, "-c", "import os; os.close(0); import time; "
+        proc = await runtime.open_process([PY, "-c", "import os; os.close(0); import time; "
                                                "time.sleep(0.2)"], stdin=PIPE)
         async with proc:
             await runtime.sleep(0.1)
@@ -177,7 +178,7 @@ def test_writing_to_a_stdin_the_child_closed_is_broken_resource_error() -> None:
 @unix_only
 def test_writing_to_a_stdin_we_closed_is_closed_resource_error() -> None:
     async def main() -> None:
-        async with runtime.open_process(["cat"], stdin=PIPE, stdout=DEVNULL) as proc:
+        async with await runtime.open_process(["cat"], stdin=PIPE, stdout=DEVNULL) as proc:
             proc.stdin.close()
             with pytest.raises(runtime.ClosedResourceError, match=r"stdin of process .* closed"):
                 await proc.stdin.write_all(b"x")
@@ -210,7 +211,7 @@ async def _run_reporting(cmd: list[str], *, task_status: Any) -> None:
 @unix_only
 def test_several_tasks_may_wait_for_one_child() -> None:
     async def main() -> list[int]:
-        proc = runtime.open_process([PY, "-c", "import time; time.sleep(0.1)"])
+        proc = await runtime.open_process([PY, "-c", "import time; time.sleep(0.1)"])
         codes: list[int] = []
 
         async def waiter() -> None:
@@ -227,7 +228,7 @@ def test_several_tasks_may_wait_for_one_child() -> None:
 @unix_only
 def test_async_with_kills_the_child_when_its_wait_is_cancelled() -> None:
     async def main() -> int | None:
-        proc = runtime.open_process([PY, "-c", "import time; time.sleep(30)"], stdout=PIPE)
+        proc = await runtime.open_process([PY, "-c", "import time; time.sleep(30)"], stdout=PIPE)
         with runtime.move_on_after(0.1):
             async with proc:
                 await proc.wait()
@@ -255,13 +256,13 @@ def test_cwd_env_and_new_session_go_to_the_child(tmp_path: Any) -> None:
 def test_bad_arguments_are_type_errors_naming_them() -> None:
     async def main() -> None:
         with pytest.raises(TypeError, match="stdin= takes PIPE"):
-            runtime.open_process(["true"], stdin=b"data")  # type: ignore[arg-type]
+            await runtime.open_process(["true"], stdin=b"data")  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="input= must be bytes"):
             await runtime.run_process(["true"], input="text")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match=r"stdout=PIPE needs TaskGroup\.start"):
             await runtime.run_process(["true"], stdout=PIPE)
         with pytest.raises(TypeError, match="text= is not supported"):
-            runtime.open_process(["true"], text=True)
+            await runtime.open_process(["true"], text=True)
 
     runtime.run(main())
 
@@ -315,6 +316,6 @@ def test_run_process_without_pipes_runs_on_every_platform() -> None:
 def test_a_pipe_on_windows_is_refused_naming_the_gap() -> None:
     async def main() -> None:
         with pytest.raises(NotImplementedError, match="non-blocking pipe fds"):
-            runtime.open_process([PY, "-c", "pass"], stdout=PIPE)
+            await runtime.open_process([PY, "-c", "pass"], stdout=PIPE)
 
     runtime.run(main())
