@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -21,6 +22,7 @@ import trio._core._thread_cache as trio_thread_cache
 
 import runtime
 import runtime.io.process as process_module
+import runtime.testing
 from runtime.io.process import DEVNULL, PIPE
 from tests.helpers.platform_gaps import ON_WINDOWS, needs_trio
 
@@ -319,3 +321,23 @@ def test_a_pipe_on_windows_is_refused_naming_the_gap() -> None:
             await runtime.open_process([PY, "-c", "pass"], stdout=PIPE)
 
     runtime.run(main())
+
+
+@unix_only
+def test_a_run_process_cancelled_before_its_child_started_starts_none(tmp_path: Any) -> None:
+    release = threading.Event()
+    marker = tmp_path / "ran"
+
+    async def main() -> list[Any]:
+        limiter = runtime.current_default_thread_limiter()
+        limiter.total_tokens = 1  # so open_process's Popen must queue for the one token
+        holder = runtime.spawn(runtime.to_thread(release.wait, 10))
+        await runtime.testing.wait_all_tasks_blocked()
+        with runtime.move_on_after(0.05) as scope:
+            await runtime.run_process([PY, "-c", f"open({str(marker)!r}, 'w').close()"])
+        release.set()
+        await holder
+        return [scope.cancelled_caught, limiter.statistics().tasks_waiting]
+
+    assert runtime.run(main()) == [True, 0]
+    assert not marker.exists()  # the child never ran
