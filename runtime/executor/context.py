@@ -29,5 +29,7 @@ def set_runner(r: Runner | None) -> None:
 
 
 # A child forked inside runtime.run (multiprocessing, a ProcessPoolExecutor)
-# is not running its parent's runtime: it may start one of its own.
-os.register_at_fork(after_in_child=lambda: set_runner(None))
+# is not running its parent's runtime: it may start one of its own. (Windows
+# has no fork, and no os.register_at_fork.)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: set_runner(None))
