@@ -1,7 +1,7 @@
 """An interactive client for examples/chat_server.py, on runtime.
 
-    python examples/chat_client.py [--host 127.0.0.1] [--port 7878] [--nick NAME]
-                                   [--tls [--cafile CA.pem]]
+    .venv/bin/python examples/chat_client.py [--host 127.0.0.1] [--port 7878] [--nick NAME]
+                                             [--tls [--cafile CA.pem]]
 
 Type lines to send them (the first is your nick, unless ``--nick`` gave
 it); what the server says is printed as it arrives. ``--tls`` speaks TLS to

@@ -1,18 +1,18 @@
 """A line-based chat server on runtime: rooms, nicks, private messages.
 
-    python examples/chat_server.py [--host 127.0.0.1] [--port 7878] [--max-clients N]
+    .venv/bin/python examples/chat_server.py [--host 127.0.0.1] [--port 7878] [--max-clients N]
         [--idle-timeout S] [--write-timeout S] [--max-queued BYTES] [--rate LINES]
         [--burst LINES] [--http-port 8080] [--allow-origin ORIGIN] [--ping-interval S]
         [--ping-timeout S] [--tls-cert FILE [--tls-key FILE]]
 
 ``--help`` lists every option with its default.
 
-Then connect with ``nc 127.0.0.1 7878`` or ``python examples/chat_client.py``, or
+Then connect with ``nc 127.0.0.1 7878`` or ``.venv/bin/python examples/chat_client.py``, or
 open http://127.0.0.1:8080/ in a browser (the same rooms, over a WebSocket).
 With ``--tls-cert`` (a PEM certificate chain; the key in it or in
-``--tls-key``) the line port speaks TLS instead: ``python examples/chat_client.py
---tls --cafile CA.pem`` or ``openssl s_client -connect 127.0.0.1:7878``; the
-page is served over HTTPS and its WebSocket is ``wss://``.
+``--tls-key``) the line port speaks TLS instead: ``.venv/bin/python
+examples/chat_client.py --tls --cafile CA.pem`` or ``openssl s_client -connect
+127.0.0.1:7878``; the page is served over HTTPS and its WebSocket is ``wss://``.
 The first line it prints is ``chat server listening on HOST:PORT`` (``--port
 0`` picks a free port). The protocol, the name rules and the limits are in
 ``examples/chat/protocol.py``; how a client is served in
@@ -26,8 +26,10 @@ with status 0.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import ssl
+import sys
 
 from chat.server import ChatServer
 from chat.session import Config
@@ -106,6 +108,12 @@ def config(args: argparse.Namespace) -> Config:
                   max_queued=args.max_queued, rate=args.rate, burst=args.burst)
 
 
+def interpreter() -> str:
+    """This server's Python as a user can type it: Debian has no ``python``, a venv does."""
+    relative = os.path.relpath(sys.executable)
+    return sys.executable if relative.startswith("..") else relative
+
+
 async def main(args: argparse.Namespace) -> None:
     web = WebOptions(allowed_origins=frozenset(args.allow_origin),
                      ping_interval=args.ping_interval, ping_timeout=args.ping_timeout)
@@ -115,10 +123,10 @@ async def main(args: argparse.Namespace) -> None:
         port, http_port = await tg.start(server.serve, args.host, args.port, http_port)
         print(f"chat server listening on {args.host}:{port}", flush=True)
         if args.ssl_context is None:
-            print(f"connect with: nc {args.host} {port}   or   "
-                  f"python examples/chat_client.py --host {args.host} --port {port}", flush=True)
+            print(f"connect with: nc {args.host} {port}   or   {interpreter()} "
+                  f"examples/chat_client.py --host {args.host} --port {port}", flush=True)
         else:
-            print(f"TLS: connect with: python examples/chat_client.py --host {args.host} "
+            print(f"TLS: connect with: {interpreter()} examples/chat_client.py --host {args.host} "
                   f"--port {port} --tls [--cafile CA.pem]   or   "
                   f"openssl s_client -connect {args.host}:{port}", flush=True)
         if http_port is not None:

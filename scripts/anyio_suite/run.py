@@ -54,7 +54,14 @@ def fetch_sdist(version: str, into: Path) -> Path:
                     "--no-binary", ":all:", f"anyio=={version}", "-d", str(into)], check=True)
     (archive,) = into.glob(f"anyio-{version}.tar.gz")
     with tarfile.open(archive) as tar:
-        tar.extractall(into, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(into, filter="data")
+        else:  # Python before 3.11.4 (Debian 12 has 3.11.2): refuse what "data" would
+            for member in tar.getmembers():
+                if (member.name.startswith("/") or ".." in Path(member.name).parts
+                        or not (member.isfile() or member.isdir())):
+                    raise SystemExit(f"{archive.name}: refusing to extract {member.name!r}")
+            tar.extractall(into)  # every member checked just above
     return into / f"anyio-{version}"
 
 

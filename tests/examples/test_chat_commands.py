@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from tests.helpers.chat_harness import WELCOME, ChatProcess, Client, clients
@@ -11,12 +14,15 @@ pytestmark = pytest.mark.timeout(30)
 
 def test_prints_how_to_connect_first(server: ChatProcess) -> None:
     port = server.port
-    assert server.banner == [
-        f"chat server listening on 127.0.0.1:{port}",
-        f"connect with: nc 127.0.0.1 {port}   or   "
-        f"python examples/chat_client.py --host 127.0.0.1 --port {port}",
-        f"in a browser: http://127.0.0.1:{server.http_port}/",
-    ]
+    listening, connect, browser = server.banner
+    nc, client = connect.split("   or   ")
+    python, client_args = client.split(" ", 1)
+    assert listening == f"chat server listening on 127.0.0.1:{port}"
+    assert nc == f"connect with: nc 127.0.0.1 {port}"
+    assert client_args == f"examples/chat_client.py --host 127.0.0.1 --port {port}"
+    # The server's own interpreter (.venv/bin/python from the repository), not a bare `python`.
+    assert Path(python).resolve() == Path(sys.executable).resolve() and python != "python"
+    assert browser == f"in a browser: http://127.0.0.1:{server.http_port}/"
 
 
 def test_asks_for_a_nick_then_joins_the_lobby(server: ChatProcess) -> None:
