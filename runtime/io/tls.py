@@ -15,7 +15,7 @@ Semantics (trio's ``SSLStream``'s, see docs/tls.md):
 * One reader and one writer at a time; a second concurrent reader (or
   writer) gets `BusyResourceError`. Inside, the reader may have to send (a
   TLS 1.3 key update, a renegotiation) and the writer may have to receive:
-  two locks keep the ciphertext in order on the wire.
+  taking turns per direction keeps the ciphertext in order on the wire.
 * A failed handshake, a bad record, a reset, or a peer that closes the
   connection without ``close_notify`` (a *ragged EOF*, which an attacker
   could forge to truncate the data) raise `BrokenResourceError` naming the
@@ -41,11 +41,11 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol
 
-from ..errors import BrokenResourceError, ClosedResourceError, WouldBlock
+from ..errors import BrokenResourceError, ClosedResourceError
 from ..executor import move_on_after
 from ..lowlevel import checkpoint_if_cancelled
 from ..resource import Resource
-from ..sync import Event, Lock
+from ..sync import Event
 from .buffered import READ_CHUNK, BufferedReading
 from .naming import describe
 
@@ -55,6 +55,9 @@ from .naming import describe
 CLOSE_NOTIFY_TIMEOUT = 1.0
 #: How much ciphertext one read of the stream underneath asks for.
 CIPHERTEXT_CHUNK = 65536
+#: The most plaintext one TLS record carries (RFC 8446 5.1), so the most one
+#: ``SSLObject.read`` returns: asking for more only allocates a bigger buffer.
+MAX_RECORD = 16384
 #: `write_all` encrypts at most this much before handing it to the stream
 #: underneath, so a 1 GiB write never holds 1 GiB of ciphertext.
 PLAINTEXT_SLICE = 262144
@@ -70,6 +73,34 @@ class ByteStream(Protocol):
     async def read(self, max_bytes: int = ...) -> bytes: ...
     async def write_all(self, data: bytes | bytearray | memoryview) -> None: ...
     def close(self) -> None: ...
+
+
+class _Turn:
+    """Whose turn it is to move ciphertext one way: the reader's or the writer's.
+
+    At most two tasks ever compete for a direction (the one reader and the
+    one writer), so a waiter is woken by an `Event` and order needs no
+    queue; the uncontended case is one attribute test and store.
+    """
+
+    __slots__ = ("_free", "busy")
+
+    def __init__(self) -> None:
+        self.busy = False
+        self._free: Event | None = None
+
+    async def take(self) -> None:
+        while self.busy:
+            if self._free is None:
+                self._free = Event()
+            await self._free.wait()  # cancelled here, nothing is held
+        self.busy = True
+
+    def give(self) -> None:
+        self.busy = False
+        free, self._free = self._free, None
+        if free is not None:
+            free.set()
 
 
 _SSL_C_LOCATION = re.compile(r"\s*\(_ssl\.c:\d+\)$")
@@ -100,8 +131,8 @@ class TlsStream(BufferedReading, Resource):
     """
 
     __slots__ = ("_broken", "_delayed", "_handshake_done", "_handshake_started",
-                 "_https_compatible", "_incoming", "_outgoing", "_recv_count", "_recv_lock",
-                 "_send_lock", "_ssl", "_unwrapped", "_writing", "transport")
+                 "_https_compatible", "_incoming", "_outgoing", "_recv_count", "_recv_turn",
+                 "_send_turn", "_ssl", "_unwrapped", "_writing", "transport")
 
     def __init__(self, stream: ByteStream, ssl_context: ssl.SSLContext, *,
                  server_side: bool = False, server_hostname: str | None = None,
@@ -128,8 +159,8 @@ class TlsStream(BufferedReading, Resource):
         self._skip_line: bytes | None = None
         self._handshake_started = False
         self._handshake_done = Event()
-        self._send_lock = Lock()
-        self._recv_lock = Lock()
+        self._send_turn = _Turn()
+        self._recv_turn = _Turn()
         self._recv_count = 0
         # TLS 1.3 session tickets a server's handshake produced, held back
         # until it next sends (see _drive).
@@ -250,11 +281,11 @@ class TlsStream(BufferedReading, Resource):
                 return result
 
     async def _send(self, ciphertext: bytes) -> None:
-        lock = self._send_lock
-        try:
-            lock.try_acquire()
-        except WouldBlock:
-            await lock.acquire()  # cancelled here, nothing was sent: no harm done
+        turn = self._send_turn
+        if turn.busy:
+            await turn.take()  # cancelled here, nothing was sent: no harm done
+        else:
+            turn.busy = True
         try:
             if self._delayed:
                 ciphertext, self._delayed = self._delayed + ciphertext, b""
@@ -271,7 +302,7 @@ class TlsStream(BufferedReading, Resource):
                 self._break(f"a send was interrupted by {type(exc).__name__}", exc)
                 raise
         finally:
-            lock.release()
+            turn.give()
 
     async def _send_alert(self, alert: bytes) -> None:
         try:
@@ -282,14 +313,14 @@ class TlsStream(BufferedReading, Resource):
 
     async def _receive(self) -> None:
         seen = self._recv_count
-        lock = self._recv_lock
-        try:
-            lock.try_acquire()
-        except WouldBlock:
-            await lock.acquire()
+        turn = self._recv_turn
+        if turn.busy:
+            await turn.take()
+        else:
+            turn.busy = True
         try:
             if seen != self._recv_count:
-                return  # another task read while we waited for the lock: ask OpenSSL again
+                return  # another task read while we waited our turn: ask OpenSSL again
             try:
                 data = await self.transport.read(CIPHERTEXT_CHUNK)
             except ClosedResourceError:
@@ -303,7 +334,7 @@ class TlsStream(BufferedReading, Resource):
                 self._incoming.write_eof()
             self._recv_count += 1
         finally:
-            lock.release()
+            turn.give()
 
     # -- handshake ---------------------------------------------------------------
 
@@ -349,8 +380,15 @@ class TlsStream(BufferedReading, Resource):
     # -- reading -----------------------------------------------------------------
 
     async def _read_plain(self, max_bytes: int) -> bytes:
+        incoming = self._incoming
+        if not (incoming.pending or incoming.eof or self._ssl.pending()
+                or self._outgoing.pending):
+            # Nothing OpenSSL could decrypt yet: read before asking it, which
+            # would only raise SSLWantReadError (the common case, and an
+            # exception per read saved).
+            await self._receive()
         try:
-            return await self._drive(self._ssl.read, max_bytes)
+            return await self._drive(self._ssl.read, min(max_bytes, MAX_RECORD))
         except BrokenResourceError as exc:
             if self._https_compatible and _is_ragged_eof(exc.__cause__):
                 return b""
