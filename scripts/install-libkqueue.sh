@@ -52,6 +52,10 @@ apt_private=(
     -o Dir::Etc::Preferences=/dev/null
     -o "Dir::Etc::PreferencesParts=$work/sources"
     -o APT::Sandbox::User=root
+    # experimental's Release file expires a week after it is signed and the mirror
+    # does not always refresh it in time ("is expired (invalid since 30d ...)"
+    # on 2026-12-07): the signature is still checked, only its freshness is not.
+    -o Acquire::Check-Valid-Until=false
 )
 
 echo "install-libkqueue: reading Debian experimental's package list (private apt lists)"
