@@ -5,8 +5,10 @@ from __future__ import annotations
 import trio
 
 import runtime
+from tests.helpers.platform_gaps import needs_trio
 
 
+@needs_trio
 def test_cancelled_says_why_the_scope_was_cancelled_as_trio_does() -> None:
     async def under_runtime() -> list[str]:
         said = []

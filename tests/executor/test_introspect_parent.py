@@ -7,8 +7,10 @@ from typing import Any
 import trio
 
 import runtime
+from tests.helpers.platform_gaps import needs_trio
 
 
+@needs_trio
 def test_the_parent_of_a_group_child_is_the_groups_owner_as_in_trio() -> None:
     async def under_runtime() -> list[str]:
         seen: list[str] = []

@@ -191,6 +191,7 @@ async def _total() -> float:
     return runtime.current_default_thread_limiter().total_tokens
 
 
+@needs_trio
 def test_a_limiter_with_no_tokens_admits_nobody_until_raised_as_in_trio() -> None:
     async def scenario(lib: Any, wait_blocked: Any) -> list[str]:
         trace: list[str] = []
