@@ -245,6 +245,7 @@ def _poll_until_cancelled(check: Callable[[], None]) -> str:
     return "never cancelled"
 
 
+@needs_trio
 def test_check_cancelled_tells_a_worker_its_caller_was_cancelled_as_in_trio() -> None:
     async def under_runtime() -> tuple[str, bool]:
         with runtime.move_on_after(0.05) as scope:
@@ -287,6 +288,7 @@ def test_check_cancelled_outside_a_worker_is_a_runtime_error() -> None:
         runtime.from_thread.check_cancelled()
 
 
+@needs_trio
 def test_the_token_can_key_per_loop_state_weakly_like_trios() -> None:
     import weakref
 
