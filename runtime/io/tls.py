@@ -27,8 +27,8 @@ Semantics (trio's ``SSLStream``'s, see docs/tls.md):
   cancelled after part of a record went out, leaves it broken (the wire is
   mid-record), so later calls raise `BrokenResourceError`, never garbage.
 * `aclose` sends ``close_notify`` (waiting at most `CLOSE_NOTIFY_TIMEOUT`
-  for room in the socket buffer) and closes the stream underneath without
-  waiting for the peer's ``close_notify``, as trio does.
+  for room in the socket buffer, even when cancelled) and closes the stream
+  underneath without waiting for the peer's ``close_notify``, as trio does.
 * `shutdown_write` sends ``close_notify`` and keeps reading: TLS 1.3's
   half-close (the peer reads EOF and may go on writing).
 """
@@ -512,7 +512,9 @@ class TlsStream(BufferedReading, Resource):
                     and not self._writing):
                 self._writing = True
                 try:
-                    with move_on_after(CLOSE_NOTIFY_TIMEOUT):
+                    # Shielded: a server shutting down (its handlers cancelled)
+                    # still says goodbye properly; bounded all the same.
+                    with move_on_after(CLOSE_NOTIFY_TIMEOUT, shield=True):
                         await self._drive(self._ssl.unwrap, send_only=True)
                 except (BrokenResourceError, ClosedResourceError):
                     pass  # nobody left to notify: closing is all that is left

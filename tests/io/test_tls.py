@@ -300,6 +300,22 @@ def test_a_truncated_handshake_is_broken_resource_error_not_a_hang(certs: Certs)
     assert "handshake failed" in runtime.run(main())
 
 
+def test_a_record_longer_than_tls_allows_is_refused_naming_it(certs: Certs) -> None:
+    async def main() -> str:
+        raw, stream, listener = await _raw_pair()
+        with raw, listener:
+            # A handshake record header claiming 18,433 bytes: past 2^14 + 2048.
+            raw.sendall(b"\x16\x03\x01\x48\x01" + b"\x00" * 18433)
+            server = TlsStream(stream, certs.server_context(), server_side=True)
+            with runtime.fail_after(5), pytest.raises(BrokenResourceError) as info:
+                await server.do_handshake()
+            server.close()
+            return str(info.value)
+
+    message = runtime.run(main())
+    assert "TLS handshake failed" in message and "LENGTH" in message.upper(), message
+
+
 def test_a_reset_in_the_middle_of_a_record_is_broken_resource_error(certs: Certs) -> None:
     async def main() -> BaseException | None:
         async with tls_pair(certs) as (client, server), runtime.TaskGroup() as tg:
@@ -371,6 +387,20 @@ def test_a_write_cancelled_mid_record_breaks_the_stream(certs: Certs) -> None:
             return str(info.value)
 
     assert "interrupted by Cancelled" in runtime.run(main())
+
+
+def test_aclose_in_a_cancelled_task_still_sends_close_notify(certs: Certs) -> None:
+    async def main() -> bytes:
+        async with tls_pair(certs) as (client, server), runtime.TaskGroup() as tg:
+            tg.spawn(server.do_handshake())
+            await client.do_handshake()
+            with runtime.CancelScope() as scope:
+                scope.cancel()
+                await client.aclose()  # raises Cancelled after closing, caught by the scope
+            assert client.closed
+            return await server.read()  # a clean EOF, not BrokenResourceError
+
+    assert runtime.run(main()) == b""
 
 
 def test_aclose_does_not_wait_for_a_peer_that_stopped_reading(certs: Certs) -> None:
