@@ -39,6 +39,10 @@ WRITE_READY = Readiness.WRITABLE | Readiness.WRITE_CLOSED | Readiness.ERROR
 READ_STALE = Readiness.READABLE | Readiness.ERROR
 WRITE_STALE = Readiness.WRITABLE | Readiness.ERROR
 
+#: ``readiness`` at or above this carries an errno the reactor reported with
+#: an event (kqueue's ``EV_EOF`` + ``fflags``; see `take_error`).
+HAS_ERRNO = 1 << Readiness.ERRNO_SHIFT
+
 #: Tokens below this are the runner's own (its Waker, its signal socket).
 FIRST_SLOT = 2
 _SLOT_MASK = 0xFFFFFFFF
@@ -74,6 +78,19 @@ class ScheduledIo:
 
     def clear_write(self) -> None:
         self.readiness &= ~WRITE_STALE
+
+
+def take_error(sio: ScheduledIo) -> int:
+    """The errno an event reported for ``sio``, now consumed; 0 if none.
+
+    kqueue hands a socket's pending error up with its ``EV_EOF`` event, and
+    on libkqueue reporting it has already cleared ``SO_ERROR``, so without
+    this a peer's reset would read as EOF and a refused connect as
+    ``ENOTCONN``. Consumed once, as the kernel's ``SO_ERROR`` is.
+    """
+    err = sio.readiness >> Readiness.ERRNO_SHIFT
+    sio.readiness &= HAS_ERRNO - 1
+    return err
 
 
 class IoDriver:

@@ -24,7 +24,15 @@ from typing import Any
 
 from ..reactor import Readiness
 from . import context
-from .io_driver import READ_READY, READ_STALE, WRITE_READY, WRITE_STALE, ScheduledIo
+from .io_driver import (
+    HAS_ERRNO,
+    READ_READY,
+    READ_STALE,
+    WRITE_READY,
+    WRITE_STALE,
+    ScheduledIo,
+    take_error,
+)
 from .io_wait import closed_while_waiting, wait_ready
 from .source import Address
 from .traps import PARK, budget_spent_or_cancelled, checkpoint_if_cancelled
@@ -74,6 +82,8 @@ class ReadySource:
                 else:
                     if 0 < n < want and self._stream:
                         sio.readiness &= ~READ_STALE  # short read: buffer drained
+                    elif not n and sio.readiness >= HAS_ERRNO:
+                        raise _reported_error(sio)
                     return n
             await wait_ready(sio, True, self._runner)
 
@@ -93,6 +103,8 @@ class ReadySource:
                 else:
                     if 0 < len(data) < max_bytes and self._stream:
                         sio.readiness &= ~READ_STALE
+                    elif not data and sio.readiness >= HAS_ERRNO:
+                        raise _reported_error(sio)
                     return data
             # wait_ready's common case written out: no reader yet, fd open,
             # no re-arm (every stream read waits here; no coroutine per wait).
@@ -225,11 +237,11 @@ class ReadySource:
         sio = self._sio
         sio.readiness &= ~WRITE_STALE
         await wait_ready(sio, False, self._runner)
-        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        # SO_ERROR, unless the backend read it (consuming it) to report it
+        # with the event (libkqueue): then the event carried it.
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or take_error(sio)
         if not err:
-            # SO_ERROR can read 0 after a failed connect when the backend has
-            # already consumed it (libkqueue reads it to build the event), so
-            # ask whether we have a peer at all.
+            # Neither says why: ask whether we have a peer at all.
             try:
                 self.sock.getpeername()
                 return
@@ -248,3 +260,10 @@ class ReadySource:
         if not self._sio.closed:
             self._io.notify_closing(self.sock.fileno())
         self.sock.close()
+
+
+def _reported_error(sio: ScheduledIo) -> OSError:
+    """A read found EOF where the reactor had reported an error (kqueue's
+    ``EV_EOF`` + errno): the peer reset, and the read is that error, as on epoll."""
+    err = take_error(sio)
+    return OSError(err, os.strerror(err))

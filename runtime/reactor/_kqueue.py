@@ -141,10 +141,10 @@ monitor thread has given back the kqueue's fds (fact 21), so a closed `Poll`
 leaves nothing open, as on a kernel. The dup is closed by `deregister`: as
 the contract asks, deregister before close, or on libkqueue the dup keeps
 the file open (the peer sees no EOF) until the number is reused in a
-`register` or the `Poll` closes. Fact 17 we cannot undo here: the errno is
-reported once, in ``fflags`` (it sets `Event.is_error`), and the readiness
-we hand up has no room for it, so above us a reset can read as EOF and a
-refused connect as ``ENOTCONN`` (``docs/kqueue.md``). A wait interrupted
+`register` or the `Poll` closes. Fact 17 is undone above us: ``EV_EOF`` with
+a non-zero ``fflags`` is reported as an error carrying that errno (mio's
+rule), in the readiness word's spare bits (`Event.error`), and the executor
+raises it where the read would see EOF or the connect ``ENOTCONN``. A wait interrupted
 by a signal is retried with the time left (fact 6). `Interest.PRIORITY` asks
 for the read filter: kqueue has no priority filter (mio offers PRIORITY on
 Linux only); macOS flags out-of-band data with ``EV_OOBAND``, which we

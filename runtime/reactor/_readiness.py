@@ -15,6 +15,10 @@ READ_CLOSED = 0x04
 WRITE_CLOSED = 0x08
 ERROR = 0x10
 PRIORITY = 0x20
+#: A backend that learns a socket's pending errno with its event (kqueue's
+#: ``EV_EOF`` with ``fflags``) reports it above these bits, with ``ERROR``:
+#: ``readiness >> ERRNO_SHIFT`` is the errno, 0 when none came.
+ERRNO_SHIFT = 8
 
 
 class Readiness:
@@ -30,3 +34,4 @@ class Readiness:
     WRITE_CLOSED = WRITE_CLOSED
     ERROR = ERROR
     PRIORITY = PRIORITY
+    ERRNO_SHIFT = ERRNO_SHIFT

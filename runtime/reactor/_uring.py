@@ -55,6 +55,12 @@ that show each fact on this kernel.
 11. **``io_uring_setup`` can be refused**: ``ENOSYS`` where the kernel lacks it,
     ``EPERM`` where ``kernel.io_uring_disabled`` or a seccomp policy (Docker's
     default) forbids it. [test_a_refused_setup_raises_uring_unavailable]
+12. **An unprivileged ring's memory is locked memory**: without
+    ``CAP_IPC_LOCK`` the rings (and a provided-buffer ring) count against the
+    user's ``RLIMIT_MEMLOCK``, and a setup past it fails with ``ENOMEM``
+    (a 4,096-entry ring needs about 600 KiB; the default limit is 64 KiB on
+    older systems, 8 MiB on Debian 12, shared by all the user's rings).
+    [test_a_low_memlock_limit_gets_a_smaller_ring_or_a_clear_error]
 
 What this means for us
 ======================
@@ -73,6 +79,8 @@ What this means for us
 * Fact 8: a prep that finds the ring full submits what is queued and retries;
   only if the kernel takes nothing does it raise `SubmissionQueueFullError`.
 * Fact 9: waits are retried with the time that is left, as `Poll` does.
+* Fact 12: on ``ENOMEM`` the ring is halved until it fits (down to 8
+  entries); if even that fails, `UringUnavailableError` names the limit.
 * Fact 10: we ask for ``DEFER_TASKRUN`` (6.1+; completions are batched into
   our own enter instead of interrupting us) and fall back when refused.
 * The cross-thread wake (`RingWaker`) is an eventfd with a poll operation
@@ -159,6 +167,48 @@ class Completions:
             yield Completion(raw[i], raw[i + 1], raw[i + 2])
 
 
+#: The kernel's IORING_MAX_CQ_ENTRIES (2 * IORING_MAX_ENTRIES).
+_MAX_CQ_ENTRIES = 2 * MAX_ENTRIES
+#: The smallest ring `Ring` shrinks to when the kernel has no memory for the
+#: size asked (below it, one loop turn would flush the queue all the time).
+_MIN_ENTRIES = 8
+
+
+def _setup(r: Any, entries: int, cq_entries: int | None, defer_taskrun: bool) -> int:
+    """Set the ring up: 0, or ``-errno`` of the last refusal.
+
+    Tries the setup flags best first (an older kernel refuses what it does
+    not know with ``EINVAL``), and on ``ENOMEM`` halves the ring: for a user
+    without ``CAP_IPC_LOCK`` the ring's memory counts against
+    ``RLIMIT_MEMLOCK`` (64 KiB or 8 MiB by default, shared by all of the
+    user's rings), so a smaller ring is what fits.
+    [test_a_low_memlock_limit_gets_a_smaller_ring_or_a_clear_error]
+    """
+    tries = _SETUP_FLAGS if defer_taskrun else _SETUP_FLAGS[1:]
+    while True:
+        cq = min(cq_entries if cq_entries is not None else 4 * entries, _MAX_CQ_ENTRIES)
+        for flags in tries:
+            ret = int(lib.rt_ring_setup(r, entries, cq, flags))
+            if ret != -errno.EINVAL:
+                break
+        if ret != -errno.ENOMEM or entries <= _MIN_ENTRIES:
+            return ret
+        entries = max(_MIN_ENTRIES, entries // 2)
+        if cq_entries is not None:
+            cq_entries = max(entries, cq_entries // 2)
+
+
+def memlock_limit_text() -> str:
+    """What ``RLIMIT_MEMLOCK`` allows this process, in words, for an error message."""
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    limit = "unlimited" if soft == resource.RLIM_INFINITY else f"{soft // 1024} KiB"
+    return (f"RLIMIT_MEMLOCK is {limit} (ulimit -l), and an io_uring ring's memory "
+            "counts against it for a user without CAP_IPC_LOCK; raise it "
+            "(ulimit -l, or /etc/security/limits.conf) or run as root")
+
+
 def _wait_ns(timeout: float) -> int:
     return max(0, math.ceil(timeout * 1e9))
 
@@ -192,18 +242,17 @@ class Ring:
         self._r = ffi.new("struct rt_ring *")
         self._r.fd = -1
         self._closed = True
-        cq = cq_entries if cq_entries is not None else 4 * entries
-        tries = _SETUP_FLAGS if defer_taskrun else _SETUP_FLAGS[1:]
-        for flags in tries:
-            ret = lib.rt_ring_setup(self._r, entries, cq, flags)
-            if ret != -errno.EINVAL:
-                break
+        ret = _setup(self._r, entries, cq_entries, defer_taskrun)
         if ret < 0:
             err = -ret
             if err in (errno.ENOSYS, errno.EPERM, errno.EACCES):
                 raise UringUnavailableError(
                     err, f"io_uring_setup: {os.strerror(err)} (io_uring is not available "
                     "here: kernel.io_uring_disabled, a seccomp policy, or no kernel support)")
+            if err == errno.ENOMEM:
+                raise UringUnavailableError(
+                    err, f"io_uring_setup: {os.strerror(err)} even for a "
+                    f"{min(entries, _MIN_ENTRIES)}-entry ring: {memlock_limit_text()}")
             raise OSError(err, f"io_uring_setup({entries} entries): {os.strerror(err)}")
         missing = [name for name, bit in _NEEDED.items() if not self._r.features & bit]
         if missing:

@@ -41,6 +41,11 @@ def _host_bytes(family: int, host: str, port: int) -> bytes:
         return bytes(4) if host == "" else b"\xff\xff\xff\xff"
     if family == socket.AF_INET6 and host == "":
         return bytes(16)
+    if family == socket.AF_INET6 and "%" in host:
+        # A zone (fe80::1%eth0): the tuple's scope id is what counts, as in
+        # CPython (whose getaddrinfo parses the zone, then sets the scope id
+        # from the tuple), so the two backends bind and send alike.
+        host = host.partition("%")[0]
     try:
         return socket.inet_pton(family, host)
     except OSError:

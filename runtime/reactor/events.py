@@ -37,8 +37,17 @@ class Event:
         return bool(self.readiness & R.WRITE_CLOSED)
 
     def is_error(self) -> bool:
-        """The source has a pending error (read it with ``SO_ERROR``)."""
+        """The source has a pending error (read it with ``SO_ERROR``, or `error`)."""
         return bool(self.readiness & R.ERROR)
+
+    def error(self) -> int:
+        """The errno reported with this event, or 0.
+
+        kqueue reports a socket's pending error with ``EV_EOF`` (in
+        ``fflags``); on libkqueue reporting it consumes ``SO_ERROR``, so this
+        is the only place it survives. epoll and IOCP leave it in ``SO_ERROR``.
+        """
+        return self.readiness >> R.ERRNO_SHIFT
 
     def is_priority(self) -> bool:
         return bool(self.readiness & R.PRIORITY)

@@ -185,3 +185,29 @@ def test_a_reader_woken_by_data_then_closed_before_it_runs_gets_closed_resource_
     with socket_pair() as (a, b):
         result = runtime.run(main(a, b))
     assert result.startswith("ClosedResourceError: fd"), result
+
+
+def test_an_errno_reported_with_the_event_is_raised_by_the_read_that_would_see_eof() -> None:
+    # kqueue hands a reset's errno up with EV_EOF (libkqueue has consumed
+    # SO_ERROR by then); here the event's errno is set by hand on any backend.
+    skip_unless_run_backend_supports("readiness_recipe", "no readiness event reaches the read")
+    import errno
+
+    from runtime.executor.io_driver import HAS_ERRNO
+    from runtime.reactor import Readiness
+
+    async def main(a: socket.socket) -> tuple[BaseException | None, bytes]:
+        src = socket_source(a)
+        src._sio.readiness |= Readiness.ERROR | errno.ECONNRESET * HAS_ERRNO
+        raised = None
+        try:
+            await src.recv(100)
+        except OSError as exc:
+            raised = exc
+        return raised, await src.recv(100)  # reported once, as SO_ERROR is
+
+    with socket_pair() as (a, b):
+        b.close()
+        raised, after = runtime.run(main(a))
+    assert isinstance(raised, ConnectionResetError), raised
+    assert after == b""

@@ -40,6 +40,8 @@ def _limits() -> dict[tuple[str, str], str]:
     if LIBKQUEUE:
         limits["kqueue", "eventfd"] = "libkqueue cannot watch an eventfd (EINVAL)"
         limits["kqueue", "nesting"] = "libkqueue's kqueue fd never polls readable"
+        # Below the executor only: the event carries the errno instead
+        # (Event.error), so a reset or refusal still reads as one above.
         limits["kqueue", "so_error"] = (
             "libkqueue reads SO_ERROR to report the error event, which clears it")
     return limits

@@ -62,6 +62,26 @@ def run_with_io_uring_refused(code: str, timeout: float = 30) -> subprocess.Comp
 
 
 
+def run_with_memlock(code: str, limit: int,
+                     timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter whose ``RLIMIT_MEMLOCK`` is ``limit`` bytes
+    and which lacks ``CAP_IPC_LOCK`` (dropped from root's bounding set before the
+    exec): io_uring then accounts its rings as it does for an ordinary user."""
+    import ctypes
+    import resource
+
+    def lower() -> None:
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (limit, limit))
+        pr_capbset_drop, cap_ipc_lock = 24, 14
+        # Fails (EPERM) for a non-root user, who has no CAP_IPC_LOCK anyway.
+        ctypes.CDLL(None).prctl(pr_capbset_drop, cap_ipc_lock, 0, 0, 0)
+
+    env = {k: v for k, v in os.environ.items() if k != "RUNTIME_BACKEND"}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=lower)
+
+
 def reap(ring: Ring, completions: Completions, timeout: float = 1.0) -> dict[int, int]:
     """token -> result of what completes within ``timeout`` (one wait)."""
     ring.submit_and_wait(completions, timeout)

@@ -54,7 +54,6 @@ async def _ping_pong(kind: str, rounds: int, trace: list[str]) -> None:
 
 def test_peer_reset_while_reading_raises_connection_reset_naming_the_peer(
         tcp_kind: str) -> None:
-    skip_unless_run_backend_supports("so_error", "a reset reads as EOF, not ECONNRESET")
     skip_unless_run_backend_supports("reset_error", "a reset reads as EOF, not ECONNRESET")
 
     async def main() -> tuple[BaseException, str, list[str]]:
@@ -152,8 +151,6 @@ def test_fin_from_the_peer_is_a_clean_eof_not_an_error(tcp_kind: str) -> None:
 
 @pytest.mark.parametrize("host", HOSTS)
 def test_connect_to_a_port_with_no_listener_is_refused_naming_the_address(host: str) -> None:
-    skip_unless_run_backend_supports("so_error", "a refused connect reads as ENOTCONN")
-
     async def main(port: int) -> OSError:
         with pytest.raises(ConnectionRefusedError) as info:
             await TcpStream.connect(host, port)

@@ -241,7 +241,6 @@ def test_half_close_in_both_directions_trace_matches(fw: Framework, net: Net, ho
 
 def test_peer_reset_while_reading_trace_matches(fw: Framework, net: Net, host: str) -> None:
     if fw.name == "runtime":
-        skip_unless_run_backend_supports("so_error", "a reset reads as EOF, not ECONNRESET")
         skip_unless_run_backend_supports("reset_error", "a reset reads as EOF, not ECONNRESET")
     trace: list[Any] = []
 

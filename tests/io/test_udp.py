@@ -272,3 +272,43 @@ def test_a_wrapped_connected_socket_knows_its_peer() -> None:
             return a.peer_address == raw_b.getsockname(), data
 
     assert runtime.run(main()) == (True, b"hi")
+
+
+def _link_local_address() -> tuple[str, str] | None:
+    """(address, interface) of a link-local IPv6 address on this machine, or None."""
+    try:
+        with open("/proc/net/if_inet6") as table:
+            for line in table:
+                hexaddr, _index, _plen, scope, _flags, name = line.split()
+                if scope == "20":  # IPV6_ADDR_LINKLOCAL
+                    packed = bytes.fromhex(hexaddr)
+                    return socket.inet_ntop(socket.AF_INET6, packed), name
+    except OSError:
+        pass
+    return None
+
+
+def test_a_link_local_sender_keeps_its_scope_id_and_can_be_answered() -> None:
+    # A link-local address means nothing without its zone (the interface): the
+    # scope id must survive the receive (recvmsg's sockaddr on io_uring) so
+    # that the reply goes back out the same interface. A "%zone" in the host
+    # defers to the tuple's scope id on every backend, as in CPython.
+    found = _link_local_address()
+    if found is None:
+        pytest.skip("no link-local IPv6 address on this machine (/proc/net/if_inet6)")
+    address, interface = found
+    scope = socket.if_nametoindex(interface)
+
+    async def main() -> list[object]:
+        zoned = f"{address}%{interface}"  # getaddrinfo turns the zone into the scope id
+        async with await UdpSocket.bind(zoned, 0) as a, await UdpSocket.bind(zoned, 0) as b:
+            await a.send_to(b"ping", (zoned, b.local_address[1], 0, scope))
+            data, sender = await b.recv_from()
+            await b.send_to(b"pong", sender)
+            reply, _ = await a.recv_from()
+            return [data, reply, sender, a.local_address]
+
+    data, reply, sender, a_address = runtime.run(main())
+    assert (data, reply) == (b"ping", b"pong")
+    assert sender == a_address
+    assert sender[3] == scope

@@ -20,7 +20,7 @@ import pytest
 
 from runtime.reactor.errors import RingClosedError, WakerExistsError
 from tests.helpers import HOSTS, refused_address, socket_pair, udp_pair
-from tests.helpers.uring import reap_all, uring
+from tests.helpers.uring import reap_all, run_with_memlock, uring
 
 memory = pytest.importorskip("runtime.reactor._uring_memory")
 Completions, Ring, RingWaker = uring.Completions, uring.Ring, uring.RingWaker
@@ -368,3 +368,48 @@ def test_a_closed_ring_refuses_everything(completions: Completions) -> None:
 def test_entries_out_of_range_are_refused(entries: int) -> None:
     with pytest.raises(ValueError, match="entries"):
         Ring(entries)
+
+
+# -- locked-memory limits (fact 12) ------------------------------------------------------
+
+
+def test_a_low_memlock_limit_gets_a_smaller_ring_or_a_clear_error() -> None:
+    # As an ordinary user (no CAP_IPC_LOCK) a ring's memory counts against
+    # RLIMIT_MEMLOCK: 64 KiB fits a small ring, not the runtime's 4,096 entries.
+    small = run_with_memlock("""
+        import runtime
+        from runtime.reactor._uring import Completions, Ring
+        with Ring(4096) as ring:
+            ring.nop(token=1)
+            done = Completions()
+            ring.submit_and_wait(done, 2.0)
+            print(8 <= ring.sq_entries < 4096, [c.result for c in done])
+
+        async def main():
+            await runtime.sleep(0)
+            return "ran"
+        print(runtime.run(main(), backend="uring"))
+    """, 64 * 1024)
+    assert small.returncode == 0, small.stderr
+    assert small.stdout.split("\n")[:2] == ["True [0]", "ran"]
+    # 4 KiB fits no ring at all: a typed error naming the limit, and the
+    # suites' skip reason says the same.
+    none = run_with_memlock("""
+        import runtime
+        from runtime.reactor.errors import UringUnavailableError
+        from tests.backend_pass import why_uring_unavailable
+
+        async def main():
+            return "ran"
+        try:
+            runtime.run(main(), backend="uring")
+        except UringUnavailableError as exc:
+            print(exc)
+        print(why_uring_unavailable())
+        print(runtime.run(main()))  # epoll still runs
+    """, 4 * 1024)
+    assert none.returncode == 0, none.stderr
+    error, skip_reason, fallback = none.stdout.split("\n")[:3]
+    assert "RLIMIT_MEMLOCK is 4 KiB" in error and "Cannot allocate memory" in error
+    assert "RLIMIT_MEMLOCK is 4 KiB" in skip_reason
+    assert fallback == "ran"

@@ -91,6 +91,7 @@ SOURCE = """
 #define RT_READ_CLOSED  %(READ_CLOSED)d
 #define RT_WRITE_CLOSED %(WRITE_CLOSED)d
 #define RT_ERROR        %(ERROR)d
+#define RT_ERRNO_SHIFT  %(ERRNO_SHIFT)d
 #define RT_PRIORITY     %(PRIORITY)d
 
 #ifdef LIBKQUEUE
@@ -164,8 +165,11 @@ static uint64_t rt_readiness(const struct kevent *ev)
     if (ev->flags & EV_EOF) {
         if (ev->filter == EVFILT_READ) r |= RT_READ_CLOSED;
         if (ev->filter == EVFILT_WRITE) r |= RT_WRITE_CLOSED;
-        /* With EV_EOF, fflags holds the socket's pending error, if any. */
-        if (ev->fflags != 0) r |= RT_ERROR;
+        /* With EV_EOF, fflags holds the socket's pending error, if any: it is
+           handed up with the event (mio's is_error), since reading it here
+           may have consumed it (libkqueue reads SO_ERROR, fact 17). */
+        if (ev->fflags != 0)
+            r |= RT_ERROR | ((uint64_t)(ev->fflags & 0xffff) << RT_ERRNO_SHIFT);
     }
     if (ev->flags & EV_ERROR) r |= RT_ERROR;
 #ifdef EV_OOBAND
