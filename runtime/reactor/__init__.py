@@ -27,6 +27,9 @@ from .token import Token
 from .waker import Waker
 
 if TYPE_CHECKING:  # for type checkers; at run time, __getattr__ below
+    from ._uring import CQE_BUFFER as CQE_BUFFER
+    from ._uring import CQE_MORE as CQE_MORE
+    from ._uring import BufferRing as BufferRing
     from ._uring import Completion as Completion
     from ._uring import Completions as Completions
     from ._uring import Ring as Ring
@@ -62,6 +65,9 @@ __all__ = [
 #: public name -> (module, name there). The memory an operation points the
 #: kernel at (`allocate_buffer`, `SockAddr`, `Message`) is part of it.
 COMPLETION_API: dict[str, tuple[str, str]] = {
+    "BufferRing": ("_uring", "BufferRing"),
+    "CQE_BUFFER": ("_uring", "CQE_BUFFER"),
+    "CQE_MORE": ("_uring", "CQE_MORE"),
     "Completion": ("_uring", "Completion"),
     "Completions": ("_uring", "Completions"),
     "Ring": ("_uring", "Ring"),

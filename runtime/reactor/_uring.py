@@ -61,6 +61,18 @@ that show each fact on this kernel.
     (a 4,096-entry ring needs about 600 KiB; the default limit is 64 KiB on
     older systems, 8 MiB on Debian 12, shared by all the user's rings).
     [test_a_low_memlock_limit_gets_a_smaller_ring_or_a_clear_error]
+13. **Features come with kernel versions, and the probe lists opcodes**:
+    ``IORING_REGISTER_PROBE`` (5.6) says which operations this kernel
+    knows, not which flags; a flag's kernel is known by an opcode of the
+    same release (``IORING_OP_SOCKET``: 5.19, with multishot accept and
+    provided-buffer rings; ``IORING_OP_SEND_ZC``: 6.0, with multishot
+    receive). [test_the_probe_finds_this_kernels_features_and_the_environment_turns_them_off]
+14. **A multishot operation completes many times**: each completion but
+    the last carries ``IORING_CQE_F_MORE``; a multishot receive names the
+    provided buffer it filled in the flags, and ends (no ``F_MORE``, and
+    ``-ENOBUFS``) when the group runs out of buffers.
+    [test_a_multishot_receive_completes_per_arrival_in_provided_buffers,
+    test_a_multishot_receive_ends_with_enobufs_when_the_buffers_run_out]
 
 What this means for us
 ======================
@@ -85,6 +97,13 @@ What this means for us
   our own enter instead of interrupting us) and fall back when refused.
 * The cross-thread wake (`RingWaker`) is an eventfd with a poll operation
   on the ring, re-armed each time it fires.
+* Fact 13: `Ring.features` is what the probe finds (``accept_multishot``,
+  ``buffer_ring``, ``recv_multishot``), less what ``$RUNTIME_URING_DISABLE``
+  names, so the older kernels' path can be run (and tested) here.
+* Fact 14: `submit_and_wait` counts an operation done only at its last
+  completion (``reaped_more``, counted by ``rt_reap``); a `BufferRing`'s
+  buffer is copied out and given back at once (`BufferRing.take`), so the
+  kernel is never left without one for longer than a loop turn.
 
 Sources: io_uring(7), io_uring_setup(2), io_uring_enter(2),
 io_uring_prep_cancel(3); Jens Axboe, "Efficient IO with io_uring" and
@@ -127,6 +146,9 @@ _SETUP_FLAGS = [
 ]
 _NEEDED = {"NODROP": lib.IORING_FEAT_NODROP, "EXT_ARG": lib.IORING_FEAT_EXT_ARG,
            "FAST_POLL": lib.IORING_FEAT_FAST_POLL}
+#: A completion's flags: more will follow (multishot); a provided buffer holds its bytes.
+CQE_MORE = lib.IORING_CQE_F_MORE
+CQE_BUFFER = lib.IORING_CQE_F_BUFFER
 #: Memory of operations the kernel never completed at close: kept, never freed.
 _NEVER_FREED: list[Any] = []
 #: `Ring.close`'s one cancel for everything in flight (Linux 5.19); an older
@@ -167,6 +189,11 @@ class Completions:
             yield Completion(raw[i], raw[i + 1], raw[i + 2])
 
 
+#: An SQE's length field is 32 bits.
+_MAX_SQE_LEN = 2**32 - 1
+#: The most one read or write moves in Linux (2 GiB - 4 KiB); a receive
+#: asking for more fails with EINVAL.
+MAX_RW_COUNT = 2**31 - 4096
 #: The kernel's IORING_MAX_CQ_ENTRIES (2 * IORING_MAX_ENTRIES).
 _MAX_CQ_ENTRIES = 2 * MAX_ENTRIES
 #: The smallest ring `Ring` shrinks to when the kernel has no memory for the
@@ -233,7 +260,7 @@ class Ring:
     Raises `UringUnavailableError` when the kernel refuses io_uring.
     """
 
-    __slots__ = ("_closed", "_inflight", "_owned", "_r", "_waker")
+    __slots__ = ("_buffer_rings", "_closed", "_inflight", "_owned", "_r", "_waker", "features")
 
     def __init__(self, entries: int = 256, *, cq_entries: int | None = None,
                  defer_taskrun: bool = True) -> None:
@@ -264,6 +291,10 @@ class Ring:
         self._owned: dict[int, Any] = {}
         self._inflight = 0
         self._waker: RingWaker | None = None  # set by RingWaker
+        self._buffer_rings: list[BufferRing] = []
+        #: What this kernel offers beyond the 5.11 baseline (fact 13), less
+        #: what ``$RUNTIME_URING_DISABLE`` turns off: a subset of `FEATURES`.
+        self.features: frozenset[str] = _probe(self._r) - _disabled()
 
     # -- facts about this ring ---------------------------------------------------
 
@@ -354,7 +385,7 @@ class Ring:
         owned = self._owned
         if token in owned:
             self._in_flight_already(token)
-        nbytes = nbytes or size
+        nbytes = nbytes or min(size, MAX_RW_COUNT)  # a recv may read less than the buffer
         ret = _net(self._r, _RECV, fd, buf, nbytes, flags, token)
         if ret:
             self._again(ret, _net, token, _RECV, fd, buf, nbytes, flags)
@@ -368,7 +399,12 @@ class Ring:
         owned = self._owned
         if token in owned:
             self._in_flight_already(token)
-        ret = _net(self._r, _SEND, fd, data, len(data), flags, token)
+        try:
+            ret = _net(self._r, _SEND, fd, data, len(data), flags, token)
+        except OverflowError:
+            raise ValueError(f"a send of {len(data)} bytes: one operation carries at most "
+                             f"{_MAX_SQE_LEN} (an SQE's length is 32 bits); send it in parts"
+                             ) from None
         if ret:
             self._again(ret, _net, token, _SEND, fd, data, len(data), flags)
         owned[token] = data
@@ -390,6 +426,47 @@ class Ring:
         else:
             peer.reset()
             self._prep(lib.rt_prep_accept, token, peer, fd, peer.ptr, peer.len_p, flags)
+
+    def recv_multishot(self, fd: int, buffers: BufferRing, token: int, flags: int = 0) -> None:
+        """Receive every arrival on ``fd`` into ``buffers`` until cancelled (Linux 6.0).
+
+        One completion per arrival: the byte count, its buffer named in the
+        flags (`BufferRing.take`), ``IORING_CQE_F_MORE`` while it stays
+        armed. The last completion (no ``F_MORE``) is EOF (0), an error, or
+        ``-ENOBUFS`` when ``buffers`` ran dry (arm it again).
+        """
+        self._prep(lib.rt_prep_recv_multishot, token, None, fd, buffers.bgid, flags)
+
+    def accept_multishot(self, fd: int, token: int,
+                         flags: int = socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK) -> None:
+        """Accept every connection on ``fd`` until cancelled (Linux 5.19); each
+        completion is one new fd (no address), ``F_MORE`` while it stays armed."""
+        self._prep(lib.rt_prep_accept_multishot, token, None, fd, flags)
+
+    def buffer_ring(self, entries: int, size: int) -> BufferRing:
+        """Register a provided-buffer ring of ``entries`` buffers of ``size`` bytes.
+
+        Needs ``"buffer_ring"`` in `features`. Halved on ``ENOMEM`` (locked
+        memory, fact 12) down to 8 buffers; past that `UringUnavailableError`
+        names the limit. Freed with the ring, after what is in flight.
+        """
+        self._live()
+        bgid = len(self._buffer_rings)
+        b = ffi.new("struct rt_bufring *")
+        while True:
+            ret = lib.rt_bufring_setup(self._r, b, bgid, entries, size)
+            if ret != -errno.ENOMEM or entries <= _MIN_ENTRIES:
+                break
+            entries //= 2
+        if ret == -errno.ENOMEM:
+            raise UringUnavailableError(
+                -ret, f"io_uring buffer ring: {os.strerror(-ret)}: {memlock_limit_text()}")
+        if ret < 0:
+            raise OSError(-ret, f"io_uring buffer ring ({entries} x {size} bytes): "
+                          f"{os.strerror(-ret)}")
+        ring = BufferRing(b, bgid)
+        self._buffer_rings.append(ring)
+        return ring
 
     def connect(self, fd: int, address: SockAddr, token: int) -> None:
         """Connect to the address ``address`` holds (`SockAddr.set` first); result: 0."""
@@ -469,9 +546,9 @@ class Ring:
             completions.raw = []
             return 0
         raw = completions.raw = ffi.unpack(out, 3 * n)
-        # Every operation here completes once (no multishot), so each
-        # completion ends one operation and releases its memory.
-        self._inflight -= n
+        # A completion ends its operation unless it says more will come
+        # (a multishot's F_MORE; multishots own no memory of ours).
+        self._inflight -= n - r.reaped_more
         tokens = raw[::3]
         owned = self._owned
         if owned:
@@ -516,8 +593,13 @@ class Ring:
                             self._prep(lib.rt_prep_cancel, INTERNAL_TOKEN, None, token, 0)
             except OSError:
                 pass  # the ring is broken: what is owned stays owned, below
-        if self._inflight > 0 and self._owned:
-            _NEVER_FREED.append(self._owned)
+        buffer_rings, self._buffer_rings = self._buffer_rings, []
+        if self._inflight > 0 and (self._owned or buffer_rings):
+            # Something may still write into this memory: never free it.
+            _NEVER_FREED.append((self._owned, buffer_rings))
+        else:
+            for ring in buffer_rings:
+                lib.rt_bufring_free(self._r, ring._b)
         self._closed = True
         self._owned = {}
         lib.rt_ring_close(self._r)
@@ -541,6 +623,63 @@ class Ring:
         return f"<Ring {state}>"
 
 
+class BufferRing:
+    """Buffers the kernel picks from for a multishot receive (`Ring.recv_multishot`).
+
+    ``entries`` buffers of ``size`` bytes, registered as group ``bgid``. A
+    completion names its buffer in its flags; `take` copies the bytes out
+    and hands the buffer straight back to the kernel.
+    """
+
+    __slots__ = ("_b", "bgid", "entries", "size")
+
+    def __init__(self, b: Any, bgid: int) -> None:
+        self._b = b
+        self.bgid = bgid
+        self.entries = int(b.entries)
+        self.size = int(b.bufsize)
+
+    def take(self, flags: int, nbytes: int) -> bytes:
+        """The ``nbytes`` the completion with ``flags`` received; its buffer is recycled."""
+        b = self._b
+        data: bytes = ffi.unpack(lib.rt_buf_ptr(b, flags), nbytes)
+        lib.rt_buf_recycle(b, flags)
+        return data
+
+    def give_back(self, flags: int) -> None:
+        """Recycle the buffer of a completion whose bytes are not wanted."""
+        lib.rt_buf_recycle(self._b, flags)
+
+
+#: Beyond the 5.11 baseline, by the opcodes IORING_REGISTER_PROBE lists:
+#: IORING_OP_SOCKET came with 5.19 (as multishot accept and provided-buffer
+#: rings), IORING_OP_SEND_ZC with 6.0 (as multishot receive).
+FEATURES = {
+    "accept_multishot": lib.IORING_OP_SOCKET,
+    "buffer_ring": lib.IORING_OP_SOCKET,
+    "recv_multishot": lib.IORING_OP_SEND_ZC,
+}
+#: A feature the probe finds, switched off (comma-separated names), to run the
+#: older kernels' path here: ``RUNTIME_URING_DISABLE=recv_multishot``.
+DISABLE_ENV = "RUNTIME_URING_DISABLE"
+
+
+def _probe(r: Any) -> frozenset[str]:
+    supported = ffi.new("unsigned char[]", 256)
+    if lib.rt_probe(r, supported, 256) < 0:
+        return frozenset()  # before 5.6: no probe, and none of these
+    return frozenset(name for name, op in FEATURES.items() if supported[op])
+
+
+def _disabled() -> frozenset[str]:
+    names = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+    unknown = names - FEATURES.keys()
+    if unknown:
+        raise ValueError(f"${DISABLE_ENV} names no io_uring feature: "
+                         f"{', '.join(sorted(unknown))} (known: {', '.join(sorted(FEATURES))})")
+    return frozenset(names)
+
+
 def _refused_cancel_all(raw: list[int]) -> bool:
     """Did these ``[token, result, flags, ...]`` include close's cancel, refused?"""
     return any(raw[i] == INTERNAL_TOKEN and raw[i + 1] == -errno.EINVAL
@@ -550,4 +689,5 @@ def _refused_cancel_all(raw: list[int]) -> bool:
 # Re-exported here: the Ring and its waker are one API (imported last: it needs Ring).
 from ._uring_waker import RingWaker  # noqa: E402
 
-__all__ = ["INTERNAL_TOKEN", "Completion", "Completions", "Ring", "RingWaker"]
+__all__ = ["CQE_BUFFER", "CQE_MORE", "FEATURES", "INTERNAL_TOKEN", "BufferRing", "Completion",
+           "Completions", "Ring", "RingWaker"]

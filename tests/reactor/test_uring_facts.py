@@ -240,3 +240,83 @@ def test_a_refused_setup_raises_uring_unavailable() -> None:
     assert child.returncode == 0, child.stderr
     assert child.stdout.startswith(f"refused {errno.EPERM} "), child.stdout
     assert "io_uring is not available here" in child.stdout
+
+
+# 13. Features come with kernel versions, and the probe lists opcodes.
+
+
+def _kernel() -> tuple[int, int]:
+    major, minor = os.uname().release.split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+
+
+def test_the_probe_finds_this_kernels_features_and_the_environment_turns_them_off(
+        ring: Ring, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(uring.DISABLE_ENV, raising=False)
+    kernel = _kernel()
+    expect = set()
+    if kernel >= (5, 19):
+        expect |= {"accept_multishot", "buffer_ring"}
+    if kernel >= (6, 0):
+        expect.add("recv_multishot")
+    with Ring(8) as fresh:
+        assert fresh.features == expect
+    monkeypatch.setenv(uring.DISABLE_ENV, "recv_multishot, buffer_ring")
+    with Ring(8) as forced:
+        assert forced.features == expect - {"recv_multishot", "buffer_ring"}
+    monkeypatch.setenv(uring.DISABLE_ENV, "recv_multishop")
+    with pytest.raises(ValueError, match="recv_multishop"):
+        Ring(8)
+
+
+# 14. A multishot operation completes many times.
+
+F_MORE, F_BUFFER = uring.lib.IORING_CQE_F_MORE, uring.lib.IORING_CQE_F_BUFFER
+
+
+def _needs(ring: Ring, feature: str) -> None:
+    if feature not in ring.features:
+        pytest.skip(f"this kernel lacks io_uring's {feature} (see fact 13)")
+
+
+def test_a_multishot_receive_completes_per_arrival_in_provided_buffers(
+        ring: Ring, completions: Completions) -> None:
+    _needs(ring, "recv_multishot")
+    buffers = ring.buffer_ring(4, 64)
+    with socket_pair() as (a, b):
+        ring.recv_multishot(a.fileno(), buffers, token=1)
+        got = []
+        for message in (b"one", b"two", b"three", b"four", b"five", b"six"):
+            b.send(message)
+            [c] = list(reap_completions(ring, completions))
+            assert c.token == 1 and c.flags & F_MORE and c.flags & F_BUFFER
+            got.append(buffers.take(c.flags, c.result))  # recycled: 6 arrivals, 4 buffers
+        assert got == [b"one", b"two", b"three", b"four", b"five", b"six"]
+        assert ring.in_flight == 1  # still armed
+        b.close()
+        [eof] = list(reap_completions(ring, completions))
+        assert (eof.token, eof.result, eof.flags & F_MORE) == (1, 0, 0)
+        assert ring.in_flight == 0
+
+
+def test_a_multishot_receive_ends_with_enobufs_when_the_buffers_run_out(
+        ring: Ring, completions: Completions) -> None:
+    _needs(ring, "recv_multishot")
+    buffers = ring.buffer_ring(2, 64)
+    with socket_pair() as (a, b):
+        ring.recv_multishot(a.fileno(), buffers, token=1)
+        results = []
+        for message in (b"one", b"two", b"three"):
+            b.send(message)
+            results += [(c.result, bool(c.flags & F_MORE)) for c in
+                        reap_completions(ring, completions)]
+        # Two buffers held (never given back): the third arrival has none.
+        assert results == [(3, True), (3, True), (-errno.ENOBUFS, False)]
+        assert ring.in_flight == 0
+        assert a.recv(10) == b"three"  # still in the socket, not lost
+
+
+def reap_completions(ring: Ring, completions: Completions) -> list[Completion]:
+    """The completions of one wait (up to 2 s)."""
+    ring.submit_and_wait(completions, 2.0)
+    return list(completions)

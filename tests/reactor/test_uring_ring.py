@@ -10,11 +10,14 @@ import array
 import contextlib
 import errno
 import gc
+import mmap
 import os
+import pathlib
 import socket
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 
 import pytest
 
@@ -413,3 +416,33 @@ def test_a_low_memlock_limit_gets_a_smaller_ring_or_a_clear_error() -> None:
     assert "RLIMIT_MEMLOCK is 4 KiB" in error and "Cannot allocate memory" in error
     assert "RLIMIT_MEMLOCK is 4 KiB" in skip_reason
     assert fallback == "ran"
+
+
+# -- operations past an SQE's 32-bit length ------------------------------------------------
+
+
+@pytest.fixture
+def sparse_5_gib(tmp_path: pathlib.Path) -> Iterator[mmap.mmap]:
+    """A 5 GiB shared mapping of a sparse file: no memory or disk until written."""
+    with open(tmp_path / "sparse", "w+b") as f:
+        f.truncate(5 << 30)
+        with mmap.mmap(f.fileno(), 5 << 30) as mapping:
+            yield mapping
+
+
+def test_a_send_past_4_gib_is_refused_and_a_recv_into_it_reads_what_came(
+        ring: Ring, completions: Completions, sparse_5_gib: mmap.mmap) -> None:
+    # cffi refused a length past 32 bits with an OverflowError naming nothing.
+    view = memoryview(sparse_5_gib)
+    with socket_pair() as (a, b):
+        try:
+            ring.send(a.fileno(), view, token=1)
+        except ValueError as exc:
+            refused = str(exc)
+        assert "5368709120 bytes" in refused and "at most 4294967295" in refused
+        assert ring.in_flight == 0
+        ring.recv(a.fileno(), view, token=2)  # asks for what one read can move
+        b.send(b"hello")
+        assert reap_all(ring, completions, 1) == {2: 5}
+        assert view[:5] == b"hello"
+    view.release()

@@ -46,6 +46,16 @@ struct rt_ring {
     unsigned features;
     unsigned sq_entries;
     unsigned cq_entries;
+    unsigned reaped_more;     /* of the last rt_reap: completions with F_MORE */
+    ...;
+};
+
+/* A provided-buffer ring (IORING_REGISTER_PBUF_RING): `entries` buffers of
+   `bufsize` bytes the kernel picks from for a receive; see rt_buf_*. */
+struct rt_bufring {
+    unsigned entries;
+    unsigned bufsize;
+    unsigned bgid;
     ...;
 };
 
@@ -66,6 +76,12 @@ struct rt_ring {
 #define IORING_ASYNC_CANCEL_ALL ...
 #define IORING_ASYNC_CANCEL_ANY ...
 #define IORING_TIMEOUT_ETIME_SUCCESS ...
+#define IORING_CQE_F_MORE ...
+#define IORING_CQE_F_BUFFER ...
+#define IORING_OP_ACCEPT ...
+#define IORING_OP_SOCKET ...
+#define IORING_OP_SEND_ZC ...
+#define IORING_OP_LAST ...
 #define POLLIN ...
 #define POLLOUT ...
 #define AF_INET ...
@@ -95,6 +111,17 @@ int rt_prep_poll_add(struct rt_ring *r, int fd, unsigned events, unsigned flags,
 int rt_prep_timeout(struct rt_ring *r, struct __kernel_timespec *ts, unsigned flags,
                     int64_t token);
 
+int rt_prep_recv_multishot(struct rt_ring *r, int fd, unsigned bgid, int flags,
+                           int64_t token);
+int rt_prep_accept_multishot(struct rt_ring *r, int fd, int flags, int64_t token);
+
+int rt_probe(struct rt_ring *r, unsigned char *supported, unsigned n);
+int rt_bufring_setup(struct rt_ring *r, struct rt_bufring *b, unsigned bgid,
+                     unsigned entries, unsigned bufsize);
+void rt_bufring_free(struct rt_ring *r, struct rt_bufring *b);
+char *rt_buf_ptr(struct rt_bufring *b, unsigned cqe_flags);
+void rt_buf_recycle(struct rt_bufring *b, unsigned cqe_flags);
+
 int eventfd(unsigned int initval, int flags);
 """
 
@@ -102,6 +129,7 @@ SOURCE = r"""
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
@@ -132,6 +160,19 @@ struct rt_ring {
     void *sq_map; size_t sq_map_len;
     void *cq_map; size_t cq_map_len;
     size_t sqes_len;
+    unsigned reaped_more;
+};
+
+struct rt_bufring {
+    unsigned entries;
+    unsigned bufsize;
+    unsigned bgid;
+    unsigned mask;
+    unsigned short tail;
+    struct io_uring_buf_ring *br;    /* shared with the kernel */
+    size_t br_len;
+    char *bufs;                      /* entries * bufsize bytes */
+    size_t bufs_len;
 };
 
 #define LOAD_ACQ(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -272,16 +313,18 @@ static unsigned rt_reap(struct rt_ring *r, int64_t *out, unsigned cap)
     if (!r->cqes) return 0;
     unsigned head = *r->cq_khead;
     unsigned tail = LOAD_ACQ(r->cq_ktail);
-    unsigned n = 0;
+    unsigned n = 0, more = 0;
     while (head != tail && n < cap) {
         struct io_uring_cqe *cqe = &r->cqes[head & r->cq_mask];
         out[3 * n] = (int64_t)cqe->user_data;
         out[3 * n + 1] = cqe->res;
         out[3 * n + 2] = cqe->flags;
+        more += (cqe->flags & IORING_CQE_F_MORE) != 0;
         head++;
         n++;
     }
     STORE_REL(r->cq_khead, head);
+    r->reaped_more = more;
     return n;
 }
 
@@ -360,6 +403,135 @@ static int rt_prep_poll_add(struct rt_ring *r, int fd, unsigned events, unsigned
     sqe->poll32_events = events;
     sqe->len = flags;
     return 0;
+}
+
+/* A receive that stays armed (Linux 6.0): one completion per arrival, each
+   in a buffer the kernel takes from group bgid, with IORING_CQE_F_MORE while
+   it stays armed. It ends (no F_MORE) at EOF, an error, a cancel, or when the
+   group has no buffer left (-ENOBUFS). */
+static int rt_prep_recv_multishot(struct rt_ring *r, int fd, unsigned bgid, int flags,
+                                  int64_t token)
+{
+    RT_SQE(IORING_OP_RECV, fd)
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = (unsigned short)bgid;
+    sqe->ioprio |= IORING_RECV_MULTISHOT;
+    sqe->msg_flags = (unsigned)flags;
+    return 0;
+}
+
+/* An accept that stays armed (Linux 5.19): one completion (the new fd) per
+   connection, with IORING_CQE_F_MORE while it stays armed. No address: one
+   sockaddr would be shared by every completion. */
+static int rt_prep_accept_multishot(struct rt_ring *r, int fd, int flags, int64_t token)
+{
+    RT_SQE(IORING_OP_ACCEPT, fd)
+    sqe->accept_flags = (unsigned)flags;
+    sqe->ioprio |= IORING_ACCEPT_MULTISHOT;
+    return 0;
+}
+
+/* IORING_REGISTER_PROBE: supported[op] = 1 for each opcode this kernel
+   knows (op < n). 0, or -errno (-EINVAL before Linux 5.6). */
+static int rt_probe(struct rt_ring *r, unsigned char *supported, unsigned n)
+{
+    enum { MAX_OPS = 256 };
+    size_t len = sizeof(struct io_uring_probe) + MAX_OPS * sizeof(struct io_uring_probe_op);
+    struct io_uring_probe *p = calloc(1, len);
+    if (!p) return -ENOMEM;
+    int ret = (int)syscall(__NR_io_uring_register, r->fd, IORING_REGISTER_PROBE, p, MAX_OPS);
+    if (ret < 0) {
+        ret = -errno;
+    } else {
+        memset(supported, 0, n);
+        for (unsigned i = 0; i < p->ops_len && i < MAX_OPS; i++) {
+            unsigned op = p->ops[i].op;
+            if (op < n && (p->ops[i].flags & IO_URING_OP_SUPPORTED)) supported[op] = 1;
+        }
+        ret = 0;
+    }
+    free(p);
+    return ret;
+}
+
+static void rt_bufring_free(struct rt_ring *r, struct rt_bufring *b)
+{
+    if (b->br && r && r->fd >= 0) {
+        struct io_uring_buf_reg reg;
+        memset(&reg, 0, sizeof reg);
+        reg.bgid = (unsigned short)b->bgid;
+        syscall(__NR_io_uring_register, r->fd, IORING_UNREGISTER_PBUF_RING, &reg, 1);
+    }
+    if (b->br) munmap(b->br, b->br_len);
+    if (b->bufs) munmap(b->bufs, b->bufs_len);
+    memset(b, 0, sizeof *b);
+}
+
+/* Register a provided-buffer ring (Linux 5.19) of `entries` (a power of two)
+   buffers of `bufsize` bytes as group bgid, every buffer handed to the
+   kernel. 0, or -errno (-EINVAL before 5.19, -ENOMEM past RLIMIT_MEMLOCK). */
+static int rt_bufring_setup(struct rt_ring *r, struct rt_bufring *b, unsigned bgid,
+                            unsigned entries, unsigned bufsize)
+{
+    memset(b, 0, sizeof *b);
+    if (!entries || (entries & (entries - 1)) || entries > 32768 || !bufsize) return -EINVAL;
+    long page = sysconf(_SC_PAGESIZE);
+    b->br_len = ((entries * sizeof(struct io_uring_buf)) + page - 1) / page * page;
+    void *br = mmap(0, b->br_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (br == MAP_FAILED) return -errno;
+    b->br = br;
+    b->bufs_len = (size_t)entries * bufsize;
+    void *bufs = mmap(0, b->bufs_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+    if (bufs == MAP_FAILED) {
+        int err = errno;
+        b->bufs = NULL;
+        rt_bufring_free(NULL, b);
+        return -err;
+    }
+    b->bufs = bufs;
+    b->entries = entries;
+    b->bufsize = bufsize;
+    b->bgid = bgid;
+    b->mask = entries - 1;
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)br;
+    reg.ring_entries = entries;
+    reg.bgid = (unsigned short)bgid;
+    if (syscall(__NR_io_uring_register, r->fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) {
+        int err = errno;
+        rt_bufring_free(NULL, b);
+        return -err;
+    }
+    for (unsigned i = 0; i < entries; i++) {
+        struct io_uring_buf *buf = &b->br->bufs[i];
+        buf->addr = (uint64_t)(uintptr_t)(b->bufs + (size_t)i * bufsize);
+        buf->len = bufsize;
+        buf->bid = (unsigned short)i;
+    }
+    b->tail = (unsigned short)entries;
+    STORE_REL(&b->br->tail, b->tail);
+    return 0;
+}
+
+/* The bytes of the buffer a completion (its cqe flags) says the kernel filled. */
+static char *rt_buf_ptr(struct rt_bufring *b, unsigned cqe_flags)
+{
+    unsigned bid = cqe_flags >> IORING_CQE_BUFFER_SHIFT;
+    return b->bufs + (size_t)bid * b->bufsize;
+}
+
+/* Hand that buffer back to the kernel (after its bytes were copied out). */
+static void rt_buf_recycle(struct rt_bufring *b, unsigned cqe_flags)
+{
+    unsigned short bid = (unsigned short)(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+    struct io_uring_buf *buf = &b->br->bufs[b->tail & b->mask];
+    buf->addr = (uint64_t)(uintptr_t)(b->bufs + (size_t)bid * b->bufsize);
+    buf->len = b->bufsize;
+    buf->bid = bid;
+    b->tail++;
+    STORE_REL(&b->br->tail, b->tail);
 }
 
 static int rt_prep_timeout(struct rt_ring *r, struct __kernel_timespec *ts, unsigned flags,
