@@ -40,16 +40,18 @@ readiness path costs nothing while nobody uses it.
 from __future__ import annotations
 
 import errno
+import os
 import select
+from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Cancelled, ClosedResourceError
 from ..reactor import Events, Poll, UringUnavailableError
 from .traps import PARK, park_uncancellable
 
 if TYPE_CHECKING:
-    from ..reactor import Ring
+    from ..reactor import BufferRing, Ring
     from .task import Task
 
 #: The poll on the epoll fd, and every ASYNC_CANCEL (whose own result we do
@@ -60,6 +62,19 @@ FIRST_SLOT = 2
 #: SQ slots: a loop turn of 1,000 connections (a recv and a send each) fits
 #: without a mid-turn flush; the CQ gets four times as many.
 ENTRIES = 4096
+#: The provided buffers multishot receives share: 1,024 of 8 KiB (8 MiB of
+#: address space, resident as the kernel cycles through them). Each is
+#: copied out and given back as its completion is reaped, so one loop turn
+#: of up to 1,024 arrivals never runs the group dry.
+BUFFERS, BUFFER_SIZE = 1024, 8192
+#: A multishot op's results not yet taken (chunks received, connections
+#: accepted) past which it is cancelled until its reader catches up: the
+#: kernel's socket buffer (or backlog) then pushes back on the peer, as it
+#: does on readiness.
+MAX_QUEUED = 64
+#: `Op.result` of a multishot op that is not armed and should be (again):
+#: never armed yet, or ended by -ENOBUFS or by a MAX_QUEUED cancel.
+REARM = 1
 
 
 class Op:
@@ -73,7 +88,8 @@ class Op:
     (`RingDriver.release`): a cancelled wait then means `ClosedResourceError`.
     """
 
-    __slots__ = ("closed", "pending", "result", "token", "waker")
+    __slots__ = ("accepts", "closed", "pending", "result", "stopping", "taken", "token",
+                 "waker")
 
     def __init__(self, token: int) -> None:
         self.token = token
@@ -81,17 +97,24 @@ class Op:
         self.closed = False
         self.result = 0
         self.waker: Task | None = None
+        #: A multishot op's results, oldest first, until a task takes them
+        #: (bytes received, or fds accepted when ``accepts``); None for a
+        #: one-shot op. ``stopping``: a MAX_QUEUED cancel is on its way.
+        self.taken: deque[Any] | None = None
+        self.accepts = False
+        self.stopping = False
 
 
 class RingDriver:
     """An io_uring `Ring` driving socket operations, with the epoll `Poll` inside it."""
 
-    __slots__ = ("_completions", "_epfd", "_free", "_poll", "_release", "_slab", "_wake", "ring")
+    __slots__ = ("_completions", "_cqe_buffer", "_cqe_more", "_epfd", "_free", "_poll",
+                 "_release", "_slab", "_wake", "accept_multishot", "buffers", "dropped", "ring")
 
     def __init__(self, poll: Poll, wake: Callable[[Task], None],
                  entries: int | None = None) -> None:
         try:
-            from ..reactor import Completions, Ring
+            from ..reactor import CQE_BUFFER, CQE_MORE, Completions, Ring
         except ImportError:
             raise UringUnavailableError(
                 errno.ENOSYS, "the io_uring backend was not built into this install "
@@ -108,7 +131,23 @@ class RingDriver:
         #: Ops of closed sources whose operation is still in flight: freed
         #: when its completion comes (its slot must not be reused before).
         self._release: set[Op] = set()
+        #: (read, write) ops of sources dropped without close, appended by
+        #: their finalizers (any thread: list.append is atomic), released at
+        #: the next `poll`.
+        self.dropped: list[tuple[Op, Op]] = []
         self.ring.poll_add(self._epfd, select.POLLIN, EPOLL_TOKEN)
+        self._cqe_more = CQE_MORE
+        self._cqe_buffer = CQE_BUFFER
+        #: Multishot receives draw from these; None where the kernel lacks
+        #: them (before 6.0, or RUNTIME_URING_DISABLE): one recv per read.
+        self.buffers: BufferRing | None = None
+        features = self.ring.features
+        if "recv_multishot" in features and "buffer_ring" in features:
+            try:
+                self.buffers = self.ring.buffer_ring(BUFFERS, BUFFER_SIZE)
+            except OSError:
+                pass  # no locked memory left for it (fact 12): one-shot receives
+        self.accept_multishot = "accept_multishot" in features
 
     # -- ops -------------------------------------------------------------------------
 
@@ -122,14 +161,39 @@ class RingDriver:
         op = self._slab[slot] = Op(slot)
         return op
 
+    def multishot(self, op: Op, accepts: bool = False) -> None:
+        """Make ``op`` a multishot op (armed by `arm`, its results queued in ``op.taken``)."""
+        op.taken = deque()
+        op.accepts = accepts
+        op.result = REARM
+
+    def arm(self, op: Op, fd: int) -> None:
+        """Submit ``op``'s multishot receive (or accept) on ``fd``."""
+        if op.accepts:
+            self.ring.accept_multishot(fd, op.token)
+        else:
+            assert self.buffers is not None
+            self.ring.recv_multishot(fd, self.buffers, op.token)
+        op.pending = True
+
     def release(self, op: Op) -> None:
         """The socket is done with ``op``: cancel what it has in flight, free its slot."""
         op.closed = True
-        if op.pending:
+        if op.pending and not self.ring.closed:
             self.ring.cancel(op.token, CANCEL_TOKEN)
             self._release.add(op)
         else:
             self._free_slot(op)
+        self._drop_taken(op)
+
+    @staticmethod
+    def _drop_taken(op: Op) -> None:
+        taken = op.taken
+        if taken and op.accepts:
+            for fd in taken:  # accepted for a listener now closed
+                os.close(fd)
+        if taken:
+            taken.clear()
 
     def _free_slot(self, op: Op) -> None:
         if self._slab[op.token] is op:
@@ -187,6 +251,8 @@ class RingDriver:
         the epoll `Poll`, when its fd polled readable) for `IoDriver.dispatch`.
         """
         ring = self.ring
+        if self.dropped:
+            self._release_dropped()
         if not ring.submit_and_wait(self._completions, timeout):
             return 0
         raw = self._completions.raw
@@ -199,14 +265,27 @@ class RingDriver:
                 op = slab[token]
                 if op is None:
                     continue
-                op.result = raw[i + 1]
-                op.pending = False
+                taken = op.taken
+                if taken is None:
+                    op.result = raw[i + 1]
+                    op.pending = False
+                elif raw[i + 2] & self._cqe_more:
+                    # A multishot's result, and it stays armed: queue it.
+                    result = raw[i + 1]
+                    taken.append(result if op.accepts
+                                 else self.buffers.take(raw[i + 2], result))  # type: ignore[union-attr]
+                    if len(taken) >= MAX_QUEUED and not op.stopping:
+                        op.stopping = True
+                        ring.cancel(token, CANCEL_TOKEN)
+                else:
+                    self._ended(op, raw[i + 1], raw[i + 2])
                 task = op.waker
                 if task is not None:
                     wake(task)
-                if self._release and op in self._release:
+                if self._release and not op.pending and op in self._release:
                     self._release.discard(op)
                     self._free_slot(op)
+                    self._drop_taken(op)
             elif token == EPOLL_TOKEN:
                 epoll_ready = True
         if not epoll_ready:
@@ -216,6 +295,33 @@ class RingDriver:
         n = self._poll.poll(events, 0)
         ring.poll_add(self._epfd, select.POLLIN, EPOLL_TOKEN)
         return n
+
+    def _release_dropped(self) -> None:
+        dropped, self.dropped = self.dropped, []
+        for ops in dropped:
+            for op in ops:
+                if not op.closed:
+                    self.release(op)
+
+    def _ended(self, op: Op, result: int, flags: int) -> None:
+        """A multishot op's last completion (no ``F_MORE``): what a reader sees next."""
+        op.pending = False
+        op.stopping = False
+        taken = op.taken
+        assert taken is not None
+        if flags & self._cqe_buffer:
+            assert self.buffers is not None
+            if result > 0:
+                taken.append(self.buffers.take(flags, result))
+                result = REARM  # ended with data (say, the CQ overflowed): arm again
+            else:
+                self.buffers.give_back(flags)
+        elif op.accepts and result >= 0:
+            taken.append(result)
+            result = REARM
+        if result in (-errno.ENOBUFS, -errno.ECANCELED) and not op.closed:
+            result = REARM  # out of buffers, or our MAX_QUEUED cancel: arm again
+        op.result = result
 
     def close(self) -> None:
         """Cancel everything in flight and wait for it (`Ring.close`), then release the ring."""

@@ -23,10 +23,28 @@ then returns its result (the bytes received, the bytes sent, the accepted
 connection) and the task gets `Cancelled` at its next checkpoint. A
 `Stream` that was filling its buffer keeps those bytes in the buffer.
 
-Reads go into one buffer per socket, allocated once at the largest size
-asked for and never cleared: only the pages the kernel writes become
-resident, so an idle connection's pending 64 KiB receive costs a page or
-two, not 64 KiB.
+Three paths skip the per-operation round trip where the kernel allows:
+
+* **TCP reads come from one multishot receive** (Linux 6.0): armed at the
+  first read, it stays armed; the kernel picks a buffer from the driver's
+  provided-buffer ring for each arrival, and `RingDriver.poll` copies the
+  bytes out (one ``bytes``), gives the buffer back and queues the bytes on
+  the read op (``op.taken``). A read takes from that queue without a park
+  when something is there, and parks at most once per arrival when not.
+  Cancelled while parked, it simply raises: nothing is in the kernel to
+  cancel, and what arrives later waits for the next read.
+* **Listeners accept with one multishot accept** (5.19), the same way: the
+  kernel accepts, the fds queue, `accept` takes one (its peer address from
+  ``getpeername``: a multishot accept writes none).
+* **A send the kernel can take at once goes out at once** (`try_send`: a
+  plain ``send``, as on readiness): no operation, no park. Only what it
+  could not take is submitted, with ``MSG_WAITALL``, and awaited.
+
+Where the kernel lacks them (or ``RUNTIME_URING_DISABLE`` names them) each
+read and accept is one operation. Those reads go into one buffer per socket,
+allocated once at the largest size asked for and never cleared: only the
+pages the kernel writes become resident, so an idle connection's pending
+64 KiB receive costs a page or two, not 64 KiB.
 """
 
 from __future__ import annotations
@@ -40,9 +58,9 @@ from ..errors import BusyResourceError, ClosedResourceError
 from ..reactor import Message, SockAddr, allocate_buffer, buffer_bytes
 from . import context
 from .io_wait import wait_readable, wait_writable
-from .ring_driver import Op, RingDriver
+from .ring_driver import REARM, Op, RingDriver
 from .source import Address
-from .traps import budget_spent_or_cancelled, checkpoint_if_cancelled
+from .traps import PARK, budget_spent_or_cancelled, checkpoint_if_cancelled
 
 #: MSG_NOSIGNAL: a reset peer is an EPIPE here, never a SIGPIPE (as ints:
 #: the socket module's IntFlag arithmetic costs a microsecond per call).
@@ -54,6 +72,7 @@ _SEND_ALL = _NOSIGNAL | int(socket.MSG_WAITALL)
 #: moves at most MAX_RW_COUNT (2 GiB - 4 KiB) per call anyway. A bigger send
 #: is a partial one (write_all sends the rest); a bigger read reads less.
 MAX_OP_BYTES = 1 << 30
+_MULTISHOT_FAMILIES = (socket.AF_INET, socket.AF_INET6)
 
 
 def _error(result: int, what: str = "") -> OSError:
@@ -82,6 +101,11 @@ class RingSource:
         self._rmsg: Message | None = None
         self._wmsg: Message | None = None
         self._peer: SockAddr | None = None
+        if self._stream and driver.buffers is not None and sock.family in _MULTISHOT_FAMILIES:
+            # TCP reads come from one multishot receive, armed at the first
+            # read. (Not AF_UNIX: its recvmsg for fds goes by readiness, and a
+            # multishot would take the bytes sent with them.)
+            driver.multishot(self._read)
 
     @property
     def closed(self) -> bool:
@@ -122,6 +146,11 @@ class RingSource:
 
     async def recv_into(self, buf: Any, nbytes: int = 0) -> int:
         """Read into ``buf``; 0 means EOF. Waits while nothing is buffered."""
+        if self._read.taken is not None:
+            view = memoryview(buf).cast("B")
+            data = await self.recv(nbytes or len(view))
+            view[:len(data)] = data
+            return len(data)
         ring = self._driver.ring
         nbytes = min(nbytes or memoryview(buf).nbytes, MAX_OP_BYTES)
         return await self._operate(
@@ -134,6 +163,17 @@ class RingSource:
         if runner.budget <= 0 or runner.live_cancels:
             await budget_spent_or_cancelled(runner)
         op = self._read
+        taken = op.taken
+        if taken:  # the multishot receive has bytes waiting: no park
+            if op.waker is not None or op.closed:
+                raise self._refuse(op, True)
+            data: bytes = taken.popleft()
+            if len(data) > max_bytes:
+                taken.appendleft(data[max_bytes:])
+                return data[:max_bytes]
+            return data
+        if taken is not None:
+            return await self._recv_multishot(op, max_bytes)
         if op.pending or op.waker is not None or op.closed:
             raise self._refuse(op, True)
         max_bytes = min(max_bytes, MAX_OP_BYTES)
@@ -147,9 +187,68 @@ class RingSource:
             raise _error(n)
         return buffer_bytes(buf, n)
 
+    async def _wait_taken(self, op: Op) -> Any:
+        """The oldest result of ``op``'s multishot, parking (at most once per
+        arrival) while there is none; arms it first if it is not armed.
+
+        The result is taken out only here, after the park: a task cancelled
+        while parked leaves everything queued for the next read (nothing is
+        in the kernel to cancel, and nothing is lost). Raises the error the
+        multishot ended with, once; after EOF, returns ``None`` every time.
+        """
+        taken = op.taken
+        assert taken is not None
+        if op.waker is not None or op.closed:
+            raise self._refuse(op, not op.accepts)
+        while not taken:
+            if op.pending:
+                op.waker = self._runner.current
+                try:
+                    await PARK
+                finally:
+                    op.waker = None
+                if op.closed:
+                    raise ClosedResourceError("the socket was closed while a task waited on it")
+            elif op.result == REARM:
+                self._driver.arm(op, self.sock.fileno())
+            elif op.result == 0 and not op.accepts:
+                return None  # EOF
+            else:
+                result, op.result = op.result, REARM if op.accepts else 0
+                raise _error(result)
+        return taken.popleft()
+
+    async def _recv_multishot(self, op: Op, max_bytes: int) -> bytes:
+        data = await self._wait_taken(op)
+        if data is None:
+            return b""
+        if len(data) > max_bytes:
+            op.taken.appendleft(data[max_bytes:])  # type: ignore[union-attr]
+            return data[:max_bytes]  # type: ignore[no-any-return]
+        return data  # type: ignore[no-any-return]
+
     def try_send(self, data: Any) -> int | None:
-        """Always ``None``: every send is submitted and awaited (see `send`)."""
-        return None
+        """Send some of ``data`` now with a plain ``send`` if that needs no wait:
+        the byte count, or ``None`` when the caller must ``await send(data)``
+        (the kernel's buffer is full, a ring send is in flight or waited for,
+        the task's budget is spent, or a cancel is live).
+
+        A send the kernel can take at once is done at once, as on readiness:
+        one system call, no operation, no park (the echo's write in a round
+        trip). Only what it cannot take goes to the ring, after it.
+        """
+        runner = self._runner
+        if runner.budget <= 1 or runner.live_cancels:
+            return None
+        op = self._write
+        if op.pending or op.waker is not None or op.closed:
+            return None  # never overtake a ring send
+        try:
+            n: int = self.sock.send(data)
+        except BlockingIOError:
+            return None
+        runner.budget -= 1
+        return n
 
     async def send(self, data: Any) -> int:
         """Send some of ``data``; return how many bytes the kernel took."""
@@ -244,6 +343,28 @@ class RingSource:
 
     async def accept(self) -> tuple[socket.socket, Address]:
         """Accept one connection (non-blocking socket) and its peer address."""
+        op = self._read
+        driver = self._driver
+        if not op.accepts and not op.pending and not op.taken:
+            # A listener: its read op was made for receiving (a TCP socket's
+            # is). The first accept arms a multishot accept instead, so later
+            # ones take connections the kernel has already accepted, with no
+            # SQE; where the kernel has none, each accept is one operation.
+            if driver.accept_multishot:
+                driver.multishot(op, accepts=True)
+            else:
+                op.taken = None
+        if op.taken is not None:
+            await checkpoint_if_cancelled()
+            listener = self.sock
+            while True:
+                fd = await self._wait_taken(op)
+                conn = socket.socket(listener.family, listener.type, listener.proto, fileno=fd)
+                try:
+                    return conn, conn.getpeername()  # a multishot accept writes no address
+                except OSError:
+                    # Reset and gone before we asked: no one to serve.
+                    conn.close()
         peer = self._peer
         if peer is None:
             peer = self._peer = SockAddr(self.sock.family)
@@ -277,6 +398,15 @@ class RingSource:
             # Operations still queued name this fd by number: submit them
             # before the number can be closed and reused (ring fact 5).
             driver.flush()
+
+    def __del__(self) -> None:
+        # Dropped without close: its slots, and a multishot still armed (which
+        # holds the file open, ring fact 5, so the peer would never see the
+        # close), go back to the driver, at its next turn: a finalizer can
+        # run on any thread and in the middle of anything.
+        read = getattr(self, "_read", None)
+        if read is not None and not read.closed:
+            self._driver.dropped.append((read, self._write))
 
     def detach(self) -> socket.socket:
         """Stop using the socket without closing it; it is the caller's again."""

@@ -13,8 +13,11 @@ from __future__ import annotations
 import array
 import errno
 import gc
+import mmap
 import os
+import pathlib
 import socket
+import warnings
 import weakref
 
 import pytest
@@ -134,12 +137,19 @@ def test_a_cancelled_recv_into_holds_its_buffer_until_the_kernel_lets_go() -> No
     assert untouched == bytes(16) and data == b"after the cancel"
 
 
-def test_data_racing_a_cancel_is_returned_or_left_for_the_next_read() -> None:
-    # The peer's bytes are in the socket before the cancel is even submitted,
-    # with the recv still queued (even rounds) or already waiting in the
-    # kernel (odd rounds): the recv may win (Stream.read returns the bytes;
-    # Cancelled comes at the next checkpoint) or the cancel may (the bytes
-    # stay in the socket). Either way, every byte sent is read once, in order.
+@pytest.mark.parametrize("multishot", [False, True], ids=["one-shot", "multishot"])
+def test_data_racing_a_cancel_is_returned_or_left_for_the_next_read(
+        multishot: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One-shot: the peer's bytes are in the socket before the cancel is even
+    # submitted, with the recv still queued (even rounds) or already waiting
+    # in the kernel (odd rounds): the recv may win (Stream.read returns the
+    # bytes; Cancelled comes at the next checkpoint) or the cancel may (the
+    # bytes stay in the socket). Multishot: nothing is cancelled in the
+    # kernel; bytes that arrive after the reader left wait in the source's
+    # queue. Either way, every byte sent is read once, in order.
+    if not multishot:
+        monkeypatch.setenv("RUNTIME_URING_DISABLE", "recv_multishot")
+
     async def main() -> tuple[bytes, int]:
         got = bytearray()
         won = 0
@@ -171,8 +181,9 @@ def test_data_racing_a_cancel_is_returned_or_left_for_the_next_read() -> None:
 
     got, won = run(main())  # type: ignore[misc]
     assert got == b"".join(b"<%d>" % i for i in range(200))
-    # Even rounds: the recv is issued before the cancel and finds the bytes.
-    assert won >= 100, won
+    if not multishot:
+        # Even rounds: the recv is issued before the cancel and finds the bytes.
+        assert won >= 100, won
 
 
 def test_read_exact_keeps_bytes_that_completed_during_a_cancel_in_the_stream_buffer() -> None:
@@ -374,25 +385,124 @@ def test_an_operation_bigger_than_one_sqe_carries_is_split(monkeypatch: pytest.M
     # An SQE's length is 32 bits: a 5 GiB write_all would not fit one send
     # (cffi refused it with OverflowError). Each operation moves at most
     # MAX_OP_BYTES; write_all sends the rest, and a read asks for no more.
-    # Shown with the cap lowered to 1000 bytes instead of 5 GiB of memory.
+    # Shown with the cap lowered to 64 KiB; the one-shot receive (multishot
+    # off) is the read that asks for a size.
     from runtime.executor import ring_source
+    from runtime.reactor import Ring
 
-    monkeypatch.setattr(ring_source, "MAX_OP_BYTES", 1000)
-    payload = bytes(range(256)) * 40  # 10,240 bytes: eleven capped sends
+    monkeypatch.setattr(ring_source, "MAX_OP_BYTES", 65536)
+    monkeypatch.setenv("RUNTIME_URING_DISABLE", "recv_multishot")
+    sends = _spy_on_ring_sends(monkeypatch, Ring)
+    payload = bytes(range(256)) * 16384  # 4 MiB: more than the socket buffers take at once
 
     async def main() -> tuple[bytes, int]:
         async with await TcpListener.bind("127.0.0.1", 0) as listener:
             client = await TcpStream.connect("127.0.0.1", listener.local_address[1])
             async with client, await listener.accept() as server:
-                await client.write_all(payload)
-                await client.shutdown_write()
+                async def write() -> None:
+                    await client.write_all(payload)
+                    await client.shutdown_write()
+
+                runtime.spawn(write())
                 got = bytearray()
                 largest = 0
-                while chunk := await server.read(65536):
+                while chunk := await server.read(1 << 20):
                     largest = max(largest, len(chunk))
                     got += chunk
                 return bytes(got), largest
 
     got, largest = run(main())  # type: ignore[misc]
     assert got == payload
-    assert largest <= 1000
+    assert largest <= 65536
+    assert sends and max(sends) <= 65536  # what try_send's plain send left went capped
+
+
+def _spy_on_ring_sends(monkeypatch: pytest.MonkeyPatch, ring_class: type) -> list[int]:
+    """The length of every `Ring.send` from now on."""
+    sends: list[int] = []
+    real = ring_class.send
+
+    def send(self: object, fd: int, data: object, token: int, flags: int = 0) -> None:
+        sends.append(len(data))  # type: ignore[arg-type]
+        real(self, fd, data, token, flags)
+
+    monkeypatch.setattr(ring_class, "send", send)
+    return sends
+
+
+@pytest.mark.timeout(60)
+def test_write_all_of_5_gib_goes_out_in_capped_operations_until_the_peer_resets(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> None:
+    # 5 GiB without 5 GiB of memory: a shared mapping of a sparse file reads
+    # as zeros and allocates nothing. The peer reads 4 MiB, checks them, and
+    # resets; write_all must have sent in SQE-sized operations (never a
+    # length past 32 bits) and end with the reset, not an OverflowError.
+    from runtime.executor.ring_source import MAX_OP_BYTES
+    from runtime.reactor import Ring
+
+    sends = _spy_on_ring_sends(monkeypatch, Ring)
+
+    async def main(view: memoryview) -> tuple[type[BaseException] | None, bytes]:
+        async with await TcpListener.bind("127.0.0.1", 0) as listener:
+            client = await TcpStream.connect("127.0.0.1", listener.local_address[1])
+            async with client, await listener.accept() as server:
+                async def write() -> type[BaseException] | None:
+                    try:
+                        await client.write_all(view)
+                    except OSError as exc:
+                        return type(exc)  # not exc: its frames hold views of the mapping
+                    return None
+
+                writer = runtime.spawn(write())
+                got = await server.read_exact(4 << 20)
+                reset_on_close(server.socket)
+                await server.aclose()
+                return await writer, got
+
+    with open(tmp_path / "sparse", "w+b") as f:
+        f.truncate(5 << 30)
+        mapping = mmap.mmap(f.fileno(), 5 << 30, access=mmap.ACCESS_READ)
+    with memoryview(mapping) as view:
+        error, got = run(main(view))  # type: ignore[misc]
+    gc.collect()
+    mapping.close()
+    assert got == bytes(4 << 20)
+    assert error in (ConnectionResetError, BrokenPipeError), error
+    assert sends and max(sends) <= MAX_OP_BYTES
+
+
+def test_streams_dropped_without_close_release_their_ops_and_the_peer_sees_the_close() -> None:
+    # A TCP stream's multishot receive holds the file open in the kernel (ring
+    # fact 5): if a dropped stream left it armed, its slot, its operation and
+    # the connection itself would live on, and the peer would never see EOF.
+    async def main() -> tuple[int, int, int, int, list[bytes]]:
+        driver = context.runner().ring
+        assert driver is not None
+        live = lambda: sum(op is not None for op in driver._slab)  # noqa: E731
+        async with await TcpListener.bind("127.0.0.1", 0) as listener:
+            port = listener.local_address[1]
+            async with await TcpStream.connect("127.0.0.1", port), await listener.accept():
+                pass  # the listener's (multishot) accept is armed from here on
+            before = (live(), driver.ring.in_flight)
+            clients = []
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                for _ in range(10):
+                    client = await TcpStream.connect("127.0.0.1", port)
+                    server = await listener.accept()
+                    await client.write_all(b"x")
+                    assert await server.read() == b"x"  # its multishot is armed now
+                    clients.append(client)
+                    del server  # dropped, never closed
+                gc.collect()
+            eofs = []
+            for client in clients:
+                with runtime.fail_after(5):
+                    eofs.append(await client.read())
+                await client.aclose()
+            after = (live(), driver.ring.in_flight)
+        return (*before, *after, eofs)
+
+    live_before, in_flight_before, live_after, in_flight_after, eofs = run(main())  # type: ignore[misc]
+    assert eofs == [b""] * 10
+    assert (live_after, in_flight_after) == (live_before, in_flight_before)
