@@ -200,10 +200,18 @@ class RingDriver:
             self._slab[op.token] = None
             self._free.append(op.token)
 
-    def flush(self) -> None:
+    def flush(self, settle: bool = False) -> None:
         """Hand queued SQEs to the kernel now: before a socket's fd is closed, the
-        operations naming that fd number must hold the file (fact 5), not the number."""
-        if self.ring.queued:
+        operations naming that fd number must hold the file (fact 5), not the number.
+
+        ``settle``: a multishot was just cancelled; have the kernel run the
+        cancel's deferred work now, so the operation lets go of the file and
+        closing the fd closes the connection at once (the peer sees it even
+        if the loop does not turn again for a while).
+        """
+        if settle:
+            self.ring.run_work()
+        elif self.ring.queued:
             self.ring.submit()
 
     async def wait(self, op: Op, task: Task) -> int:
@@ -258,6 +266,10 @@ class RingDriver:
         raw = self._completions.raw
         slab = self._slab
         wake = self._wake
+        more, max_queued = self._cqe_more, MAX_QUEUED
+        buffers = self.buffers
+        if buffers is not None:
+            memory, size, shift = buffers.memory, buffers.size, buffers.SHIFT
         epoll_ready = False
         for i in range(0, len(raw), 3):
             token = raw[i]
@@ -269,12 +281,18 @@ class RingDriver:
                 if taken is None:
                     op.result = raw[i + 1]
                     op.pending = False
-                elif raw[i + 2] & self._cqe_more:
+                elif raw[i + 2] & more:
                     # A multishot's result, and it stays armed: queue it.
+                    # Received bytes are copied out of their buffer here
+                    # (a slice of the buffer memory: one bytes, no call);
+                    # the buffers go back after the loop, in one call.
                     result = raw[i + 1]
-                    taken.append(result if op.accepts
-                                 else self.buffers.take(raw[i + 2], result))  # type: ignore[union-attr]
-                    if len(taken) >= MAX_QUEUED and not op.stopping:
+                    if op.accepts:
+                        taken.append(result)
+                    else:
+                        start = (raw[i + 2] >> shift) * size
+                        taken.append(memory[start:start + result])
+                    if len(taken) >= max_queued and not op.stopping:
                         op.stopping = True
                         ring.cancel(token, CANCEL_TOKEN)
                 else:
@@ -288,6 +306,8 @@ class RingDriver:
                     self._drop_taken(op)
             elif token == EPOLL_TOKEN:
                 epoll_ready = True
+        if buffers is not None:
+            buffers.recycle_reaped(self._completions)
         if not epoll_ready:
             return 0
         # Drain, then re-arm: an event arriving in between finds epoll's fd
@@ -310,12 +330,13 @@ class RingDriver:
         taken = op.taken
         assert taken is not None
         if flags & self._cqe_buffer:
-            assert self.buffers is not None
+            # (The buffer goes back with the batch's, after poll's loop.)
+            buffers = self.buffers
+            assert buffers is not None
             if result > 0:
-                taken.append(self.buffers.take(flags, result))
+                start = (flags >> buffers.SHIFT) * buffers.size
+                taken.append(buffers.memory[start:start + result])
                 result = REARM  # ended with data (say, the CQ overflowed): arm again
-            else:
-                self.buffers.give_back(flags)
         elif op.accepts and result >= 0:
             taken.append(result)
             result = REARM

@@ -164,16 +164,28 @@ class RingSource:
             await budget_spent_or_cancelled(runner)
         op = self._read
         taken = op.taken
-        if taken:  # the multishot receive has bytes waiting: no park
+        if taken is not None:
+            # The multishot path (`_wait_taken`, written out: every stream
+            # read comes here). Bytes waiting: no park.
             if op.waker is not None or op.closed:
                 raise self._refuse(op, True)
+            while not taken:
+                if op.pending:
+                    op.waker = runner.current
+                    try:
+                        await PARK
+                    finally:
+                        op.waker = None
+                    if op.closed:
+                        raise ClosedResourceError(
+                            "the socket was closed while a task waited on it")
+                elif self._ended(op):
+                    return b""
             data: bytes = taken.popleft()
             if len(data) > max_bytes:
                 taken.appendleft(data[max_bytes:])
                 return data[:max_bytes]
             return data
-        if taken is not None:
-            return await self._recv_multishot(op, max_bytes)
         if op.pending or op.waker is not None or op.closed:
             raise self._refuse(op, True)
         max_bytes = min(max_bytes, MAX_OP_BYTES)
@@ -195,6 +207,7 @@ class RingSource:
         while parked leaves everything queued for the next read (nothing is
         in the kernel to cancel, and nothing is lost). Raises the error the
         multishot ended with, once; after EOF, returns ``None`` every time.
+        (`recv` writes this out.)
         """
         taken = op.taken
         assert taken is not None
@@ -209,23 +222,22 @@ class RingSource:
                     op.waker = None
                 if op.closed:
                     raise ClosedResourceError("the socket was closed while a task waited on it")
-            elif op.result == REARM:
-                self._driver.arm(op, self.sock.fileno())
-            elif op.result == 0 and not op.accepts:
-                return None  # EOF
-            else:
-                result, op.result = op.result, REARM if op.accepts else 0
-                raise _error(result)
+            elif self._ended(op):
+                return None
         return taken.popleft()
 
-    async def _recv_multishot(self, op: Op, max_bytes: int) -> bytes:
-        data = await self._wait_taken(op)
-        if data is None:
-            return b""
-        if len(data) > max_bytes:
-            op.taken.appendleft(data[max_bytes:])  # type: ignore[union-attr]
-            return data[:max_bytes]  # type: ignore[no-any-return]
-        return data  # type: ignore[no-any-return]
+    def _ended(self, op: Op) -> bool:
+        """``op``'s multishot is not armed and nothing is queued: arm it again
+        (False), say EOF (True), or raise the error it ended with (once: a
+        read after it sees EOF, as after a reset on readiness)."""
+        result = op.result
+        if result == REARM:
+            self._driver.arm(op, self.sock.fileno())
+            return False
+        if result == 0 and not op.accepts:
+            return True
+        op.result = REARM if op.accepts else 0  # an accept error passes (EMFILE...)
+        raise _error(result)
 
     def try_send(self, data: Any) -> int | None:
         """Send some of ``data`` now with a plain ``send`` if that needs no wait:
@@ -393,11 +405,13 @@ class RingSource:
             # and its number's ScheduledIo goes, as ReadySource.close does.
             self._runner.io.notify_closing(self.sock.fileno())
             driver = self._driver
-            driver.release(self._read)
+            read = self._read
+            armed = read.taken is not None and read.pending
+            driver.release(read)
             driver.release(self._write)
             # Operations still queued name this fd by number: submit them
             # before the number can be closed and reused (ring fact 5).
-            driver.flush()
+            driver.flush(settle=armed)
 
     def __del__(self) -> None:
         # Dropped without close: its slots, and a multishot still armed (which

@@ -501,6 +501,15 @@ class Ring:
             self._enter_failed(ret)
         return max(ret, 0)
 
+    def run_work(self) -> None:
+        """Submit what is queued and have the kernel finish what it can now,
+        waiting for nothing: with ``DEFER_TASKRUN`` (fact 10) a cancelled
+        operation lets go of its file (fact 5) only when we enter the kernel
+        asking for events. Its completion is reaped by the next wait."""
+        ret = lib.rt_run_work(self._r)
+        if ret < 0 and ret != -errno.EINTR:
+            self._enter_failed(ret)
+
     def _enter_failed(self, ret: int) -> None:
         if ret == -errno.EBADF and self._closed:
             raise RingClosedError("this Ring is closed")
@@ -549,15 +558,16 @@ class Ring:
         # A completion ends its operation unless it says more will come
         # (a multishot's F_MORE; multishots own no memory of ours).
         self._inflight -= n - r.reaped_more
-        tokens = raw[::3]
         owned = self._owned
-        if owned:
-            pop = owned.pop
-            for token in tokens:
-                pop(token, None)
         waker = self._waker
-        if waker is not None and waker.token in tokens:
-            waker._rearm()
+        if owned or waker is not None:
+            tokens = raw[::3]
+            if owned:
+                pop = owned.pop
+                for token in tokens:
+                    pop(token, None)
+            if waker is not None and waker.token in tokens:
+                waker._rearm()
         return int(n)
 
     # -- closing -------------------------------------------------------------------------
@@ -631,13 +641,21 @@ class BufferRing:
     and hands the buffer straight back to the kernel.
     """
 
-    __slots__ = ("_b", "bgid", "entries", "size")
+    __slots__ = ("_b", "bgid", "entries", "memory", "size")
+
+    #: A completion's flags >> this is the id of the buffer it filled.
+    SHIFT = lib.rt_cqe_buffer_shift
 
     def __init__(self, b: Any, bgid: int) -> None:
         self._b = b
         self.bgid = bgid
         self.entries = int(b.entries)
         self.size = int(b.bufsize)
+        #: All the buffers, one after another: buffer ``i`` is
+        #: ``memory[i * size:(i + 1) * size]`` (slicing it copies into a
+        #: ``bytes``), for a caller that copies out without a call per
+        #: completion and gives the buffers back with `recycle_reaped`.
+        self.memory = ffi.buffer(b.bufs, self.entries * self.size)
 
     def take(self, flags: int, nbytes: int) -> bytes:
         """The ``nbytes`` the completion with ``flags`` received; its buffer is recycled."""
@@ -649,6 +667,14 @@ class BufferRing:
     def give_back(self, flags: int) -> None:
         """Recycle the buffer of a completion whose bytes are not wanted."""
         lib.rt_buf_recycle(self._b, flags)
+
+    def recycle_reaped(self, completions: Completions) -> int:
+        """Give back every buffer the last `Ring.submit_and_wait` into
+        ``completions`` reaped (their bytes copied out by now): one call per
+        batch instead of one per completion. Every buffer completion of the
+        batch must be from this group. Returns how many."""
+        return int(lib.rt_buf_recycle_reaped(self._b, completions._out,
+                                             len(completions.raw) // 3))
 
 
 #: Beyond the 5.11 baseline, by the opcodes IORING_REGISTER_PROBE lists:

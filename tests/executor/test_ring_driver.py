@@ -506,3 +506,21 @@ def test_streams_dropped_without_close_release_their_ops_and_the_peer_sees_the_c
     live_before, in_flight_before, live_after, in_flight_after, eofs = run(main())  # type: ignore[misc]
     assert eofs == [b""] * 10
     assert (live_after, in_flight_after) == (live_before, in_flight_before)
+
+
+def test_closing_a_stream_with_its_multishot_armed_closes_the_connection_at_once() -> None:
+    # The armed receive holds the file (ring fact 5) until its cancel's
+    # deferred work runs (fact 10): close runs it, so the peer sees the close
+    # even while this task goes on without letting the loop turn.
+    async def main() -> bytes:
+        async with await TcpListener.bind("127.0.0.1", 0) as listener:
+            raw = socket.create_connection(listener.local_address)
+            with raw:
+                stream = await listener.accept()
+                raw.send(b"x")
+                assert await stream.read() == b"x"  # armed from here on
+                await stream.aclose()
+                raw.settimeout(2)
+                return raw.recv(10)  # blocking: the loop does not turn
+
+    assert run(main()) == b""

@@ -56,8 +56,10 @@ struct rt_bufring {
     unsigned entries;
     unsigned bufsize;
     unsigned bgid;
+    char *bufs;
     ...;
 };
+static const int rt_cqe_buffer_shift;
 
 #define IORING_SETUP_CQSIZE ...
 #define IORING_SETUP_SUBMIT_ALL ...
@@ -96,6 +98,7 @@ unsigned rt_sq_pending(struct rt_ring *r);
 unsigned rt_sq_space(struct rt_ring *r);
 unsigned rt_cq_ready(struct rt_ring *r);
 int rt_enter(struct rt_ring *r, unsigned wait_nr, int64_t timeout_ns);
+int rt_run_work(struct rt_ring *r);
 unsigned rt_reap(struct rt_ring *r, int64_t *out, unsigned cap);
 
 int rt_prep_nop(struct rt_ring *r, int64_t token);
@@ -121,6 +124,7 @@ int rt_bufring_setup(struct rt_ring *r, struct rt_bufring *b, unsigned bgid,
 void rt_bufring_free(struct rt_ring *r, struct rt_bufring *b);
 char *rt_buf_ptr(struct rt_bufring *b, unsigned cqe_flags);
 void rt_buf_recycle(struct rt_bufring *b, unsigned cqe_flags);
+unsigned rt_buf_recycle_reaped(struct rt_bufring *b, const int64_t *out, unsigned n);
 
 int eventfd(unsigned int initval, int flags);
 """
@@ -304,6 +308,19 @@ static int rt_enter(struct rt_ring *r, unsigned wait_nr, int64_t timeout_ns)
         flags |= IORING_ENTER_EXT_ARG;
     }
     int ret = (int)syscall(__NR_io_uring_enter, r->fd, to_submit, wait_nr, flags, argp, argsz);
+    return ret < 0 ? -errno : ret;
+}
+
+/* Submit what is queued and run the ring's deferred task work now
+   (IORING_ENTER_GETEVENTS, waiting for nothing): completions the kernel has
+   ready are posted, and the requests they end let go of their files. */
+static int rt_run_work(struct rt_ring *r)
+{
+    if (!r->sqes) return -EBADF;
+    STORE_REL(r->sq_ktail, r->sq_tail);
+    unsigned to_submit = r->sq_tail - LOAD_ACQ(r->sq_khead);
+    int ret = (int)syscall(__NR_io_uring_enter, r->fd, to_submit, 0, IORING_ENTER_GETEVENTS,
+                           NULL, 0);
     return ret < 0 ? -errno : ret;
 }
 
@@ -532,6 +549,32 @@ static void rt_buf_recycle(struct rt_bufring *b, unsigned cqe_flags)
     buf->bid = bid;
     b->tail++;
     STORE_REL(&b->br->tail, b->tail);
+}
+
+static const int rt_cqe_buffer_shift = IORING_CQE_BUFFER_SHIFT;
+
+/* Give back every buffer the n completions in out (as rt_reap wrote them)
+   were received into: one call per batch, after its bytes were copied out.
+   Every buffer completion of the batch must come from this ring's group.
+   Returns how many were given back. */
+static unsigned rt_buf_recycle_reaped(struct rt_bufring *b, const int64_t *out, unsigned n)
+{
+    unsigned given = 0;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned flags = (unsigned)out[3 * i + 2];
+        if (!(flags & IORING_CQE_F_BUFFER)) continue;
+        unsigned short bid = (unsigned short)(flags >> IORING_CQE_BUFFER_SHIFT);
+        struct io_uring_buf *buf = &b->br->bufs[(unsigned short)(b->tail + given) & b->mask];
+        buf->addr = (uint64_t)(uintptr_t)(b->bufs + (size_t)bid * b->bufsize);
+        buf->len = b->bufsize;
+        buf->bid = bid;
+        given++;
+    }
+    if (given) {
+        b->tail = (unsigned short)(b->tail + given);
+        STORE_REL(&b->br->tail, b->tail);
+    }
+    return given;
 }
 
 static int rt_prep_timeout(struct rt_ring *r, struct __kernel_timespec *ts, unsigned flags,
