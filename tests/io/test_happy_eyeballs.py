@@ -20,7 +20,6 @@ import runtime
 from runtime.io import TcpListener, TcpStream
 from runtime.io.happy_eyeballs import connect_first, interleave_families
 from tests.helpers import HAS_IPV6, refused_address
-from tests.helpers.backend_limits import skip_unless_run_backend_supports
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
 
@@ -118,8 +117,6 @@ def test_a_single_failing_target_raises_its_own_error() -> None:
 def test_the_single_error_raised_is_referenced_by_nothing_left_behind() -> None:
     # anyio's test_happy_eyeballs_refcycles (CPython PR 124859): a list of the
     # errors kept it, and with it every frame of the failed attempts, alive.
-    skip_unless_run_backend_supports("so_error", "a refused connect reads as ENOTCONN")
-
     async def main() -> list[object]:
         with refused_address() as a:
             try:

@@ -15,7 +15,6 @@ import pytest
 import runtime
 from runtime.io import TcpStream, serve_tcp
 from tests.helpers import HAS_IPV6
-from tests.helpers.backend_limits import run_backend_lacks, skip_unless_run_backend_supports
 from tests.helpers.pairs import HOSTS
 from tests.helpers.platform_gaps import posix_only
 

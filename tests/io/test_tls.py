@@ -331,8 +331,8 @@ def test_a_reset_in_the_middle_of_a_record_is_broken_resource_error(certs: Certs
             return info.value.__cause__
 
     cause = runtime.run(main())
-    if run_backend_lacks("so_error") or run_backend_lacks("reset_error"):
-        # The backend reads a reset as EOF (tests/reactor/limits.py): an EOF mid-record.
+    if run_backend_lacks("reset_error"):
+        # The backend reads a reset as EOF (tests/helpers/limits.py): an EOF mid-record.
         assert isinstance(cause, ssl.SSLError | ConnectionResetError)
     else:
         assert isinstance(cause, ConnectionResetError)

@@ -400,7 +400,7 @@ def test_a_low_memlock_limit_gets_a_smaller_ring_or_a_clear_error() -> None:
     none = run_with_memlock("""
         import runtime
         from runtime.reactor.errors import UringUnavailableError
-        from tests.backend_pass import why_uring_unavailable
+        from tests.helpers.backend_pass import why_uring_unavailable
 
         async def main():
             return "ran"
