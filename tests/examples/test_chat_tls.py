@@ -102,3 +102,25 @@ def test_the_chat_server_names_a_key_that_does_not_match(tls_files: Certs) -> No
                              str(tls_files.ca_file)], capture_output=True, text=True, timeout=15)
     assert result.returncode == 2
     assert f"cannot load --tls-cert {tls_files.server_cert}" in result.stderr
+
+
+def test_a_tls_client_sees_the_goodbye_and_a_clean_close_when_the_server_stops(
+        tls_files: Certs) -> None:
+    with ChatProcess("--tls-cert", str(tls_files.server_pem)) as server:
+        proc = subprocess.Popen(
+            [sys.executable, str(CLIENT), "--port", str(server.port), "--nick", "leaver",
+             "--tls", "--cafile", str(tls_files.ca_file)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            for _ in range(3):
+                proc.stdout.readline()  # welcome, you are, joined
+            server.stop()
+            assert proc.stdout.readline() == "! bye: server shutting down\n"
+            # close_notify arrived: an EOF, not "(connection lost: ...)"
+            assert proc.stdout.readline() == "(disconnected)\n"
+            assert proc.wait(timeout=5) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
