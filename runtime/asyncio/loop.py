@@ -152,15 +152,6 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
             self._ready_waker.wake()
         handle = None  # type: ignore[assignment]  # no reference cycle with an exception
 
-    def _run_io_handle(self, handle: events.Handle) -> None:
-        """Run an fd's callback, as asyncio code (sniffio says so)."""
-        sniffio_local = sniffio.thread_local
-        library, sniffio_local.name = sniffio_local.name, "asyncio"
-        try:
-            handle._run()
-        finally:
-            sniffio_local.name = library
-
     def _run_timed(self, handle: events.Handle) -> None:
         try:
             self._current_handle = handle
@@ -173,9 +164,12 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
         finally:
             self._current_handle = None
 
-    def _callback_error(self, exc: BaseException) -> None:
-        self.call_exception_handler({"message": "Exception in runtime.asyncio callback",
-                                     "exception": exc})
+    def _callback_error(self, exc: BaseException, handle: events.Handle | None = None) -> None:
+        context: dict[str, Any] = {"message": "Exception in runtime.asyncio callback",
+                                   "exception": exc}
+        if handle is not None:
+            context["handle"] = handle
+        self.call_exception_handler(context)
 
     def _call_soon(self, callback: Callable[..., object], args: tuple[Any, ...],
                    context: Any) -> events.Handle:
@@ -313,12 +307,6 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
         that number belonged to an fd closed behind our back, so start afresh."""
         self._unwatch(fd)
         self._host.forget_stale_io(fd)
-
-    def _drained(self, fd: int) -> None:
-        """A read of ``fd`` hit ``EAGAIN`` (or came back short): wait for its next edge."""
-        watch = self._watches.get(fd)
-        if watch is not None:
-            watch.sio.clear_read()
 
     def _watch(self, fd: int) -> FdWatch:
         watch = self._watches.get(fd)

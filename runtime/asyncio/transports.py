@@ -6,8 +6,9 @@ the IO driver as they are (a write is attempted at once; only a full socket
 buffer installs a writer). Reading is what decides an echo's cost, and it
 is where level-triggered code would need a ``poll()`` per event: here a
 read that returns ``EAGAIN``, or fewer bytes than asked from a byte stream,
-clears the fd's read bit (the socket is drained; tokio PR #4840), so the
-`FdWatch` waits for the next edge with no system call of its own.
+returns True: the socket is drained (tokio PR #4840), and the `FdWatch`
+clears the fd's read bit and waits for the next edge, with no system call
+of its own.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ _DatagramBase: Any = selector_events._SelectorDatagramTransport
 
 
 class _EdgeReading:
-    """What both transports add: their reads clear the fd's read bit (`FdWatch`
-    then runs them as edge callbacks), and the fd leaves the IO driver before
-    the socket is closed."""
+    """What both transports add: their reads return whether they drained the
+    socket (`FdWatch` runs them as edge callbacks), and the fd leaves the IO
+    driver before the socket is closed."""
 
     _reads_edge_triggered = True
     _loop: Any
@@ -41,35 +42,36 @@ class _EdgeReading:
 class SocketTransport(_EdgeReading, _SocketBase):
     """TCP and Unix stream sockets."""
 
+    def _read_ready(self) -> bool:
+        return self._read_ready_cb()  # type: ignore[no-any-return]
 
-    def _read_ready__data_received(self) -> None:
+
+    def _read_ready__data_received(self) -> bool:
         if self._conn_lost:
-            return
+            return True
         try:
             data = self._sock.recv(self.max_size)
         except (BlockingIOError, InterruptedError):
-            self._loop._drained(self._sock_fd)
-            return
+            return True
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal read error on socket transport")
-            return
+            return True
         if not data:
             self._read_ready__on_eof()
-            return
-        if len(data) < self.max_size:
-            self._loop._drained(self._sock_fd)  # drained: a short read of a byte stream
+            return True
         try:
             self._protocol.data_received(data)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+        return len(data) < self.max_size  # a short read of a byte stream: drained
 
-    def _read_ready__get_buffer(self) -> None:
+    def _read_ready__get_buffer(self) -> bool:
         if self._conn_lost:
-            return
+            return True
         try:
             buf = self._protocol.get_buffer(-1)
             if not len(buf):
@@ -78,41 +80,38 @@ class SocketTransport(_EdgeReading, _SocketBase):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
-            return
+            return True
         try:
             nbytes = self._sock.recv_into(buf)
         except (BlockingIOError, InterruptedError):
-            self._loop._drained(self._sock_fd)
-            return
+            return True
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal read error on socket transport")
-            return
+            return True
         if not nbytes:
             self._read_ready__on_eof()
-            return
-        if nbytes < len(buf):
-            self._loop._drained(self._sock_fd)
+            return True
         try:
             self._protocol.buffer_updated(nbytes)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+        return nbytes < len(buf)
 
 
 class DatagramTransport(_EdgeReading, _DatagramBase):
     """UDP (and Unix datagram) sockets: one datagram per call, until ``EAGAIN``."""
 
-
-    def _read_ready(self) -> None:
+    def _read_ready(self) -> bool:
         if self._conn_lost:
-            return
+            return True
         try:
             data, addr = self._sock.recvfrom(self.max_size)
         except (BlockingIOError, InterruptedError):
-            self._loop._drained(self._sock_fd)
+            return True
         except OSError as exc:
             self._protocol.error_received(exc)
         except (SystemExit, KeyboardInterrupt):
@@ -121,3 +120,4 @@ class DatagramTransport(_EdgeReading, _DatagramBase):
             self._fatal_error(exc, "Fatal read error on datagram transport")
         else:
             self._protocol.datagram_received(data, addr)
+        return False  # a datagram says nothing of the ones behind it

@@ -10,9 +10,10 @@ registers each fd once, for both directions (no ``epoll_ctl`` per event).
   runtime's run loop (no task in between).
 * After the callback, if the bit is still set and the callback is still
   installed, it is run again on the next turn: that is what "level" means.
-  Code that knows it drained the fd clears the bit (a transport's read that
-  hit ``EAGAIN`` or came back short, see `transports.py`): those callbacks
-  are *edge* callbacks and cost no system call beyond their own.
+  Code that knows it drained the fd says so (a transport's read that hit
+  ``EAGAIN`` or came back short returns True, see `transports.py`) and the
+  bit is cleared: those are *edge* callbacks and cost no system call beyond
+  their own.
 * Any other callback (a user's ``add_reader``, the stdlib's pipe transports,
   ``sock_recv``) is a *level* callback: before it runs, one ``poll()`` of
   that fd with a zero timeout confirms it is still ready, so it is never
@@ -29,6 +30,8 @@ import select
 from asyncio import events
 from typing import TYPE_CHECKING
 
+import sniffio
+
 from ..lowlevel import CallbackWaker, Host, ScheduledIo
 
 if TYPE_CHECKING:
@@ -36,6 +39,13 @@ if TYPE_CHECKING:
 
 _POLL_READ = select.POLLIN | select.POLLPRI
 _POLL_WRITE = select.POLLOUT
+_READ_READY = ScheduledIo.READ_READY
+_WRITE_READY = ScheduledIo.WRITE_READY
+_READ_KEEP = ~ScheduledIo.READ_STALE  # readiness &= this: wait for the next read edge
+_WRITE_KEEP = ~ScheduledIo.WRITE_STALE
+#: sniffio's thread-local: the runner says "runtime" for the thread; asyncio
+#: callbacks say "asyncio" while they run.
+_sniffio = sniffio.thread_local
 
 
 class FdWatch:
@@ -97,33 +107,55 @@ class FdWatch:
         return self.reader is None and self.writer is None
 
     def _on_readable(self) -> None:
+        # The hot path of every asyncio socket read: bits tested inline, the
+        # edge callback called without Handle._run's extra frame.
         handle = self.reader
         sio = self.sio
-        if handle is None or sio.closed or not sio.read_ready():
+        if handle is None or sio.closed or not sio.readiness & _READ_READY:
             return
-        if self._loop._halted:
+        loop = self._loop
+        if loop._halted:
             self._read_waker.wake()  # stop() ended this turn: run in the next run_forever
             return
-        if not self.read_edge and not self._loop._poll_now(self.fd, _POLL_READ):
-            sio.clear_read()  # the bit was stale: someone else read the fd
+        if handle._cancelled:
             return
-        if not handle._cancelled:
-            self._loop._run_io_handle(handle)
-        if self.reader is not None and sio.read_ready() and not sio.closed:
+        library, _sniffio.name = _sniffio.name, "asyncio"
+        try:
+            if self.read_edge:
+                # A transport's read; it returns True when it drained the socket.
+                try:
+                    if handle._context.run(handle._callback, *handle._args):
+                        sio.readiness &= _READ_KEEP
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    loop._callback_error(exc, handle)
+            elif loop._poll_now(self.fd, _POLL_READ):
+                handle._run()
+            else:
+                sio.readiness &= _READ_KEEP  # the bit was stale: someone else read the fd
+                return
+        finally:
+            _sniffio.name = library
+        if self.reader is not None and sio.readiness & _READ_READY and not sio.closed:
             self._read_waker.wake()  # level: again, next turn
 
     def _on_writable(self) -> None:
         handle = self.writer
         sio = self.sio
-        if handle is None or sio.closed or not sio.write_ready():
+        if handle is None or sio.closed or not sio.readiness & _WRITE_READY:
             return
         if self._loop._halted:
             self._write_waker.wake()
             return
         if not self._loop._poll_now(self.fd, _POLL_WRITE):
-            sio.clear_write()
+            sio.readiness &= _WRITE_KEEP
             return
         if not handle._cancelled:
-            self._loop._run_io_handle(handle)
-        if self.writer is not None and sio.write_ready() and not sio.closed:
+            library, _sniffio.name = _sniffio.name, "asyncio"
+            try:
+                handle._run()
+            finally:
+                _sniffio.name = library
+        if self.writer is not None and sio.readiness & _WRITE_READY and not sio.closed:
             self._write_waker.wake()

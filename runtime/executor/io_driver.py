@@ -53,6 +53,13 @@ class ScheduledIo:
 
     __slots__ = ("closed", "fd", "reader", "readiness", "token", "writer")
 
+    #: The ``readiness`` bits that let a reader (a writer) make progress, and
+    #: those an ``EAGAIN`` proves stale: for callback code that tests them inline.
+    READ_READY = READ_READY
+    WRITE_READY = WRITE_READY
+    READ_STALE = READ_STALE
+    WRITE_STALE = WRITE_STALE
+
     def __init__(self, fd: int, token: int) -> None:
         self.fd = fd
         self.token = token
