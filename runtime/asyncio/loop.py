@@ -326,7 +326,8 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
         self._check_closed()
         fd = _fd_of(fd)
         handle = events.Handle(callback, args, self, None)
-        edge = getattr(getattr(callback, "__self__", None), "_reads_edge_triggered", False)
+        owner = getattr(callback, "__self__", None)
+        edge = owner if getattr(owner, "_reads_edge_triggered", False) else None
         self._watch(fd).set_reader(handle, edge)
         return handle
 

@@ -43,6 +43,8 @@ class SocketTransport(_EdgeReading, _SocketBase):
     """TCP and Unix stream sockets."""
 
     def _read_ready(self) -> bool:
+        # FdWatch calls _read_ready_cb itself (one frame less); this is for
+        # anyone else.
         return self._read_ready_cb()  # type: ignore[no-any-return]
 
 
@@ -121,3 +123,5 @@ class DatagramTransport(_EdgeReading, _DatagramBase):
         else:
             self._protocol.datagram_received(data, addr)
         return False  # a datagram says nothing of the ones behind it
+
+    _read_ready_cb = _read_ready  # what FdWatch calls, as on SocketTransport

@@ -51,7 +51,7 @@ _sniffio = sniffio.thread_local
 class FdWatch:
     """The asyncio reader and writer of one fd, and the wakers the IO driver calls."""
 
-    __slots__ = ("_loop", "_read_waker", "_write_waker", "fd", "read_edge", "reader", "sio",
+    __slots__ = ("_loop", "_read_waker", "_write_waker", "edge_reader", "fd", "reader", "sio",
                  "writer")
 
     def __init__(self, loop: RuntimeEventLoop, host: Host, fd: int) -> None:
@@ -60,17 +60,18 @@ class FdWatch:
         self.sio: ScheduledIo = host.scheduled_io(fd)
         self.reader: events.Handle | None = None
         self.writer: events.Handle | None = None
-        self.read_edge = False
+        #: The transport whose read this fd's reader is (an edge callback), or None.
+        self.edge_reader: object | None = None
         on_error = loop._callback_error
         self._read_waker: CallbackWaker = host.callback_waker(
             self._on_readable, f"reader of fd {fd}", on_error)
         self._write_waker: CallbackWaker = host.callback_waker(
             self._on_writable, f"writer of fd {fd}", on_error)
 
-    def set_reader(self, handle: events.Handle, edge: bool) -> None:
+    def set_reader(self, handle: events.Handle, edge_reader: object | None) -> None:
         old = self.reader
         self.reader = handle
-        self.read_edge = edge
+        self.edge_reader = edge_reader
         sio = self.sio
         sio.reader = self._read_waker
         if old is not None:
@@ -121,10 +122,11 @@ class FdWatch:
             return
         library, _sniffio.name = _sniffio.name, "asyncio"
         try:
-            if self.read_edge:
+            transport = self.edge_reader
+            if transport is not None:
                 # A transport's read; it returns True when it drained the socket.
                 try:
-                    if handle._context.run(handle._callback, *handle._args):
+                    if handle._context.run(transport._read_ready_cb):
                         sio.readiness &= _READ_KEEP
                 except (SystemExit, KeyboardInterrupt):
                     raise
