@@ -358,6 +358,10 @@ class TlsStream(BufferedReading, Resource):
             return
         self._handshake_started = True
         try:
+            if self._ssl.server_side and not self._incoming.pending:
+                # A server can do nothing before the ClientHello: wait for it
+                # rather than have OpenSSL say so with an SSLWantReadError.
+                await self._receive()
             await self._drive(self._ssl.do_handshake, handshake=True)
         except BaseException as exc:
             if self._broken is None and not self._closed:
