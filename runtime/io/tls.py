@@ -131,8 +131,8 @@ class TlsStream(BufferedReading, Resource):
     """
 
     __slots__ = ("_broken", "_delayed", "_handshake_done", "_handshake_started",
-                 "_https_compatible", "_incoming", "_outgoing", "_recv_count", "_recv_turn",
-                 "_send_turn", "_ssl", "_unwrapped", "_writing", "transport")
+                 "_https_compatible", "_incoming", "_outgoing", "_peer_closed", "_recv_count",
+                 "_recv_turn", "_send_turn", "_ssl", "_unwrapped", "_writing", "transport")
 
     def __init__(self, stream: ByteStream, ssl_context: ssl.SSLContext, *,
                  server_side: bool = False, server_hostname: str | None = None,
@@ -154,6 +154,7 @@ class TlsStream(BufferedReading, Resource):
         self._closed = False  # closed or broken: no more reads or writes
         self._broken: BrokenResourceError | None = None
         self._unwrapped = False
+        self._peer_closed = False  # its close_notify came: reads return b"" at once
         self._reading = False
         self._writing = False
         self._skip_line: bytes | None = None
@@ -386,17 +387,20 @@ class TlsStream(BufferedReading, Resource):
     async def _read_plain(self, max_bytes: int) -> bytes:
         incoming = self._incoming
         if not (incoming.pending or incoming.eof or self._ssl.pending()
-                or self._outgoing.pending):
+                or self._outgoing.pending or self._peer_closed):
             # Nothing OpenSSL could decrypt yet: read before asking it, which
             # would only raise SSLWantReadError (the common case, and an
             # exception per read saved).
             await self._receive()
         try:
-            return await self._drive(self._ssl.read, min(max_bytes, MAX_RECORD))
+            data: bytes = await self._drive(self._ssl.read, min(max_bytes, MAX_RECORD))
         except BrokenResourceError as exc:
             if self._https_compatible and _is_ragged_eof(exc.__cause__):
                 return b""
             raise
+        if not data:
+            self._peer_closed = True
+        return data
 
     async def _fill(self, max_bytes: int = READ_CHUNK) -> bool:
         if not self._handshake_done.is_set() and not await self._handshake_for_io():

@@ -136,6 +136,8 @@ def test_shutdown_write_is_a_tls_half_close_the_peer_reads_eof_and_still_answers
             await client.shutdown_write()
             request = await server.read()
             eof = await server.read()
+            with runtime.fail_after(2):  # EOF again at once: the TCP connection is still open
+                assert await server.read_line() == b""
             await server.write_all(b"answer")
             await server.aclose()
             return request, eof, await client.read_exact(6)
