@@ -4,6 +4,7 @@
         [--idle-timeout S] [--write-timeout S] [--max-queued BYTES] [--rate LINES]
         [--burst LINES] [--http-port 8080] [--allow-origin ORIGIN] [--ping-interval S]
         [--ping-timeout S] [--tls-cert FILE [--tls-key FILE]]
+        [--cluster redis://HOST:PORT/DB [--workers N] [--nick-ttl S]]
 
 ``--help`` lists every option with its default.
 
@@ -18,6 +19,11 @@ The first line it prints is ``chat server listening on HOST:PORT`` (``--port
 ``examples/chat/protocol.py``; how a client is served in
 ``examples/chat/session.py``.
 
+With ``--cluster redis://HOST:PORT/DB`` the server is one node of a cluster
+joined through that Redis: rooms, nicks, ``/who`` and ``/rooms`` span every
+node (``examples/chat/cluster.py``); ``--workers N`` runs N such nodes on
+this host sharing the port (``examples/chat/workers.py``), one core each.
+
 Ctrl-C (SIGINT) and SIGTERM stop it gracefully: every client gets
 ``! bye: server shutting down``, every socket is closed, and the process exits
 with status 0.
@@ -26,14 +32,19 @@ with status 0.
 from __future__ import annotations
 
 import argparse
+import functools
+import logging
 import os
 import signal
 import ssl
 import sys
 
+from chat.cluster import ClusterUnavailableError
+from chat.redis import RedisAddress
 from chat.server import ChatServer
 from chat.session import Config
 from chat.web import WebOptions
+from chat.workers import supervise
 
 import runtime
 
@@ -74,8 +85,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="serve TLS with this PEM certificate chain")
     parser.add_argument("--tls-key", metavar="FILE",
                         help="its private key (default: in the --tls-cert file)")
+    parser.add_argument("--cluster", metavar="redis://HOST:PORT/DB",
+                        help="join the other nodes using this Redis (none: a lone server)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="run N server processes sharing the port (needs --cluster)")
+    parser.add_argument("--nick-ttl", type=float, default=15.0, metavar="S",
+                        help="with --cluster: a dead node's nicks and members are "
+                        "freed after S seconds")
+    parser.add_argument("--reuse-port", action="store_true",
+                        help="listen with SO_REUSEPORT, sharing the port with other "
+                        "processes (what --workers does)")
+    parser.add_argument("--supervised", action="store_true",
+                        help="stop gracefully at the end of stdin (how --workers runs each "
+                        "worker, so none outlives the supervisor)")
     args = parser.parse_args(argv)
     args.ssl_context = tls_context(parser, args.tls_cert, args.tls_key)
+    args.cluster_address = None
+    if args.cluster is not None:
+        try:
+            args.cluster_address = RedisAddress.parse(args.cluster)
+        except ValueError as exc:
+            parser.error(f"--cluster: {exc}")
+    if args.workers < 1:
+        parser.error(f"--workers must be 1 or more, got {args.workers}")
+    if args.workers > 1 and args.cluster is None:
+        parser.error("--workers needs --cluster: the workers share rooms through Redis")
+    if not args.nick_ttl >= 1:
+        parser.error(f"--nick-ttl must be 1 or more, got {args.nick_ttl}")
     for name in ("idle_timeout", "write_timeout", "max_queued", "rate", "burst",
                  "ping_interval", "ping_timeout"):
         value = getattr(args, name)
@@ -117,10 +153,13 @@ def interpreter() -> str:
 async def main(args: argparse.Namespace) -> None:
     web = WebOptions(allowed_origins=frozenset(args.allow_origin),
                      ping_interval=args.ping_interval, ping_timeout=args.ping_timeout)
-    server = ChatServer(args.max_clients, config(args), web, ssl_context=args.ssl_context)
+    server = ChatServer(args.max_clients, config(args), web, ssl_context=args.ssl_context,
+                        cluster=args.cluster_address, nick_ttl=args.nick_ttl)
     http_port = None if args.http_port < 0 else args.http_port
+    await server.join_cluster()
     async with runtime.TaskGroup() as tg:
-        port, http_port = await tg.start(server.serve, args.host, args.port, http_port)
+        port, http_port = await tg.start(functools.partial(
+            server.serve, reuse_port=args.reuse_port), args.host, args.port, http_port)
         print(f"chat server listening on {args.host}:{port}", flush=True)
         if args.ssl_context is None:
             print(f"connect with: nc {args.host} {port}   or   {interpreter()} "
@@ -132,6 +171,16 @@ async def main(args: argparse.Namespace) -> None:
         if http_port is not None:
             scheme = "http" if args.ssl_context is None else "https"
             print(f"in a browser: {scheme}://{args.host}:{http_port}/", flush=True)
+        if args.supervised:
+            tg.spawn(stop_at_end_of_stdin(tg.cancel_scope), name="supervisor watch")
+
+
+async def stop_at_end_of_stdin(scope: runtime.CancelScope) -> None:
+    """The graceful shutdown once stdin ends: our supervisor has gone."""
+    async with runtime.PipeStream(os.dup(0), "stdin (the supervisor's pipe)") as stdin:
+        while await stdin.read():
+            pass
+    scope.cancel()
 
 
 if __name__ == "__main__":
@@ -142,7 +191,13 @@ if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
     arguments = parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    if arguments.workers > 1:
+        sys.exit(runtime.run(supervise(__file__, sys.argv[1:], arguments.workers,
+                                       arguments.host, arguments.port, arguments.http_port)))
     try:
         runtime.run(main(arguments))
     except KeyboardInterrupt:
         print("chat server stopped", flush=True)
+    except ClusterUnavailableError as exc:
+        sys.exit(f"chat server: {exc}")

@@ -165,7 +165,8 @@ class RedisConnection:
                 return replies
             except TimeoutError as exc:
                 raise self._break(f"no reply within {timeout} s") from exc
-            except (OSError, runtime.BrokenResourceError, EOFError) as exc:
+            except (OSError, runtime.BrokenResourceError, runtime.ClosedResourceError,
+                    EOFError) as exc:
                 raise self._break(f"connection lost: {exc or type(exc).__name__}") from exc
             except hiredis.ProtocolError as exc:
                 raise self._break(f"not a RESP reply: {exc}") from exc

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from . import protocol
 
 if TYPE_CHECKING:
+    from .cluster import Cluster
     from .session import Session
 
 
@@ -40,10 +41,13 @@ class Room:
 class Hub:
     """Who is connected, under which nick, in which room."""
 
-    __slots__ = ("max_clients", "nicks", "rooms", "sessions", "stopping")
+    __slots__ = ("cluster", "max_clients", "nicks", "rooms", "sessions", "stopping")
 
     def __init__(self, max_clients: int) -> None:
         self.max_clients = max_clients
+        #: The other nodes, with ``--cluster`` (``cluster.py``): every change here
+        #: is told to it, and it answers for the members it knows elsewhere.
+        self.cluster: Cluster | None = None
         self.stopping = False  # the server is shutting down
         self.sessions: set[Session] = set()  # every connection, until its goodbye is done
         self.nicks: dict[str, Session] = {}
@@ -60,7 +64,8 @@ class Hub:
             return protocol.encode(protocol.name_error("nick", nick))
         key = fold(nick)
         owner = self.nicks.get(key)
-        if owner is not None and owner is not session:
+        if (owner is not None and owner is not session) or (
+                owner is None and self.taken_elsewhere(nick)):
             return protocol.error(f"nick {nick} is taken; choose another")
         old = session.nick
         if old is not None:
@@ -68,8 +73,19 @@ class Hub:
         self.nicks[key] = session
         session.nick = nick
         if old is not None and session.room is not None:
-            session.room.broadcast(protocol.renamed(session.room.name, old, nick))
+            line = protocol.renamed(session.room.name, old, nick)
+            session.room.broadcast(line)
+            if self.cluster is not None:
+                self.cluster.publish("rename", session.room.name, nick, line, old=old)
+                self.cluster.present(old, None)
+                self.cluster.present(nick, session.room.name)
+        if old is not None and self.cluster is not None and fold(old) != key:
+            self.cluster.release_nick(old)
         return None
+
+    def taken_elsewhere(self, nick: str) -> bool:
+        """A member of another node has this nick."""
+        return self.cluster is not None and self.cluster.remote_nick(nick) is not None
 
     def find(self, nick: str) -> Session | None:
         return self.nicks.get(fold(nick))
@@ -87,7 +103,16 @@ class Hub:
         room.members[session] = None
         session.room = room
         assert session.nick is not None
-        room.broadcast(protocol.joined(room.name, session.nick))
+        self.say(room, session.nick, protocol.joined(room.name, session.nick), "join")
+        if self.cluster is not None:
+            self.cluster.present(session.nick, room.name)
+
+    def say(self, room: Room, nick: str, line: bytes, kind: str = "say") -> list[Session]:
+        """``line`` to every member of ``room``, on this node and the others; the
+        local members the sender should wait for."""
+        if self.cluster is not None:
+            self.cluster.publish(kind, room.name, nick, line)
+        return room.broadcast(line)
 
     def leave(self, session: Session, reason: str | None) -> None:
         """Take ``session`` out of its room; announce it unless ``reason`` is None."""
@@ -101,6 +126,11 @@ class Hub:
         elif reason is not None:
             assert session.nick is not None
             room.broadcast(protocol.left(room.name, session.nick, reason))
+        if self.cluster is not None and session.nick is not None:
+            # Other nodes hear of it even at shutdown (reason None), so their view is right.
+            line = protocol.left(room.name, session.nick, reason or protocol.SHUTTING_DOWN)
+            self.cluster.publish("leave", room.name, session.nick, line)
+            self.cluster.present(session.nick, None)
 
     def remove(self, session: Session, reason: str | None) -> None:
         """Take a departing session out of its room and free its nick
@@ -108,8 +138,21 @@ class Hub:
         self.leave(session, reason)
         if session.nick is not None and self.nicks.get(fold(session.nick)) is session:
             del self.nicks[fold(session.nick)]
+            if self.cluster is not None:
+                self.cluster.release_nick(session.nick)
 
     def room_list(self) -> bytes:
-        rooms = sorted(self.rooms.values(), key=lambda r: fold(r.name))
-        listed = ", ".join(f"{room.name} ({len(room.members)})" for room in rooms)
+        counts = {key: (room.name, len(room.members)) for key, room in self.rooms.items()}
+        if self.cluster is not None:
+            for key, (name, elsewhere) in self.cluster.remote_rooms().items():
+                here = counts.get(key, (name, 0))
+                counts[key] = (here[0], here[1] + elsewhere)
+        listed = ", ".join(f"{name} ({count})" for _, (name, count) in sorted(counts.items()))
         return protocol.notice(f"rooms: {listed or 'none'}")
+
+    def who(self, room: Room) -> list[str]:
+        """The nicks in ``room``, on every node."""
+        nicks = [m.nick or "?" for m in room.members]
+        if self.cluster is not None:
+            nicks += self.cluster.remote_members(room.name)
+        return sorted(nicks, key=str.lower)

@@ -11,7 +11,9 @@ import runtime
 from runtime.io import Stream, serve_tcp
 
 from . import protocol
+from .cluster import Cluster
 from .outbox import Link
+from .redis import RedisAddress
 from .rooms import Hub
 from .session import SHUTDOWN_LINGER, Config, Session
 from .web import WebFace, WebOptions
@@ -28,23 +30,36 @@ class ChatServer:
     clients on ``port``, and the page (HTTPS) and its WebSocket (wss) on ``http_port``.
     """
 
-    __slots__ = ("config", "hub", "ssl_context", "web_options")
+    __slots__ = ("cluster", "config", "hub", "ssl_context", "web_options")
 
     def __init__(self, max_clients: int = 1000, config: Config | None = None,
                  web_options: WebOptions | None = None, *,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None,
+                 cluster: RedisAddress | None = None, nick_ttl: float = 15.0) -> None:
         self.hub = Hub(max_clients)
         self.config = config or Config()
         self.web_options = web_options or WebOptions()
         self.ssl_context = ssl_context
+        self.cluster = None if cluster is None else Cluster(self.hub, cluster, nick_ttl=nick_ttl)
+
+    async def join_cluster(self) -> None:
+        """Reach the cluster's Redis, if there is one (`ClusterUnavailableError` if not)."""
+        if self.cluster is not None:
+            await self.cluster.start()
 
     async def serve(self, host: str, port: int, http_port: int | None = None, *,
+                    reuse_port: bool = False,
                     task_status: runtime.TaskStatus[tuple[int, int | None]] | None = None,
                     ) -> None:
         """Serve until cancelled; ``http_port`` None serves no browsers. Cancelling it is
-        the graceful shutdown: every client gets ``! bye: server shutting down``."""
+        the graceful shutdown: every client gets ``! bye: server shutting down``.
+        With a cluster, call `join_cluster` first."""
         async with runtime.TaskGroup() as tg:
-            serve = functools.partial(serve_tcp, ssl_context=self.ssl_context)
+            if self.cluster is not None:
+                self.hub.cluster = self.cluster
+                tg.spawn(self.cluster.run(), name="cluster")
+            serve = functools.partial(serve_tcp, ssl_context=self.ssl_context,
+                                      reuse_port=reuse_port)
             bound = await tg.start(serve, self.handle, host, port)
             bound_http = None
             if http_port is not None:

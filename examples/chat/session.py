@@ -31,7 +31,9 @@ the writer is cancelled and the link closed by the server.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import runtime
 
@@ -45,6 +47,10 @@ LINES_PER_TURN = 32
 #: Seconds a departing client gets to receive its queue and the bye line.
 LINGER = 5.0
 SHUTDOWN_LINGER = 1.0
+
+
+#: What a command handler returns: None, or a coroutine the reader awaits.
+Pending = Coroutine[Any, Any, None] | None
 
 
 @dataclass(frozen=True)
@@ -157,7 +163,9 @@ class Session:
             if protocol.too_long(raw):
                 self.deliver(protocol.LINE_TOO_LONG)
             else:
-                self.handle(protocol.decode(raw))
+                pending = self.handle(protocol.decode(raw))
+                if pending is not None:  # a nick claimed across the cluster
+                    await pending
             if self.reason is not None:
                 return
             if outbox.queued > HIGH_WATER:  # replies to us pile up: we wait for them too
@@ -182,39 +190,55 @@ class Session:
 
     # -- commands -----------------------------------------------------------------------
 
-    def handle(self, line: str) -> None:
-        """Act on one line from the client (synchronously: nothing here waits)."""
+    def handle(self, line: str) -> Pending:
+        """Act on one line from the client. Nothing here waits, except a nick
+        claimed across a cluster: that comes back as a coroutine to await."""
         command, arg = protocol.parse(line)
         if self.nick is None:
-            self._handle_unnamed(command, arg)
-            return
+            return self._handle_unnamed(command, arg)
         if not command:
             if arg and self.room is not None:
-                self._behind = self.room.broadcast(protocol.said(self.room.name, self.nick, arg))
-            return
+                self._behind = self.hub.say(self.room, self.nick,
+                                            protocol.said(self.room.name, self.nick, arg))
+            return None
         handler = _COMMANDS.get(command)
         if handler is None:
             self.deliver(protocol.error(f"unknown command /{command}; try /help"))
-        else:
-            handler(self, arg)
+            return None
+        return handler(self, arg)
 
-    def _handle_unnamed(self, command: str, arg: str) -> None:
+    def _handle_unnamed(self, command: str, arg: str) -> Pending:
         if command in ("help", "quit"):
-            _COMMANDS[command](self, arg)
-        elif command and command != "nick":
+            return _COMMANDS[command](self, arg)
+        if command and command != "nick":
             self.deliver(protocol.error("choose a nick first (just type it, or /nick NAME)"))
-        else:
-            err = self.hub.set_nick(self, arg)
-            if err is not None:
-                self.deliver(err)
-                return
-            self.deliver(protocol.notice(f"you are {self.nick}; /help lists the commands"))
-            self.hub.join(self, protocol.DEFAULT_ROOM)
+            return None
+        if self.hub.cluster is not None:
+            return self._claim_nick(arg)
+        self._take_nick(arg)
+        return None
 
-    def _nick(self, arg: str) -> None:
-        err = self.hub.set_nick(self, arg)
+    def _nick(self, arg: str) -> Pending:
+        if self.hub.cluster is not None:
+            return self._claim_nick(arg)
+        self._take_nick(arg)
+        return None
+
+    async def _claim_nick(self, nick: str) -> None:
+        assert self.hub.cluster is not None
+        if protocol.valid_name(nick) and not await self.hub.cluster.claim_nick(nick):
+            self.deliver(protocol.error(f"nick {nick} is taken; choose another"))
+        else:
+            self._take_nick(nick)
+
+    def _take_nick(self, nick: str) -> None:
+        first = self.nick is None
+        err = self.hub.set_nick(self, nick)
         if err is not None:
             self.deliver(err)
+        elif first:
+            self.deliver(protocol.notice(f"you are {self.nick}; /help lists the commands"))
+            self.hub.join(self, protocol.DEFAULT_ROOM)
         elif self.room is None:
             self.deliver(protocol.notice(f"you are {self.nick}"))
 
@@ -235,8 +259,7 @@ class Session:
         if room is None:
             self.deliver(protocol.error("you are not in a room; /join one"))
             return
-        nicks = ", ".join(sorted((m.nick or "?" for m in room.members), key=str.lower))
-        self.deliver(protocol.notice(f"in {room.name}: {nicks}"))
+        self.deliver(protocol.notice(f"in {room.name}: {', '.join(self.hub.who(room))}"))
 
     def _msg(self, arg: str) -> None:
         target_nick, _, text = arg.partition(" ")
@@ -244,11 +267,20 @@ class Session:
         if not target_nick or not text:
             self.deliver(protocol.error("usage: /msg NICK TEXT"))
             return
+        assert self.nick is not None
         target = self.hub.find(target_nick)
+        cluster = self.hub.cluster
+        if target is None and cluster is not None:
+            elsewhere = cluster.remote_nick(target_nick)
+            if elsewhere is not None:
+                cluster.publish("pm", "", self.nick, protocol.private(self.nick, text),
+                                to=elsewhere)
+                self.deliver(protocol.private_sent(elsewhere, text))
+                return
         if target is None:
             self.deliver(protocol.error(f"no such nick: {target_nick}"))
             return
-        assert self.nick is not None and target.nick is not None
+        assert target.nick is not None
         if target.deliver(protocol.private(self.nick, text)):
             self._behind.append(target)
         self.deliver(protocol.private_sent(target.nick, text))
@@ -258,7 +290,8 @@ class Session:
             self.deliver(protocol.error("usage: /me ACTION"))
         elif self.room is not None:
             assert self.nick is not None
-            self._behind = self.room.broadcast(protocol.action(self.room.name, self.nick, arg))
+            self._behind = self.hub.say(self.room, self.nick,
+                                        protocol.action(self.room.name, self.nick, arg))
 
     def _help(self, arg: str) -> None:
         self.deliver(b"".join(protocol.notice(text) for text in protocol.HELP))

@@ -21,12 +21,17 @@ share one CPU with itself; the server runs in its own process too.
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import selectors
 import socket
 import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from typing import Any
 
 MESSAGE = re.compile(rb"\] <u(\d+)> (\d+)\n")
 
@@ -44,10 +49,11 @@ class LoadClient:
     lines: list[bytes] = field(default_factory=list)
 
 
-def _connect(port: int, indices: range, rooms: int) -> list[LoadClient]:
+def _connect(port: int | Sequence[int], indices: range, rooms: int) -> list[LoadClient]:
+    ports = [port] if isinstance(port, int) else list(port)
     made = []
     for i in indices:
-        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock = socket.create_connection(("127.0.0.1", ports[i % len(ports)]), timeout=30)
         sock.setblocking(False)
         made.append(LoadClient(i, i % rooms, sock))
     return made
@@ -180,8 +186,8 @@ def _goodbye(clients: list[LoadClient], deadline: float) -> list[bytes]:
     return last
 
 
-def worker(conn: Connection, port: int, indices: range, rooms: int, members: dict[int, int],
-           messages: int, window: int) -> None:
+def worker(conn: Connection, port: int | Sequence[int], indices: range, rooms: int,
+           members: dict[int, int], messages: int, window: int) -> None:
     """One load-generator process; see the module docstring for the phases."""
     clients: list[LoadClient] = []
     try:
@@ -203,3 +209,53 @@ def worker(conn: Connection, port: int, indices: range, rooms: int, members: dic
         for c in clients:
             c.sock.close()
         conn.close()
+
+
+def ask(conns: list[Connection], command: str | None, timeout: float = 120) -> list[Any]:
+    if command is not None:
+        for conn in conns:
+            conn.send(command)
+    answers = []
+    for conn in conns:
+        assert conn.poll(timeout), f"no answer to {command!r} in {timeout} s"
+        answer = conn.recv()
+        assert not (isinstance(answer, str) and answer.startswith("worker failed")), answer
+        answers.append(answer)
+    return answers
+
+
+@contextmanager
+def load_clients(port: int | Sequence[int], messages: int, *, clients: int, rooms: int,
+                 workers: int, window: int) -> Iterator[list[Connection]]:
+    """Start the load workers (processes) with every client connected and in its
+    room; client ``i`` connects to ``port`` (or to ``port[i % len(port)]``)."""
+    ctx = multiprocessing.get_context("fork")
+    members = Counter(i % rooms for i in range(clients))
+    share = -(-clients // workers)
+    procs, conns = [], []
+    try:
+        for w in range(workers):
+            ours, theirs = ctx.Pipe()
+            indices = range(w * share, min(clients, (w + 1) * share))
+            proc = ctx.Process(target=worker,
+                               args=(theirs, port, indices, rooms, dict(members), messages, window))
+            proc.start()
+            theirs.close()
+            procs.append(proc)
+            conns.append(ours)
+        assert ask(conns, None) == ["ready"] * workers
+        yield conns
+    finally:
+        for conn in conns:
+            try:
+                conn.send("exit")
+            except OSError:
+                pass
+        for proc in procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            proc.close()
+        for conn in conns:
+            conn.close()

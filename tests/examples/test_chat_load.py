@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from multiprocessing.connection import Connection
-from typing import Any
 
 import pytest
 
 from tests.examples import chat_load
+from tests.examples.chat_load import ask as _ask
 from tests.helpers.chat_harness import ChatProcess
 
 CLIENTS = 1000
@@ -23,52 +21,10 @@ WINDOW = 4
 WORKERS = 2
 
 
-def _ask(conns: list[Connection], command: str | None, timeout: float = 120) -> list[Any]:
-    if command is not None:
-        for conn in conns:
-            conn.send(command)
-    answers = []
-    for conn in conns:
-        assert conn.poll(timeout), f"no answer to {command!r} in {timeout} s"
-        answer = conn.recv()
-        assert not (isinstance(answer, str) and answer.startswith("worker failed")), answer
-        answers.append(answer)
-    return answers
-
-
-@contextmanager
-def load_clients(port: int, messages: int) -> Iterator[list[Connection]]:
-    """Start the workers with every client connected and in its room."""
-    ctx = multiprocessing.get_context("fork")
-    members = Counter(i % ROOMS for i in range(CLIENTS))
-    share = -(-CLIENTS // WORKERS)
-    procs, conns = [], []
-    try:
-        for w in range(WORKERS):
-            ours, theirs = ctx.Pipe()
-            indices = range(w * share, min(CLIENTS, (w + 1) * share))
-            proc = ctx.Process(target=chat_load.worker,
-                               args=(theirs, port, indices, ROOMS, dict(members), messages, WINDOW))
-            proc.start()
-            theirs.close()
-            procs.append(proc)
-            conns.append(ours)
-        assert _ask(conns, None) == ["ready"] * WORKERS
-        yield conns
-    finally:
-        for conn in conns:
-            try:
-                conn.send("exit")
-            except OSError:
-                pass
-        for proc in procs:
-            proc.join(10)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-            proc.close()
-        for conn in conns:
-            conn.close()
+def load_clients(port: int, messages: int) -> contextlib.AbstractContextManager[
+        list[Connection]]:
+    return chat_load.load_clients(port, messages, clients=CLIENTS, rooms=ROOMS, workers=WORKERS,
+                         window=WINDOW)
 
 
 @pytest.mark.slow
