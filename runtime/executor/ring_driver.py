@@ -177,8 +177,14 @@ class RingDriver:
         op.pending = True
 
     def release(self, op: Op) -> None:
-        """The socket is done with ``op``: cancel what it has in flight, free its slot."""
+        """The socket is done with ``op``: cancel what it has in flight, free its slot.
+
+        A task parked on ``op`` is woken now, as a close wakes readiness
+        waiters: it learns of the close before a cancel can reach it.
+        """
         op.closed = True
+        if op.waker is not None:
+            self._wake(op.waker)
         if op.pending and not self.ring.closed:
             self.ring.cancel(op.token, CANCEL_TOKEN)
             self._release.add(op)
@@ -228,11 +234,18 @@ class RingDriver:
             while op.pending:
                 await PARK  # park(), without the call
         except Cancelled:
+            closed_first = op.closed  # the socket was closed before the cancel came
             if op.pending:
                 self.ring.cancel(op.token, CANCEL_TOKEN)
                 while op.pending:
                     await park_uncancellable()
             if op.result == -errno.ECANCELED:
+                if closed_first:
+                    # As on readiness, where the close wakes the waiter at
+                    # once: the close came first, so it is what the task is
+                    # told (the cancel is seen at its next checkpoint).
+                    raise ClosedResourceError(
+                        "the socket was closed while a task waited on it") from None
                 raise
             return op.result
         except BaseException:

@@ -276,6 +276,32 @@ def test_closing_the_listener_wakes_a_task_blocked_in_accept(host: str) -> None:
     assert took < 0.5
 
 
+def test_a_close_then_a_cancel_in_one_step_tells_the_acceptor_of_the_close() -> None:
+    # anyio's test_close_from_other_task: on io_uring the cancel reached the
+    # parked accept before the close's completion did, and it said Cancelled.
+    async def main() -> list[str]:
+        listener = await TcpListener.bind("127.0.0.1", 0)
+        seen: list[str] = []
+
+        async def acceptor() -> None:
+            try:
+                await listener.accept()
+            except ClosedResourceError:
+                seen.append("closed")
+                raise
+
+        with pytest.raises(BaseExceptionGroup) as info:
+            async with runtime.TaskGroup() as tg:
+                tg.spawn(acceptor())
+                await runtime.testing.wait_all_tasks_blocked()
+                listener.close()
+                tg.cancel_scope.cancel()
+        seen.extend(type(e).__name__ for e in info.value.exceptions)
+        return seen
+
+    assert runtime.run(main()) == ["closed", "ClosedResourceError"]
+
+
 def test_accept_on_a_closed_listener_raises_closed_resource_error() -> None:
     async def main() -> str:
         listener = await TcpListener.bind("127.0.0.1", 0)
