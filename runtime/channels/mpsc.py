@@ -65,7 +65,7 @@ from ..errors import (
     WouldBlock,
 )
 from ..executor import context
-from ..executor.traps import budget_spent_or_cancelled, park
+from ..executor.traps import PARK, budget_spent_or_cancelled
 from ..executor.waiter import DONE, FAILED, GONE, WAITING, Waiter, take_first, wait_served
 from ..resource import Resource
 
@@ -272,7 +272,9 @@ class Sender(Resource, Generic[T]):
         waiting), `ClosedResourceError` if this sender is. A cancelled send
         did not enqueue its message.
         """
-        runner = context.runner()  # checkpoint_if_cancelled, its fast half inlined
+        runner = context.runner()
+        # spend_budget(runner), written out: a send and a recv per message of
+        # micro.py's pingpong (see Runner.wake for what the calls cost).
         runner.budget -= 1
         if runner.budget <= 0 or runner.live_cancels:
             await budget_spent_or_cancelled(runner)
@@ -401,7 +403,9 @@ class Receiver(Resource, Generic[T]):
         drained; `ClosedResourceError` if this receiver is closed. A
         cancelled recv loses no message.
         """
-        runner = context.runner()  # checkpoint_if_cancelled, its fast half inlined
+        runner = context.runner()
+        # spend_budget(runner), written out: a send and a recv per message of
+        # micro.py's pingpong (see Runner.wake for what the calls cost).
         runner.budget -= 1
         if runner.budget <= 0 or runner.live_cancels:
             await budget_spent_or_cancelled(runner)
@@ -416,17 +420,20 @@ class Receiver(Resource, Generic[T]):
         task = runner.current
         waiter = Waiter(ch.recv_waiters, task, task, None, self)  # a Task is its own Waker
         ch.recv_waiters.append(waiter)
+        # park(waiter.abort), written out as wait_served does (see there).
+        task.abort = waiter.abort
         try:
             while waiter.state is WAITING:
                 if ch.inbox:  # a thread may have sent while we registered
                     ch.drain_inbox()
                     if waiter.state is not WAITING:
                         break
-                await park(waiter.abort)
+                await PARK
         except BaseException:
             waiter.abort()  # not a cancel (those abort first): the coroutine was closed
             raise
         finally:
+            task.abort = None
             if ch.inbox:
                 ch.drain_inbox()
         if waiter.state is FAILED:

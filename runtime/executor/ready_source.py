@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from ..reactor import Readiness
@@ -35,7 +36,7 @@ from .io_driver import (
 )
 from .io_wait import closed_while_waiting, wait_ready
 from .source import Address
-from .traps import PARK, budget_spent_or_cancelled, checkpoint_if_cancelled
+from .traps import PARK, budget_spent_or_cancelled, checkpoint_if_cancelled, spend_budget
 
 #: A fresh socket's assumed readiness (see `ReadySource.__init__`).
 _FRESH = Readiness.READABLE | Readiness.WRITABLE
@@ -67,29 +68,23 @@ class ReadySource:
 
     async def recv_into(self, buf: Any, nbytes: int = 0) -> int:
         """Read into ``buf``; 0 means EOF. Waits while nothing is buffered."""
-        runner = self._runner  # checkpoint_if_cancelled, its fast half inlined
-        runner.budget -= 1
-        if runner.budget <= 0 or runner.live_cancels:
+        runner = self._runner
+        if spend_budget(runner):  # checkpoint_if_cancelled's fast half: no coroutine
             await budget_spent_or_cancelled(runner)
+        n: int = await self._until_done(True, False, self.sock.recv_into, buf, nbytes)
         sio = self._sio
-        want = nbytes or len(buf)
-        while True:
-            if sio.readiness & READ_READY:
-                try:
-                    n = self.sock.recv_into(buf, nbytes)
-                except BlockingIOError:
-                    sio.readiness &= ~READ_STALE
-                else:
-                    if 0 < n < want and self._stream:
-                        sio.readiness &= ~READ_STALE  # short read: buffer drained
-                    elif not n and sio.readiness >= HAS_ERRNO:
-                        raise _reported_error(sio)
-                    return n
-            await wait_ready(sio, True, self._runner)
+        if 0 < n < (nbytes or len(buf)) and self._stream:
+            sio.readiness &= ~READ_STALE  # short read: buffer drained
+        elif not n and sio.readiness >= HAS_ERRNO:
+            raise _reported_error(sio)
+        return n
 
     async def recv(self, max_bytes: int) -> bytes:
         """Read up to ``max_bytes`` as a new ``bytes``; ``b""`` means EOF."""
-        runner = self._runner  # checkpoint_if_cancelled, its fast half inlined
+        runner = self._runner
+        # spend_budget(runner), written out: every echo round trip reads, and
+        # the call cost 3 % of its instructions (benchmarks/instructions.py,
+        # 100 conns: 19,803 with it, 19,333 written out).
         runner.budget -= 1
         if runner.budget <= 0 or runner.live_cancels:
             await budget_spent_or_cancelled(runner)
@@ -145,82 +140,39 @@ class ReadySource:
 
     async def send(self, data: Any) -> int:
         """Send some of ``data``; return how many bytes the kernel took."""
-        runner = self._runner  # checkpoint_if_cancelled, its fast half inlined
-        runner.budget -= 1
-        if runner.budget <= 0 or runner.live_cancels:
+        runner = self._runner
+        if spend_budget(runner):  # checkpoint_if_cancelled's fast half: no coroutine
             await budget_spent_or_cancelled(runner)
-        sio = self._sio
-        while True:
-            # Another task parked to send goes first: its turn, or for us
-            # wait_ready's BusyResourceError, never our bytes ahead of its.
-            if sio.readiness & WRITE_READY and sio.writer is None:
-                try:
-                    return self.sock.send(data)
-                except BlockingIOError:
-                    sio.readiness &= ~WRITE_STALE
-            await wait_ready(sio, False, self._runner)
+        # Another task parked to send goes first: its turn, or for us
+        # wait_ready's BusyResourceError, never our bytes ahead of its.
+        return await self._until_done(False, True, self.sock.send, data)  # type: ignore[no-any-return]
 
     async def recvfrom(self, max_bytes: int) -> tuple[bytes, Address]:
         """Receive one datagram (truncated to ``max_bytes``) and its sender."""
         await checkpoint_if_cancelled()
-        sio = self._sio
-        while True:
-            if sio.readiness & READ_READY:
-                try:
-                    return self.sock.recvfrom(max_bytes)
-                except BlockingIOError:
-                    sio.readiness &= ~READ_STALE
-            await wait_ready(sio, True, self._runner)
+        return await self._until_done(True, False, self.sock.recvfrom, max_bytes)  # type: ignore[no-any-return]
 
     async def sendto(self, data: Any, address: Address) -> int:
         """Send one datagram to ``address``."""
         await checkpoint_if_cancelled()
-        sio = self._sio
-        while True:
-            if sio.readiness & WRITE_READY:
-                try:
-                    return self.sock.sendto(data, address)
-                except BlockingIOError:
-                    sio.readiness &= ~WRITE_STALE
-            await wait_ready(sio, False, self._runner)
+        return await self._until_done(False, False, self.sock.sendto, data, address)  # type: ignore[no-any-return]
 
     async def recvmsg(self, bufsize: int, ancbufsize: int = 0,
                       flags: int = 0) -> tuple[bytes, list[tuple[int, int, bytes]], int, Address]:
         """``socket.recvmsg``: data, ancillary data (file descriptors), flags, sender."""
         await checkpoint_if_cancelled()
-        sio = self._sio
-        while True:
-            if sio.readiness & READ_READY:
-                try:
-                    return self.sock.recvmsg(bufsize, ancbufsize, flags)
-                except BlockingIOError:
-                    sio.readiness &= ~READ_STALE
-            await wait_ready(sio, True, self._runner)
+        return await self._until_done(True, False, self.sock.recvmsg, bufsize, ancbufsize, flags)  # type: ignore[no-any-return]
 
     async def sendmsg(self, buffers: list[Any], ancdata: list[tuple[int, int, Any]],
                       flags: int = 0) -> int:
         """``socket.sendmsg``: some of ``buffers``' bytes with ``ancdata``; bytes sent."""
         await checkpoint_if_cancelled()
-        sio = self._sio
-        while True:
-            if sio.readiness & WRITE_READY and sio.writer is None:
-                try:
-                    return self.sock.sendmsg(buffers, ancdata, flags)
-                except BlockingIOError:
-                    sio.readiness &= ~WRITE_STALE
-            await wait_ready(sio, False, self._runner)
+        return await self._until_done(False, True, self.sock.sendmsg, buffers, ancdata, flags)  # type: ignore[no-any-return]
 
     async def accept(self) -> tuple[socket.socket, Address]:
         """Accept one connection (non-blocking socket) and its peer address."""
         await checkpoint_if_cancelled()
-        sio = self._sio
-        while True:
-            if sio.readiness & READ_READY:
-                try:
-                    return self.sock.accept()
-                except BlockingIOError:
-                    sio.readiness &= ~READ_STALE
-            await wait_ready(sio, True, self._runner)
+        return await self._until_done(True, False, self.sock.accept)  # type: ignore[no-any-return]
 
     async def connect(self, address: Address) -> None:
         """Connect to ``address``; raises the `OSError` the kernel reports."""
@@ -248,6 +200,27 @@ class ReadySource:
             except OSError as exc:
                 err = exc.errno or errno.ENOTCONN
         raise OSError(err, f"{os.strerror(err)}: connect to {address!r}")
+
+    async def _until_done(self, reading: bool, in_turn: bool, attempt: Callable[..., Any],
+                          *args: Any) -> Any:
+        """The recipe's steps 2 and 3: ``attempt(*args)`` while the direction
+        may be ready; on ``BlockingIOError`` clear its readiness and wait for
+        a new edge. ``in_turn``: never ahead of a task parked to write.
+
+        `recv` writes it out instead, with its own wait: every echo round
+        trip reads, and a coroutine per wait was a tenth of its Python work
+        (``benchmarks/instructions.py``; docs/architecture.md, the walk's
+        step 3).
+        """
+        sio = self._sio
+        ready, stale = (READ_READY, READ_STALE) if reading else (WRITE_READY, WRITE_STALE)
+        while True:
+            if sio.readiness & ready and not (in_turn and sio.writer is not None):
+                try:
+                    return attempt(*args)
+                except BlockingIOError:
+                    sio.readiness &= ~stale
+            await wait_ready(sio, reading, self._runner)
 
     def detach(self) -> socket.socket:
         """Deregister without closing; the socket is the caller's again."""

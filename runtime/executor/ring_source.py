@@ -60,7 +60,7 @@ from . import context
 from .io_wait import wait_readable, wait_writable
 from .ring_driver import REARM, Op, RingDriver
 from .source import Address
-from .traps import PARK, budget_spent_or_cancelled, checkpoint_if_cancelled
+from .traps import PARK, budget_spent_or_cancelled, checkpoint_if_cancelled, spend_budget
 
 #: MSG_NOSIGNAL: a reset peer is an EPIPE here, never a SIGPIPE (as ints:
 #: the socket module's IntFlag arithmetic costs a microsecond per call).
@@ -158,7 +158,9 @@ class RingSource:
 
     async def recv(self, max_bytes: int) -> bytes:
         """Read up to ``max_bytes`` as a new ``bytes``; ``b""`` means EOF."""
-        runner = self._runner  # checkpoint_if_cancelled's fast half, inlined (as ReadySource)
+        runner = self._runner
+        # spend_budget(runner), written out as in ReadySource.recv (every echo
+        # round trip reads; see there for what the call cost).
         runner.budget -= 1
         if runner.budget <= 0 or runner.live_cancels:
             await budget_spent_or_cancelled(runner)
@@ -264,9 +266,8 @@ class RingSource:
 
     async def send(self, data: Any) -> int:
         """Send some of ``data``; return how many bytes the kernel took."""
-        runner = self._runner  # checkpoint_if_cancelled's fast half, inlined (as ReadySource)
-        runner.budget -= 1
-        if runner.budget <= 0 or runner.live_cancels:
+        runner = self._runner
+        if spend_budget(runner):  # checkpoint_if_cancelled's fast half: no coroutine
             await budget_spent_or_cancelled(runner)
         op = self._write
         if op.pending or op.waker is not None or op.closed:

@@ -153,19 +153,26 @@ async def checkpoint_if_cancelled() -> None:
     the rest.
     """
     runner = context.runner()
-    runner.budget -= 1
-    if runner.budget <= 0 or runner.live_cancels:
+    if spend_budget(runner):
         await budget_spent_or_cancelled(runner)
 
 
-async def budget_spent_or_cancelled(runner: Runner) -> None:
-    """The slow half of `checkpoint_if_cancelled`, once a unit is spent.
+def spend_budget(runner: Runner) -> bool:
+    """The fast half of `checkpoint_if_cancelled`, a plain call (no coroutine).
 
-    Hot paths (`ReadySource`, `RingSource`, a channel's send and recv) inline
-    the fast half, ``runner.budget -= 1`` and ``if runner.budget <= 0 or
-    runner.live_cancels:``, and await this only when it is true: no
-    coroutine is made for a ready operation.
+    Spends one unit of the running task's budget; True when the task must
+    take the slow half, `budget_spent_or_cancelled` (the budget is spent, or
+    some cancel scope is cancelled). Hot paths (`ReadySource`, `RingSource`,
+    a channel's send and recv) hold the runner already and call this, so a
+    ready operation makes no coroutine:
+    ``if spend_budget(runner): await budget_spent_or_cancelled(runner)``.
     """
+    runner.budget -= 1
+    return runner.budget <= 0 or runner.live_cancels != 0
+
+
+async def budget_spent_or_cancelled(runner: Runner) -> None:
+    """The slow half of `checkpoint_if_cancelled`, when `spend_budget` says so."""
     if runner.budget <= 0:
         # Spent before the cancel check, so that even a task that swallows
         # Cancelled around ready operations yields now and then.

@@ -57,6 +57,14 @@ class Stream(BufferedReading, Resource):
     def _fail(self, exc: OSError, op: str) -> OSError:
         return name_peer(exc, op, self._peer)
 
+    def _failed(self, exc: OSError | ClosedResourceError, op: str) -> Exception:
+        """What a read or write raises for its socket's ``exc``, naming the peer:
+        ``op`` is "reading from" or "writing to"."""
+        if isinstance(exc, ClosedResourceError):
+            doing = op.split()[0]
+            return ClosedResourceError(f"stream to {self._describe()} was closed while {doing}")
+        return self._fail(exc, op)
+
     def _check_open(self) -> None:
         if self._closed:
             raise ClosedResourceError(f"stream to {self._describe()} is closed")
@@ -67,11 +75,8 @@ class Stream(BufferedReading, Resource):
         """Append one chunk to the buffer; False at EOF."""
         try:
             data = await self._src.recv(max_bytes)
-        except ClosedResourceError:
-            raise ClosedResourceError(
-                f"stream to {self._describe()} was closed while reading") from None
-        except OSError as exc:
-            raise self._fail(exc, "reading from") from None
+        except (ClosedResourceError, OSError) as exc:
+            raise self._failed(exc, "reading from") from None
         if not data:
             return False
         self._buf += data
@@ -97,11 +102,8 @@ class Stream(BufferedReading, Resource):
                 return data
             try:
                 return await self._src.recv(max_bytes)
-            except ClosedResourceError:
-                raise ClosedResourceError(
-                    f"stream to {self._describe()} was closed while reading") from None
-            except OSError as exc:
-                raise self._fail(exc, "reading from") from None
+            except (ClosedResourceError, OSError) as exc:
+                raise self._failed(exc, "reading from") from None
         finally:
             self._reading = False
 
@@ -126,11 +128,8 @@ class Stream(BufferedReading, Resource):
                     view = memoryview(view).cast("B")
                     while sent < total:
                         sent += await src.send(view[sent:])
-            except ClosedResourceError:
-                raise ClosedResourceError(
-                    f"stream to {self._describe()} was closed while writing") from None
-            except OSError as exc:
-                raise self._fail(exc, "writing to") from None
+            except (ClosedResourceError, OSError) as exc:
+                raise self._failed(exc, "writing to") from None
         finally:
             self._writing = False
 
