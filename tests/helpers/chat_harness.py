@@ -152,13 +152,13 @@ class Client(LineReader):
     """One chat connection: ``send`` lines, ``line()`` reads the next one."""
 
     def __init__(self, port: int, nick: str | None = None, *, timeout: float = TIMEOUT,
-                 rcvbuf: int | None = None) -> None:
+                 rcvbuf: int | None = None, host: str = "127.0.0.1") -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             if rcvbuf is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             sock.settimeout(timeout)
-            sock.connect(("127.0.0.1", port))
+            sock.connect((host, port))
         except BaseException:
             sock.close()
             raise
