@@ -12,9 +12,9 @@ Linux (since 5.3) gives each child an fd instead: ``pidfd_open(pid)`` returns
 a descriptor that becomes *readable* when the process exits (pidfd_open(2)).
 That is ordinary readiness: the fd is registered with the reactor like a
 socket and the task parks on the IO driver until the event comes
-(``wait_readable``), on epoll, io_uring (through the ring driver's epoll)
-and IOCP-less Unix alike. No thread, no signal, and each waiter has its own
-fd, so several tasks may wait for the same child.
+(``wait_readable``), on epoll and on io_uring (whose runner waits for
+readiness through an epoll of its own). No thread, no signal, and each
+waiter has its own fd, so several tasks may wait for the same child.
 
 Where that cannot be done, the fallback is a worker thread blocked in
 ``waitid(P_PID, pid, WEXITED | WNOWAIT)``, abandoned if the waiting task is
