@@ -198,6 +198,13 @@ class Run:
         self.wire = Wire(name in WEBSOCKET)
         self.socks: list[socket.socket] = []
         self.poll = select.epoll()
+        try:
+            self._join(clients, port, http_port)
+        except BaseException:
+            self.close()  # a failed setup must not leave the server running
+            raise
+
+    def _join(self, clients: int, port: int, http_port: int | None) -> None:
         for i in range(clients):
             if self.wire.websocket:
                 assert http_port is not None
