@@ -29,17 +29,20 @@ socket transports that read edge-triggered (`transports.py`).
 from __future__ import annotations
 
 import collections
+import errno
 import select
 import selectors
+import signal
 import sys
 import threading
 import weakref
-from asyncio import base_events, events, unix_events
+from asyncio import base_events, coroutines, events, unix_events
 from collections.abc import Callable
 from typing import Any
 
 import sniffio
 
+from ..errors import RunFinishedError
 from ..lowlevel import Host, Waker, current_task, park
 from .transports import DatagramTransport, SocketTransport
 from .watch import FdWatch
@@ -365,10 +368,50 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
     # -- signals: the self-pipe only exists while a handler does --------------------
 
     def add_signal_handler(self, sig: int, callback: Callable[..., object], *args: Any) -> None:
-        if self._ssock is None:
-            self._check_closed()
-            self._make_self_pipe()
-        super().add_signal_handler(sig, callback, *args)
+        if self._owns_host:
+            # A loop of its own: the stdlib's way (its self-pipe as the wakeup fd).
+            if self._ssock is None:
+                self._check_closed()
+                self._make_self_pipe()
+            super().add_signal_handler(sig, callback, *args)
+            return
+        # Inside runtime.run the wakeup fd stays the runtime's (its SIGINT
+        # catcher's, which the reactor watches): a Python-level handler hands
+        # the signal to the loop through the runner's from-thread queue, as
+        # runtime.open_signal_receiver does.
+        if coroutines.iscoroutine(callback) or coroutines.iscoroutinefunction(callback):
+            raise TypeError("coroutines cannot be used with add_signal_handler()")
+        self._check_signal(sig)
+        self._check_closed()
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("add_signal_handler() works only in the main thread")
+        self._signal_handlers[sig] = events.Handle(callback, args, self, None)
+        token = self._host.runner.token
+
+        def handler(signum: int, frame: object) -> None:
+            try:
+                token.run_sync_soon(self._handle_signal, signum)
+            except RunFinishedError:
+                pass  # the runtime has finished: nobody is left to tell
+
+        try:
+            signal.signal(sig, handler)
+            signal.siginterrupt(sig, False)
+        except OSError as exc:
+            del self._signal_handlers[sig]
+            if exc.errno == errno.EINVAL:
+                raise RuntimeError(f"sig {sig} cannot be caught") from None
+            raise
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        if self._owns_host:
+            return bool(super().remove_signal_handler(sig))
+        self._check_signal(sig)
+        if self._signal_handlers.pop(sig, None) is None:
+            return False
+        # The wakeup fd is the runtime's: left as it is (the stdlib clears it).
+        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+        return True
 
     # -- transports ----------------------------------------------------------------
 

@@ -154,3 +154,24 @@ def test_sniffio_names_the_api_each_side_runs_under() -> None:
 
     assert runtime.run(main()) == ("runtime", "asyncio")
     assert ra.run(aio_side()) == "asyncio"
+
+
+def test_a_signal_handler_inside_runtime_run_leaves_the_runtimes_wakeup_fd() -> None:
+    import os
+    import signal
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        before = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(before)
+        got = loop.create_future()
+        loop.add_signal_handler(signal.SIGUSR1, got.set_result, "usr1")
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert await aio_as_runtime(asyncio.wait_for(got, 5)) == "usr1"
+        assert loop.remove_signal_handler(signal.SIGUSR1)
+        after = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(after)
+        assert after == before  # still the runtime's SIGINT catcher's
+        assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+
+    runtime.run(main())
