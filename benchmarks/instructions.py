@@ -29,6 +29,14 @@ Measured 2026-12-04 at commit 536c62a (AMD EPYC, CPython 3.11.7, uvloop
     trio                 98,380    5.15x runtime's
     c                        84    0.00x runtime's
 
+The asyncio servers on three loops (2026-12-07, q28's runtime.asyncio, same
+machine and settings; the stdlib and uvloop rows from the same session):
+
+    asyncio_protocol           15,816    runtime_asyncio_protocol   16,926 (22,214 at first)
+    uvloop_protocol             3,419
+    asyncio_streams            41,321    runtime_asyncio_streams    26,329 (50,496 at first)
+    uvloop_streams             23,104
+
 At commit e8c6517, before the hot-path changes that follow it, runtime took
 25,016. With ``--conns 1 --rounds 200,1000`` (a loop turn per round trip)
 runtime takes about 30,000, from 34,108 before 536c62a.
