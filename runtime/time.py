@@ -15,9 +15,11 @@ def current_time() -> float:
 
     On Linux that is ``CLOCK_MONOTONIC``, as `time.monotonic` is; on Windows
     `time.monotonic` ticks every 15.6 ms and `time.perf_counter` every 100 ns
-    (trio's clock is perf_counter for the same reason).
+    (trio's clock is perf_counter for the same reason). A runner given a
+    ``clock`` (`runtime.testing.MockClock`) reads that one instead.
     """
-    return _time.perf_counter()
+    runner = context.runner_or_none()
+    return _time.perf_counter() if runner is None else runner.clock()
 
 
 async def sleep_until(deadline: float) -> None:
@@ -56,4 +58,4 @@ async def sleep(seconds: float) -> None:
         return
     if not seconds >= 0:
         raise ValueError(f"sleep() needs a duration >= 0 seconds, got {seconds!r}")
-    await sleep_until(current_time() + seconds)
+    await sleep_until(context.runner().clock() + seconds)

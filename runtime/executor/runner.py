@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import socket
 import threading
@@ -31,6 +32,7 @@ from ..errors import Cancelled
 from ..reactor import Events, Poll, Token, Waker
 from . import context
 from .cancel import AbortScope, CancelScope, RootScope
+from .clock import Clock
 from .io_driver import IoDriver
 from .ready_source import ReadySource
 from .reentry import EntryQueue, RuntimeToken
@@ -81,14 +83,23 @@ class Runner:
     """
 
     def __init__(self, backend: str | None = None, debug: bool = False, *,
-                 catch_sigint: bool = True) -> None:
+                 catch_sigint: bool = True, clock: Clock | None = None) -> None:
         if backend is None:
             backend = os.environ.get("RUNTIME_BACKEND") or None
         self.debug = debug
         #: False: Ctrl-C is left to Python's handler (KeyboardInterrupt where
         #: the main thread is), as an asyncio loop's users expect (Host.new).
         self.catch_sigint = catch_sigint
-        self.clock = time.perf_counter  # see runtime.time.current_time
+        #: A `Clock` replacing the system's (a test's virtual clock), or None.
+        self.custom_clock = clock
+        if clock is None:
+            self.clock: Callable[[], float] = time.perf_counter  # see runtime.time.current_time
+        else:
+            if not isinstance(clock, Clock):
+                raise TypeError(f"clock must be a runtime Clock (current_time, "
+                                f"deadline_to_sleep_time, start_clock), got {clock!r}")
+            clock.start_clock()
+            self.clock = clock.current_time
         # backend="uring": completions from an io_uring Ring, with the epoll
         # Poll inside it for what still needs readiness (ring_driver.py).
         self.poll = Poll(None if backend == "uring" else backend)
@@ -328,19 +339,32 @@ class Runner:
             else:
                 steps_since_poll = 0
                 timeout = None
+                deadline = None
                 if pending_timers:
                     deadline = timers.next_deadline()
                     if deadline is not None:
-                        timeout = max(0.0, deadline - clock())
+                        timeout = (max(0.0, deadline - clock()) if self.custom_clock is None
+                                   else self.custom_clock.deadline_to_sleep_time(deadline))
+                # A virtual clock's autojump: blocked this long (real time), jump to the deadline.
+                threshold: float = getattr(self.custom_clock, "autojump_threshold", math.inf)
+                jump: float | None = threshold
+                if deadline is not None and threshold < (math.inf if timeout is None else timeout):
+                    timeout = threshold
+                else:
+                    jump = None
+                    if timeout == math.inf:
+                        timeout = None  # a virtual clock standing still: wait for IO or a wake
                 if self.idle_waiters:
                     # wait_all_tasks_blocked: sleep no longer than the shortest cushion.
                     idle = self.idle_waiters[0][0]
                     if timeout is None or idle < timeout:
-                        timeout = idle
+                        timeout, jump = idle, None
                     else:
                         idle = None
                 if self.wait_io(events, timeout):
                     self.io.dispatch(events.raw)
+                if jump is not None and not run_queue and not self._remote_pending:
+                    self.custom_clock.autojump(deadline)  # type: ignore[union-attr]
             # 3. Timers that are due, and wake-ups from other threads.
             if pending_timers:
                 timers.fire_expired(clock())
@@ -530,7 +554,8 @@ def spawn(coro: Coroutine[Any, Any, T], *, name: str | None = None) -> JoinHandl
     return JoinHandle(runner.spawn(coro, runner.root_scope, name))
 
 
-def run(main: Coroutine[Any, Any, T], *, backend: str | None = None, debug: bool = False) -> T:
+def run(main: Coroutine[Any, Any, T], *, backend: str | None = None, debug: bool = False,
+        clock: Clock | None = None) -> T:
     """Run ``main`` to completion on a new runtime and return its result.
 
     A one-shot `Runner`. Re-raises ``main``'s exception. When ``main`` ends,
@@ -539,7 +564,8 @@ def run(main: Coroutine[Any, Any, T], *, backend: str | None = None, debug: bool
     `KeyboardInterrupt`. ``backend`` picks the reactor (``None``:
     ``$RUNTIME_BACKEND`` or the platform's default; ``"uring"``: io_uring
     completions on Linux, raising `UringUnavailableError` where the kernel
-    refuses it); ``debug`` logs steps that block the loop.
+    refuses it); ``debug`` logs steps that block the loop; ``clock`` replaces
+    the system's clock (`runtime.testing.MockClock`: virtual time).
     """
     if not isinstance(main, Coroutine):
         raise TypeError(
@@ -552,7 +578,7 @@ def run(main: Coroutine[Any, Any, T], *, backend: str | None = None, debug: bool
             "runtime.run() called inside a running runtime; await the coroutine instead"
         )
     try:
-        runner = Runner(backend, debug)
+        runner = Runner(backend, debug, clock=clock)
     except BaseException:
         main.close()  # never started: no "coroutine was never awaited" warning
         raise
