@@ -82,6 +82,9 @@ class TaskGroup:
         ``value`` and the child goes on in this group. Until then it runs
         under the caller's cancel scopes; if it fails (or returns) before
         calling `started`, `start` raises that error (or `RuntimeError`).
+        If the caller's scope is cancelled when the child calls `started`,
+        the child stays where it is and `start` waits for it to end (trio's
+        rule), then raises its error or returns ``value`` late.
         """
         if self._closed:
             raise RuntimeError("this TaskGroup is closed: start() after its async with block ended")
@@ -94,15 +97,17 @@ class TaskGroup:
         status._task = task
         self._starting += 1
         try:
-            while not (status._started or task.finished):
+            while not (status._moved or task.finished):
                 await park_uncancellable()
         finally:
             self._starting -= 1
             self._wake_if_empty()
-        if status._started:
+        if status._moved:
             return status._value
         if task.exception is not None:
             raise task.exception
+        if status._started:
+            return status._value  # started under a cancelled scope: late
         raise RuntimeError(
             f"child exited without calling task_status.started() (task {task.name!r} returned)")
 
@@ -170,17 +175,25 @@ class TaskGroup:
 class TaskStatus(Generic[T]):
     """Handed to a task started with `TaskGroup.start`; call `started` once."""
 
-    __slots__ = ("_caller", "_group", "_started", "_task", "_value")
+    __slots__ = ("_caller", "_group", "_moved", "_started", "_task", "_value")
 
     def __init__(self, group: TaskGroup, caller: Task) -> None:
         self._group = group
         self._caller = caller
         self._task: Task | None = None
         self._started = False
+        #: started() moved the child into the group (not done if the caller's
+        #: scope was cancelled by then).
+        self._moved = False
         self._value: Any = None
 
     def started(self, value: T | None = None) -> None:
-        """Report ready: `TaskGroup.start` returns ``value``; the task moves into the group."""
+        """Report ready: `TaskGroup.start` returns ``value``; the task moves into the group.
+
+        Unless the caller of `start` is cancelled by now: then, as in trio,
+        the task stays under the caller's scopes (where its `Cancelled` will
+        be caught) and `start` returns only once the task has ended.
+        """
         if self._started:
             raise RuntimeError("task_status.started() was already called")
         task = self._task
@@ -190,6 +203,12 @@ class TaskStatus(Generic[T]):
             raise RuntimeError("the TaskGroup this task was started in has closed")
         self._started = True
         self._value = value
+        if self._caller.cancel_pending():
+            # Moving a task that is about to raise Cancelled into a group
+            # whose scope is not cancelled would let that Cancelled escape
+            # the group uncaught; the caller waits for the task instead.
+            return
+        self._moved = True
         # Re-parent the child from the caller's scope to the group's.
         new = group.cancel_scope
         self._caller.scope.reparent(task, new)
@@ -199,7 +218,7 @@ class TaskStatus(Generic[T]):
             task.runner.deliver_cancel(task)
 
     def _child_done(self, task: Task) -> None:
-        if self._started:
+        if self._moved:
             self._group._child_done(task)
         else:
             self._caller.waker.wake()

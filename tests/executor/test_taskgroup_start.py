@@ -257,3 +257,94 @@ def test_a_group_waits_for_a_start_in_progress_from_outside_its_body(fl: Flavor)
 
     run_noting(fl, main, trace)
     assert trace == ["start returned ready", "child finished", "group done", "run: None"]
+
+
+# -- started() while the caller's scope is cancelled (trio's rule) ---------------------
+# The child is not moved into the group: its Cancelled must be caught by the
+# caller's cancelled scopes, not escape a group whose scope is not cancelled.
+# start() waits for the child to end. (Found by a differential run against
+# trio; issue 25.)
+
+
+def test_started_under_a_cancelled_caller_leaves_start_waiting_until_the_child_ends(
+        fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def child(task_status: Any) -> None:
+        task_status.started("v")
+        trace.append("child called started")
+        with noting(trace, "child's sleep"):
+            await fl.sleep(0.05)
+        trace.append("child slept")
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            group.cancel_scope.cancel()
+            with noting(trace, "start"):
+                value = await group.start(child)
+            trace.append(f"line after start ran: {value}")
+        trace.append(f"group done, caught={group.cancel_scope.cancelled_caught}")
+
+    run_noting(fl, main, trace)
+    assert trace == [
+        "child called started",
+        "child's sleep: Cancelled",
+        "start: Cancelled",
+        "group done, caught=True",
+        "run: None",
+    ]
+
+
+def test_started_under_a_cancelled_caller_with_a_shielded_child_returns_late(
+        fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def child(task_status: Any) -> None:
+        task_status.started("v")
+        trace.append("child called started")
+        with fl.cancel_scope(shield=True):
+            await fl.sleep(0.05)
+        trace.append("child's shielded sleep ended")
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            group.cancel_scope.cancel()
+            value = await group.start(child)
+            trace.append(f"start returned {value}")
+            with noting(trace, "next checkpoint"):
+                await fl.checkpoint()
+        trace.append(f"group done, caught={group.cancel_scope.cancelled_caught}")
+
+    run_noting(fl, main, trace)
+    assert trace == [
+        "child called started",
+        "child's shielded sleep ended",
+        "start returned v",
+        "next checkpoint: Cancelled",
+        "group done, caught=True",
+        "run: None",
+    ]
+
+
+def test_started_under_a_cancelled_caller_whose_child_fails_raises_its_error(
+        fl: Flavor) -> None:
+    trace: list[str] = []
+
+    async def child(task_status: Any) -> None:
+        task_status.started("v")
+        try:
+            await fl.checkpoint()
+        except fl.Cancelled:
+            raise KeyError("while cancelled") from None
+
+    async def main() -> None:
+        async with fl.open_group() as group:
+            with fl.cancel_scope() as outer:
+                outer.cancel()
+                with noting(trace, "start"):
+                    await group.start(child)
+                trace.append("line after start ran")
+
+    run_noting(fl, main, trace)
+    # The KeyError is start()'s (bare), and fails the group as the body's error.
+    assert trace == ["start: KeyError", "run raised ExceptionGroup[KeyError]"]
