@@ -22,7 +22,8 @@ Measured 2026-12-04 at commit 536c62a (AMD EPYC, CPython 3.11.7, uvloop
 0.23.0, trio 0.35.0), 100 conns, 50 and 250 round trips each:
 
     runtime              19,100
-    runtime_uring        40,164    2.10x runtime's
+    runtime_uring        40,164    2.10x runtime's  (18,525 = 0.96x on 2026-12-07,
+                                                  multishot receives, issue 26)
     asyncio_streams      41,270    2.16x runtime's
     uvloop_streams       23,079    1.21x runtime's
     uvloop_protocol       3,461    0.18x runtime's
