@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .executor.child import wait_child_exiting
 from .executor.host import CallbackWaker, Host, on_run
+from .executor.instruments import add_instrument, remove_instrument
 from .executor.introspect import current_task
 from .executor.io_driver import ScheduledIo
 from .executor.io_wait import notify_closing, scheduled_io, wait_readable, wait_writable
@@ -25,6 +26,7 @@ __all__ = [
     "Source",
     "Task",
     "Waker",
+    "add_instrument",
     "checkpoint",
     "checkpoint_if_cancelled",
     "current_task",
@@ -32,6 +34,7 @@ __all__ = [
     "on_run",
     "park",
     "park_uncancellable",
+    "remove_instrument",
     "scheduled_io",
     "socket_source",
     "wait_child_exiting",

@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,6 +33,7 @@ from ..reactor import Events, Poll, Token, Waker
 from . import context
 from .cancel import AbortScope, CancelScope, RootScope
 from .clock import Clock
+from .instruments import Instruments
 from .io_driver import IoDriver
 from .ready_source import ReadySource
 from .reentry import EntryQueue, RuntimeToken
@@ -54,8 +55,23 @@ T = TypeVar("T")
 #: step before a checkpoint makes it yield to the others.
 BUDGET = 128
 WAKER_TOKEN = Token(0)
-#: A step longer than this is logged when run(debug=True).
+#: A step longer than this is logged when run(debug=True) (``slow_step=`` sets another).
 SLOW_STEP = 0.1
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def code_location(coro: Any) -> str:
+    """Where a suspended coroutine stands: file:line of the innermost frame of its
+    await chain outside runtime's own package (or the innermost one)."""
+    found = None
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            location = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+            if found is None or not frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+                found = location
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return found or "?"
 #: While tasks stay ready, poll the reactor (without blocking) at least once
 #: per this many steps (tokio's ``event_interval``): often enough that IO is
 #: never starved, rarely enough that a busy loop is not one syscall per step.
@@ -83,10 +99,15 @@ class Runner:
     """
 
     def __init__(self, backend: str | None = None, debug: bool = False, *,
-                 catch_sigint: bool = True, clock: Clock | None = None) -> None:
+                 catch_sigint: bool = True, clock: Clock | None = None,
+                 instruments: Iterable[Any] = (), slow_step: float | None = None) -> None:
         if backend is None:
             backend = os.environ.get("RUNTIME_BACKEND") or None
-        self.debug = debug
+        if slow_step is not None and not slow_step > 0:
+            raise ValueError(f"slow_step must be a number of seconds > 0, got {slow_step!r}")
+        #: Log steps longer than this many seconds (``debug`` alone: `SLOW_STEP`).
+        self.slow_step = SLOW_STEP if slow_step is None else slow_step
+        self.debug = debug or slow_step is not None
         #: False: Ctrl-C is left to Python's handler (KeyboardInterrupt where
         #: the main thread is), as an asyncio loop's users expect (Host.new).
         self.catch_sigint = catch_sigint
@@ -147,6 +168,12 @@ class Runner:
         self.token = RuntimeToken(self.entries)
         #: to_thread's default CapacityLimiter, made on first use.
         self.thread_limiter: CapacityLimiter | None = None
+        #: Instruments (instruments.py); `instrumented` is the one flag the hot
+        #: paths test, so that with none installed they cost a test and no call.
+        self.instrumented = False
+        self.instruments = Instruments(self._set_instrumented)
+        for instrument in instruments:
+            self.instruments.add(instrument)
         self._crash: BaseException | None = None
         self._closed = False
         self._interrupted = False
@@ -163,8 +190,13 @@ class Runner:
         task = Task(coro, self, scope, name, self.current)
         scope.adopt(task)
         self.live_tasks += 1
+        if self.instrumented:
+            self.instruments.call("task_spawned", task)
         self.wake_here(task)
         return task
+
+    def _set_instrumented(self, on: bool) -> None:
+        self.instrumented = on
 
     def wake(self, task: Task) -> None:
         """Schedule ``task`` (the body of `Waker.wake`)."""
@@ -180,6 +212,8 @@ class Runner:
             return
         task.scheduled = True
         self.run_queue.append(task)
+        if self.instrumented:
+            self.instruments.call("task_scheduled", task)
 
     def _poke(self) -> None:
         # Another thread queued a wake or a call: step 3 of the loop takes
@@ -203,6 +237,8 @@ class Runner:
             return
         task.scheduled = True
         self.run_queue.append(task)
+        if self.instrumented:
+            self.instruments.call("task_scheduled", task)
 
     def deliver_cancel(self, task: Task) -> None:
         """Throw `Cancelled` into ``task`` if it is parked where that is allowed.
@@ -271,6 +307,8 @@ class Runner:
                 if not task.scheduled:
                     task.scheduled = True
                     self.run_queue.append(task)
+                    if self.instrumented:
+                        self.instruments.call("task_scheduled", task)
             else:
                 task.pending_exc = TypeError(
                     f"task {task.name!r} awaited {trap!r}, which is not a runtime awaitable "
@@ -284,6 +322,8 @@ class Runner:
         task.finished = True
         task.result = result
         task.exception = exc
+        if self.instrumented:
+            self.instruments.call("task_exited", task)
         scope = task.scope.release(task)  # where it was spawned (past an AbortScope)
         self.live_tasks -= 1
         if task.join_wakers:
@@ -309,12 +349,13 @@ class Runner:
         timers = self.timers
         pending_timers = timers.entries  # empty: no timer work this turn
         clock = self.clock
-        step = self._debug_step if self.debug else self._step
+        plain_step = self._debug_step if self.debug else self._step
         steps_since_poll = 0
         # This 'while' loop right here is our event loop:
         while self.live_tasks:
             # 1. Every task that is ready now takes one step. Tasks woken during
             #    this batch wait for the next one.
+            step = self._instrumented_step if self.instrumented else plain_step
             batch = len(run_queue)
             steps_since_poll += batch
             for _ in range(batch):
@@ -334,7 +375,7 @@ class Runner:
             if run_queue:
                 if steps_since_poll >= EVENT_INTERVAL:
                     steps_since_poll = 0
-                    if self.wait_io(events, 0):
+                    if self._wait_io(events, 0):
                         self.io.dispatch(events.raw)
             else:
                 steps_since_poll = 0
@@ -361,7 +402,7 @@ class Runner:
                         timeout, jump = idle, None
                     else:
                         idle = None
-                if self.wait_io(events, timeout):
+                if self._wait_io(events, timeout):
                     self.io.dispatch(events.raw)
                 if jump is not None and not run_queue and not self._remote_pending:
                     self.custom_clock.autojump(deadline)  # type: ignore[union-attr]
@@ -379,6 +420,22 @@ class Runner:
         # but run() must still raise it (trio does).
         if self.sigint.pending:
             self._take_sigint()
+
+    def _wait_io(self, events: Events, timeout: float | None) -> int:
+        if not self.instrumented:
+            return self.wait_io(events, timeout)  # type: ignore[no-any-return]
+        self.instruments.call("before_io_wait", timeout)
+        try:
+            return self.wait_io(events, timeout)  # type: ignore[no-any-return]
+        finally:
+            self.instruments.call("after_io_wait", timeout)
+
+    def _instrumented_step(self, task: Task) -> None:
+        self.instruments.call("before_task_step", task)
+        try:
+            (self._debug_step if self.debug else self._step)(task)
+        finally:
+            self.instruments.call("after_task_step", task)
 
     def _wake_idle_waiters(self, cushion: float) -> None:
         # Nothing became ready within the cushion: every task is blocked.
@@ -412,12 +469,17 @@ class Runner:
         self.main_scope.cancel()
 
     def _debug_step(self, task: Task) -> None:
-        start = self.clock()
+        # Real time, whatever the runner's clock: a virtual clock standing
+        # still would hide a step that blocks.
+        resumed_at = code_location(task.coro)
+        start = time.perf_counter()
         self._step(task)
-        took = self.clock() - start
-        if took > SLOW_STEP:
-            logger.warning("task %r ran %.3f s without yielding (blocking the loop?)",
-                           task.name, took)
+        took = time.perf_counter() - start
+        if took > self.slow_step:
+            stopped_at = "its end" if task.finished else code_location(task.coro)
+            logger.warning("task %r held the loop %.3f s in one step, from %s to %s "
+                           "(a blocking call in async code?)",
+                           task.name, took, resumed_at, stopped_at)
 
     # -- the top-level calls ---------------------------------------------------------
 
@@ -480,10 +542,14 @@ class Runner:
         try:
             if self.catch_sigint:
                 self.sigint.install()
+            if self.instrumented:
+                self.instruments.call("before_run")
             try:
                 yield
             finally:
                 self.sigint.uninstall()
+                if self.instrumented:
+                    self.instruments.call("after_run")
         finally:
             sniffio.thread_local.name = previous_library
             context.set_runner(None)
@@ -555,7 +621,8 @@ def spawn(coro: Coroutine[Any, Any, T], *, name: str | None = None) -> JoinHandl
 
 
 def run(main: Coroutine[Any, Any, T], *, backend: str | None = None, debug: bool = False,
-        clock: Clock | None = None) -> T:
+        clock: Clock | None = None, instruments: Iterable[Any] = (),
+        slow_step: float | None = None) -> T:
     """Run ``main`` to completion on a new runtime and return its result.
 
     A one-shot `Runner`. Re-raises ``main``'s exception. When ``main`` ends,
@@ -564,8 +631,11 @@ def run(main: Coroutine[Any, Any, T], *, backend: str | None = None, debug: bool
     `KeyboardInterrupt`. ``backend`` picks the reactor (``None``:
     ``$RUNTIME_BACKEND`` or the platform's default; ``"uring"``: io_uring
     completions on Linux, raising `UringUnavailableError` where the kernel
-    refuses it); ``debug`` logs steps that block the loop; ``clock`` replaces
-    the system's clock (`runtime.testing.MockClock`: virtual time).
+    refuses it); ``debug`` logs steps that block the loop longer than
+    ``slow_step`` seconds (0.1; giving ``slow_step`` turns it on), naming the
+    task and the lines it ran between; ``clock`` replaces
+    the system's clock (`runtime.testing.MockClock`: virtual time);
+    ``instruments`` are installed before ``main`` starts (`runtime.lowlevel.add_instrument`).
     """
     if not isinstance(main, Coroutine):
         raise TypeError(
@@ -578,7 +648,8 @@ def run(main: Coroutine[Any, Any, T], *, backend: str | None = None, debug: bool
             "runtime.run() called inside a running runtime; await the coroutine instead"
         )
     try:
-        runner = Runner(backend, debug, clock=clock)
+        runner = Runner(backend, debug, clock=clock, instruments=instruments,
+                        slow_step=slow_step)
     except BaseException:
         main.close()  # never started: no "coroutine was never awaited" warning
         raise
