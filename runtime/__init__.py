@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["SignalReceiver", "open_signal_receiver"],
                     "runtime.executor.signal_receiver"),
     **dict.fromkeys(["checkpoint", "yield_now"], "runtime.executor.traps"),
+    "dump_tasks": "runtime.executor.task_dump",
     **dict.fromkeys(["current_time", "sleep", "sleep_until"], "runtime.time"),
     **dict.fromkeys(["Condition", "Event", "Lock", "Semaphore"], "runtime.sync"),
     **dict.fromkeys(
@@ -96,6 +97,7 @@ __all__ = [
     "current_task",
     "current_time",
     "current_token",
+    "dump_tasks",
     "fail_after",
     "fail_at",
     "from_thread",
@@ -169,6 +171,7 @@ if TYPE_CHECKING:
     from .executor.runner import Runner, run, spawn
     from .executor.signal_receiver import SignalReceiver, open_signal_receiver
     from .executor.task import JoinHandle
+    from .executor.task_dump import dump_tasks
     from .executor.task_group import TaskGroup, TaskStatus
     from .executor.threads import current_default_thread_limiter, to_thread
     from .executor.traps import checkpoint, yield_now

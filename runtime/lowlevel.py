@@ -17,14 +17,17 @@ from .executor.io_driver import ScheduledIo
 from .executor.io_wait import notify_closing, scheduled_io, wait_readable, wait_writable
 from .executor.source import Source, socket_source
 from .executor.task import Task, Waker
+from .executor.task_dump import ScopeInfo, TaskInfo, task_tree
 from .executor.traps import checkpoint, checkpoint_if_cancelled, park, park_uncancellable
 
 __all__ = [
     "CallbackWaker",
     "Host",
     "ScheduledIo",
+    "ScopeInfo",
     "Source",
     "Task",
+    "TaskInfo",
     "Waker",
     "add_instrument",
     "checkpoint",
@@ -37,6 +40,7 @@ __all__ = [
     "remove_instrument",
     "scheduled_io",
     "socket_source",
+    "task_tree",
     "wait_child_exiting",
     "wait_readable",
     "wait_writable",

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import math
 import os
+import signal
 import socket
 import threading
 import time
@@ -40,6 +41,7 @@ from .reentry import EntryQueue, RuntimeToken
 from .signals import SigintCatcher
 from .source import Source
 from .task import JoinHandle, Task, _UnretrievedException
+from .task_dump import dump_signal_from_environment, dump_tasks
 from .threads import ThreadPool
 from .time_driver import TimerHeap
 from .traps import CHECKPOINT, PARK, YIELD
@@ -100,11 +102,16 @@ class Runner:
 
     def __init__(self, backend: str | None = None, debug: bool = False, *,
                  catch_sigint: bool = True, clock: Clock | None = None,
-                 instruments: Iterable[Any] = (), slow_step: float | None = None) -> None:
+                 instruments: Iterable[Any] = (), slow_step: float | None = None,
+                 dump_signal: int | None = None) -> None:
         if backend is None:
             backend = os.environ.get("RUNTIME_BACKEND") or None
         if slow_step is not None and not slow_step > 0:
             raise ValueError(f"slow_step must be a number of seconds > 0, got {slow_step!r}")
+        #: The signal that prints a task dump (task_dump.py), or None.
+        self.dump_signal = dump_signal if dump_signal is not None else (
+            dump_signal_from_environment())
+        self._dump_previous: Any = None
         #: Log steps longer than this many seconds (``debug`` alone: `SLOW_STEP`).
         self.slow_step = SLOW_STEP if slow_step is None else slow_step
         self.debug = debug or slow_step is not None
@@ -542,17 +549,31 @@ class Runner:
         try:
             if self.catch_sigint:
                 self.sigint.install()
+            if self.dump_signal is not None:
+                self._install_dump_signal()
             if self.instrumented:
                 self.instruments.call("before_run")
             try:
                 yield
             finally:
                 self.sigint.uninstall()
+                if self.dump_signal is not None:
+                    signal.signal(self.dump_signal, self._dump_previous)
                 if self.instrumented:
                     self.instruments.call("after_run")
         finally:
             sniffio.thread_local.name = previous_library
             context.set_runner(None)
+
+    def _install_dump_signal(self) -> None:
+        # The handler only queues the dump: it is printed on the loop's thread
+        # between steps, where the tree holds still (a wakeup fd wakes the poll).
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("dump_signal works only when the runtime runs in the main thread")
+        token = self.token
+        assert self.dump_signal is not None
+        self._dump_previous = signal.signal(
+            self.dump_signal, lambda signum, frame: token.run_sync_soon(dump_tasks))
 
     def close(self) -> None:
         """Cancel the tasks still running, wait for them, and release the loop.
@@ -622,7 +643,7 @@ def spawn(coro: Coroutine[Any, Any, T], *, name: str | None = None) -> JoinHandl
 
 def run(main: Coroutine[Any, Any, T], *, backend: str | None = None, debug: bool = False,
         clock: Clock | None = None, instruments: Iterable[Any] = (),
-        slow_step: float | None = None) -> T:
+        slow_step: float | None = None, dump_signal: int | None = None) -> T:
     """Run ``main`` to completion on a new runtime and return its result.
 
     A one-shot `Runner`. Re-raises ``main``'s exception. When ``main`` ends,
@@ -635,7 +656,8 @@ def run(main: Coroutine[Any, Any, T], *, backend: str | None = None, debug: bool
     ``slow_step`` seconds (0.1; giving ``slow_step`` turns it on), naming the
     task and the lines it ran between; ``clock`` replaces
     the system's clock (`runtime.testing.MockClock`: virtual time);
-    ``instruments`` are installed before ``main`` starts (`runtime.lowlevel.add_instrument`).
+    ``instruments`` are installed before ``main`` starts (`runtime.lowlevel.add_instrument`);
+    ``dump_signal`` (or ``$RUNTIME_DUMP_SIGNAL``) prints `runtime.dump_tasks` when it arrives.
     """
     if not isinstance(main, Coroutine):
         raise TypeError(
@@ -649,7 +671,7 @@ def run(main: Coroutine[Any, Any, T], *, backend: str | None = None, debug: bool
         )
     try:
         runner = Runner(backend, debug, clock=clock, instruments=instruments,
-                        slow_step=slow_step)
+                        slow_step=slow_step, dump_signal=dump_signal)
     except BaseException:
         main.close()  # never started: no "coroutine was never awaited" warning
         raise
