@@ -19,7 +19,7 @@ test's runner a `MockClock`.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,13 +27,15 @@ import pytest
 
 from .errors import Cancelled
 from .executor import context
-from .executor.cancel import CancelScope
+from .executor.cancel import CancelScope, move_on_after
 from .executor.runner import Runner
 from .executor.task import JoinHandle, Task
 from .sync import Event
-from .testing import MockClock
+from .testing import MockClock, wait_all_tasks_blocked
 
 MODES = ("strict", "auto")
+#: After a test, the others' tasks get this long (real seconds) to settle.
+SETTLE_LIMIT = 1.0
 #: Markers of other async plugins: a test carrying one is theirs, in auto mode too.
 _OTHER_ASYNC_MARKERS = ("anyio", "asyncio", "trio")
 
@@ -76,6 +78,12 @@ class _TestRunner(Runner):
             except Cancelled:
                 if self.fixture_failure is None:
                     raise
+            if self.custom_clock is None:
+                # The runner may outlive the test (wider fixtures hold it), and
+                # its tasks only move while it runs: let them take what the
+                # test left them (a closed connection's EOF, say) before the
+                # suite's checks for leaked fds look.
+                self.run(_settle())
             if self.fixture_failure is not None:
                 raise self.fixture_failure
             self._check_detached(self.detached)
@@ -100,6 +108,11 @@ class _TestRunner(Runner):
             raise exc
 
 
+async def _settle() -> None:
+    with move_on_after(SETTLE_LIMIT):
+        await wait_all_tasks_blocked()
+
+
 async def _stop_all(handles: list[JoinHandle[Any]]) -> None:
     for handle in handles:
         handle.abort()
@@ -118,33 +131,55 @@ def _describe(task: Task) -> str:
 
 # -- the runner, shared by a test and its async fixtures ----------------------------
 
-class _Shared:
-    runner: _TestRunner | None = None
-    leases = 0
+class _Slot:
+    """A runner and who holds it: the test running, and the async fixtures set up on it."""
+
+    def __init__(self, clock: MockClock | None) -> None:
+        self.runner = _TestRunner(clock)
+        self.leases = 0
+        self.fixtures: list[str] = []
+
+
+#: The runners alive, the one in use last. Usually one; a test with a mock
+#: clock gets a second on top of one that wider-scoped fixtures keep.
+_slots: list[_Slot] = []
 
 
 @contextmanager
-def _lease(clock: MockClock | None, who: str) -> Iterator[_TestRunner]:
-    """The shared runner (made with ``clock`` if none exists), held until the ``with`` ends."""
-    if _Shared.runner is None:
-        _Shared.runner = _TestRunner(clock)
-    elif clock is not None and _Shared.runner.custom_clock is not clock:
-        raise RuntimeError(
-            f"{who} asks for a mock clock, but the runtime runner is already running "
-            "(started by a module- or session-scoped async fixture) with another clock; "
-            "a test with mock_clock or autojump_clock needs a runner of its own")
-    runner = _Shared.runner
+def _lease(clock: MockClock | None, who: str, fixture: str | None,
+           wanted: Iterable[str]) -> Iterator[_TestRunner]:
+    """The runner for ``who`` (one with ``clock``, if given), held until the ``with`` ends.
+
+    ``wanted``: the fixtures the test uses; with a clock, none of them may
+    live on a runner with another clock.
+    """
     if context.runner_or_none() is not None:
         raise RuntimeError(f"{who}: an async fixture cannot be set up from inside a running "
                            "runtime (request.getfixturevalue() in an async test?)")
-    _Shared.leases += 1
+    slot = _slots[-1] if _slots else None
+    if slot is None or (clock is not None and slot.runner.custom_clock is not clock):
+        if slot is not None:
+            shared = sorted(set(slot.fixtures).intersection(wanted))
+            if shared:
+                raise RuntimeError(
+                    f"{who} uses a mock clock, but also the async fixture(s) "
+                    f"{', '.join(shared)}, of a wider scope, already running on a runner "
+                    "with another clock; a test with mock_clock or autojump_clock needs "
+                    "its async fixtures on its own runner (make them function-scoped)")
+        slot = _Slot(clock)
+        _slots.append(slot)
+    slot.leases += 1
+    if fixture is not None:
+        slot.fixtures.append(fixture)
     try:
-        yield runner
+        yield slot.runner
     finally:
-        _Shared.leases -= 1
-        if _Shared.leases == 0:
-            _Shared.runner = None
-            runner.close()
+        slot.leases -= 1
+        if fixture is not None:
+            slot.fixtures.remove(fixture)
+        if slot.leases == 0:
+            _slots.remove(slot)
+            slot.runner.close()
 
 
 def _clock_of(request: pytest.FixtureRequest) -> MockClock | None:
@@ -208,7 +243,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if not _is_runtime_test(pyfuncitem):
         return None
     args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    with _lease(_clock_of(pyfuncitem._request), pyfuncitem.name) as runner:
+    with _lease(_clock_of(pyfuncitem._request), pyfuncitem.name, None,
+                pyfuncitem.fixturenames) as runner:
         runner.run_test(pyfuncitem.obj(**args))
     return True
 
@@ -239,7 +275,7 @@ def _fixture_wrapper(func: Callable[..., Any], name: str,
         func = func.__func__.__get__(request.instance)
 
     def wrapper(**kwargs: Any) -> Iterator[Any]:
-        with _lease(clock, f"fixture {name!r}") as runner:
+        with _lease(clock, f"fixture {name!r}", name, request.fixturenames) as runner:
             if inspect.isasyncgenfunction(func):
                 host = _FixtureHost(runner, name, func(**kwargs))
                 yield runner.run(host.set_up())

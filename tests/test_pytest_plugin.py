@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -263,3 +265,38 @@ def test_an_async_fixture_error_is_a_setup_error(tester: pytest.Pytester) -> Non
     result = _run(tester)
     result.assert_outcomes(passed=1, errors=2)
     result.stdout.fnmatch_lines(["*OSError: no server*", "*fixture 'double' yielded twice*"])
+
+
+def test_the_guides_example_runs_as_it_stands(tester: pytest.Pytester) -> None:
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "testing.md").read_text()
+    tester.makepyfile(guide.split("```python\n", 1)[1].split("```", 1)[0])
+    _run(tester).assert_outcomes(passed=2)
+
+
+def test_a_mock_clock_cannot_reach_a_wider_fixture_on_another_runner(
+        tester: pytest.Pytester) -> None:
+    tester.makepyfile("""
+        import pytest, runtime
+        from runtime.executor import context
+
+        @pytest.fixture(scope="module")
+        async def wide():
+            return context.runner()
+
+        @pytest.mark.runtime
+        async def test_opens_the_module_runner(wide):
+            assert context.runner() is wide
+
+        @pytest.mark.runtime
+        async def test_clock_alone_gets_its_own_runner(autojump_clock):
+            await runtime.sleep(60)
+            assert runtime.current_time() == 60
+
+        @pytest.mark.runtime
+        async def test_clock_and_the_wide_fixture(wide, mock_clock):
+            pass
+    """)
+    result = _run(tester)
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*test_clock_and_the_wide_fixture uses a mock clock, but also "
+                                 "the async fixture(s) wide, of a wider scope*"])
