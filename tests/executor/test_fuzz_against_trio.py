@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from tests.helpers.fuzz_programs import Program, compare, decode, explain, programs
+from tests.helpers.fuzz_programs import Op, Program, build, compare, explain, programs
 from tests.helpers.platform_gaps import needs_trio
 
 #: Programs per CI run (~17 s here: no real time passes).
@@ -29,7 +29,10 @@ pytestmark = [needs_trio, pytest.mark.timeout(240)]
 #: scope, then starts a child that calls started() at once and checkpoints.
 #: trio leaves the child under the cancelled caller, so start() raises
 #: Cancelled; runtime used to move it and return.
-START_UNDER_A_CANCELLED_CALLER = decode(b"\x00\x00\x00\x02?\x00*\x01\xa3\x00\x01")
+START_UNDER_A_CANCELLED_CALLER = build([0, 0], [], [
+    Op("cancel", 0),
+    Op("group", None, [[Op("start", None, [[], [Op("checkpoint")]])], []]),
+])
 
 
 @settings(max_examples=CI_PROGRAMS, deadline=None, database=None,

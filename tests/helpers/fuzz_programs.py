@@ -128,11 +128,14 @@ class Program:
         return f"Program(capacities={self.capacities}, tasks={self.tasks!r}, main={self.main!r})"
 
 
-#: Step kinds, simplest first: a tape of small numbers (what hypothesis
-#: shrinks towards) decodes to a program of simple steps.
-LEAVES = ("checkpoint", "sleep", "raise", "cancel", "event_set", "event_wait", "send", "recv",
-          "close_send", "close_recv")
-COMPOUNDS = ("scope", "try", "group", "start", "lock")
+#: Step kinds, simplest first (a tape of small numbers, what hypothesis
+#: shrinks towards, decodes to a program of simple steps), each as often as
+#: it is listed: raising is rarer than catching, or most programs would be
+#: over at their first error.
+LEAVES = ("checkpoint", "sleep", "sleep", "raise", "cancel", "event_set", "event_wait", "send",
+          "send", "recv", "recv", "close_send", "close_recv", "checkpoint", "event_set",
+          "event_wait")
+COMPOUNDS = ("scope", "try", "group", "start", "lock", "scope", "try", "group", "start", "scope")
 #: Steps that act on other tasks, wait on them or look for cancellation: each
 #: pauses first (`_assign_durations`).
 PAUSED = frozenset(("checkpoint", "raise", "cancel", "event_set", "event_wait", "send", "recv",
@@ -194,6 +197,11 @@ def _step(tape: _Tape, depth: int) -> Op:
     if kind == "lock":
         return Op(kind, tape.take(LOCKS), [_block(tape, depth + 1)])
     return Op(kind)
+
+
+def build(capacities: list[int], tasks: list[list[Op]], main: list[Op]) -> Program:
+    """A program written by hand (a regression example), timed as generated ones are."""
+    return _assign_durations(Program(capacities, tasks, main))
 
 
 def decode(data: bytes) -> Program:
