@@ -49,7 +49,7 @@ class _TestRunner(Runner):
 
     def __init__(self, clock: MockClock | None) -> None:
         super().__init__(clock=clock)
-        #: The detached tasks spawned since `watch` began (None: not watching).
+        #: The detached tasks spawned while the test runs (None: no test runs).
         self.detached: list[Task] | None = None
         #: The first failure of a fixture's task while a test ran.
         self.fixture_failure: BaseException | None = None
@@ -77,7 +77,11 @@ class _TestRunner(Runner):
                 self.run(test)
             except Cancelled:
                 if self.fixture_failure is None:
+                    self._stop_left(self.detached)
                     raise
+            except Exception:
+                self._stop_left(self.detached)  # the test's failure is the news
+                raise
             if self.custom_clock is None:
                 # The runner may outlive the test (wider fixtures hold it), and
                 # its tasks only move while it runs: let them take what the
@@ -96,8 +100,7 @@ class _TestRunner(Runner):
         left = [t for t in tasks if not t.finished]
         if left:
             names = ", ".join(_describe(t) for t in left)
-            # Stop them now, so that nothing of this test runs during the next.
-            self.run(_stop_all([JoinHandle(t) for t in left]))
+            self._stop_left(left)
             raise LeftoverTasksError(
                 f"the test left {len(left)} task(s) running: {names} "
                 "(join them, cancel them, or run them in a TaskGroup)")
@@ -106,6 +109,13 @@ class _TestRunner(Runner):
             assert reporter is not None and reporter.exc is not None
             exc, reporter.exc = reporter.exc, None  # retrieved here: not logged again
             raise exc
+
+
+    def _stop_left(self, tasks: list[Task]) -> None:
+        """Cancel and await ``tasks`` still running: nothing of a test runs during the next."""
+        left: list[JoinHandle[Any]] = [JoinHandle(t) for t in tasks if not t.finished]
+        if left:
+            self.run(_stop_all(left))
 
 
 async def _settle() -> None:

@@ -228,11 +228,18 @@ def test_a_task_left_running_is_an_error_naming_it(tester: pytest.Pytester) -> N
             runtime.spawn(forever(), name="the-forgotten-one")
             await runtime.sleep(0)
 
-        def test_it_was_stopped():
-            assert cleaned == [True]
+        @pytest.mark.runtime
+        async def test_fails_and_leaves_one():
+            runtime.spawn(forever(), name="second")
+            await runtime.sleep(0)
+            assert False, "its own failure"
+
+        def test_both_were_stopped():
+            assert cleaned == [True, True]
     """)
     result = _run(tester)
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*AssertionError: its own failure"])
     result.stdout.fnmatch_lines([
         "*LeftoverTasksError: the test left 1 task(s) running: 'the-forgotten-one' at *"
         "test_a_task_left_running_is_an_error_naming_it.py:*",
