@@ -26,6 +26,8 @@ from tests.helpers.fuzz_programs import Program, compare, explain, programs
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--programs", type=int, default=100_000, help="how many programs to run")
+    parser.add_argument("--progress", type=int, default=5000, metavar="N",
+                        help="print the counts every N programs (0: only at the end)")
     parser.add_argument("--no-shrink", action="store_true",
                         help="report divergences as found, without shrinking them")
     args = parser.parse_args()
@@ -39,9 +41,17 @@ def main() -> int:
         verdict = compare(program)
         counts["programs"] += 1
         counts["racy"] += verdict.racy
+        if args.progress and counts["programs"] % args.progress == 0:
+            report()
         if not verdict.equal:
             counts["divergent"] += 1
             raise AssertionError(explain(program, verdict))
+
+    def report() -> None:
+        elapsed = time.perf_counter() - started
+        print(f"{counts['programs']} programs run (shrinking included), {counts['racy']} racy "
+              f"under trio, {counts['divergent']} divergent runs; {elapsed:.1f} s, "
+              f"{counts['programs'] / elapsed:.0f} programs/s", flush=True)
 
     started = time.perf_counter()
     failed = False
@@ -50,10 +60,8 @@ def main() -> int:
     except BaseException as exc:  # hypothesis raises one error, or a group of them
         failed = True
         print(f"DIVERGENCE:\n{exc}", file=sys.stderr)
-    elapsed = time.perf_counter() - started
-    print(f"{counts['programs']} programs run (shrinking included), {counts['racy']} racy under "
-          f"trio, {counts['divergent']} divergent runs; {elapsed:.1f} s, "
-          f"{counts['programs'] / elapsed:.0f} programs/s")
+    if not (args.progress and counts["programs"] % args.progress == 0):
+        report()  # the last count, unless it was just printed
     return 1 if failed else 0
 
 
