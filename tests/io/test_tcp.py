@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from runtime import ClosedResourceError
 from runtime.io import TcpListener, TcpStream
 from tests.helpers import HAS_IPV6
 from tests.helpers.pairs import HOSTS, stream_pair
+from tests.helpers.platform_gaps import needs_trio
 
 
 @pytest.fixture(params=HOSTS)
@@ -339,13 +341,29 @@ def test_cancelling_a_connect_in_progress_closes_its_socket() -> None:
     assert runtime.run(main()) is True
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_connect_from_a_local_address_is_seen_by_the_server() -> None:
+    async def main(source: int) -> tuple[Any, bool]:
+        async with await TcpListener.bind("127.0.0.1", 0) as listener:
+            port = listener.local_address[1]
+            client = await TcpStream.connect("127.0.0.1", port, local_address=("127.0.0.1", source))
+            async with client, await listener.accept() as server:
+                return server.peer_address, server.peer_address == client.local_address
+
+    source = _free_port()
+    assert runtime.run(main(source)) == (("127.0.0.1", source), True)
+
+
+@needs_trio
 def test_connect_from_a_local_address_is_seen_by_the_server_as_under_trio() -> None:
     import trio
 
-    def free_port() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
+    free_port = _free_port
 
     async def under_runtime(source: int) -> tuple[str, bool]:
         async with await TcpListener.bind("127.0.0.1", 0) as listener:
