@@ -71,10 +71,17 @@ def _describe_wait(frames: list[FrameType], now: float) -> str:
     """What the innermost known wait in ``frames`` is waiting for."""
     what = ""
     resource = ""
+    ring_op = ""  # io_uring: an operation submitted on a socket, not a readiness wait
+    fallback = ""
     for frame in frames:
         code, local = frame.f_code, frame.f_locals
         name = code.co_qualname
         owner = local.get("self")
+        if not ring_op and hasattr(owner, "_driver") and hasattr(owner, "sock"):
+            try:
+                ring_op = f"{code.co_name} on fd {owner.sock.fileno()} (io_uring)"
+            except OSError:
+                ring_op = f"{code.co_name} (io_uring)"
         if owner is not None and resource == "" and hasattr(owner, "_describe"):
             try:
                 resource = f" ({type(owner).__name__} {owner._describe()})"
@@ -106,9 +113,13 @@ def _describe_wait(frames: list[FrameType], now: float) -> str:
             what = "to_thread worker"
         elif name == "wait_child_exiting" and "pid" in local:
             what = f"child pid {local['pid']}"
-        elif not what and code.co_filename.startswith(_PACKAGE_DIR):
-            what = f"in {name}"
-    return (what or "parked") + (resource if what.startswith(("readable", "writable")) else "")
+        elif code.co_filename.startswith(_PACKAGE_DIR):
+            fallback = f"in {name}"
+    if not what and ring_op:
+        what = ring_op
+    if what.startswith(("readable", "writable")) or what == ring_op:
+        what += resource
+    return what or fallback or "parked"
 
 
 def _task_info(task: Task, runner: Runner, now: float) -> TaskInfo:
