@@ -11,6 +11,7 @@ import trio
 import runtime
 import runtime.lowlevel
 from runtime.executor.instruments import HOOKS
+from tests.helpers.platform_gaps import needs_trio
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -82,6 +83,7 @@ def test_every_hook_fires_in_the_order_a_task_lives_it() -> None:
     assert 0 < waits[0][1] <= 0.01  # it slept in the reactor until the timer
 
 
+@needs_trio
 def test_a_task_s_life_reads_the_same_as_under_trio() -> None:
     # The same program under both; trio's instrument sees the same hooks in the
     # same order for the child task (names differ: trio names tasks by function).
@@ -161,6 +163,7 @@ def test_an_object_with_no_hook_is_refused_naming_the_hooks() -> None:
         runtime.run(main())
 
 
+@needs_trio
 def test_the_hook_names_are_trio_s() -> None:
     trio_hooks = {name for name in vars(trio.abc.Instrument) if not name.startswith("_")}
     assert set(HOOKS) == trio_hooks
