@@ -399,6 +399,15 @@ class TlsStream(BufferedReading, Resource):
                 return b""
             raise
         if not data:
+            if incoming.eof and not self._https_compatible:
+                # OpenSSL said "clean close" only because it was told to ignore
+                # an unexpected EOF (OP_IGNORE_UNEXPECTED_EOF, the default of
+                # some Python builds, Debian's 3.11.2 among them): the stream
+                # underneath ended before any close_notify came. A close_notify
+                # arrives as data and is read before we ever feed the EOF.
+                cause = ssl.SSLEOFError(ssl.SSL_ERROR_EOF,
+                                        "EOF occurred in violation of protocol")
+                raise self._break(f"TLS error: {_ssl_reason(cause)}", cause)
             self._peer_closed = True
         return data
 

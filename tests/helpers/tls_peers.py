@@ -105,15 +105,18 @@ def make_certs(where: Path) -> Certs:
 
 @contextlib.asynccontextmanager
 async def tls_pair(certs: Certs, *, client_https_compatible: bool = False,
-                   server_https_compatible: bool = False
+                   server_https_compatible: bool = False, server_options: int = 0,
                    ) -> AsyncIterator[tuple[TlsStream, TlsStream]]:
-    """``(client, server)`` over 127.0.0.1, handshake not yet done; closed afterwards."""
+    """``(client, server)`` over 127.0.0.1, handshake not yet done; closed afterwards.
+    ``server_options`` are added to the server context's ``options``."""
     async with await TcpListener.bind("127.0.0.1", 0) as listener:
         raw_client = await TcpStream.connect("127.0.0.1", listener.local_address[1])
         raw_server = await listener.accept()
     client = TlsStream(raw_client, certs.client_context(), server_hostname="localhost",
                        https_compatible=client_https_compatible)
-    server = TlsStream(raw_server, certs.server_context(), server_side=True,
+    server_context = certs.server_context()
+    server_context.options |= server_options
+    server = TlsStream(raw_server, server_context, server_side=True,
                        https_compatible=server_https_compatible)
     try:
         yield client, server

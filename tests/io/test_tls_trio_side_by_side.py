@@ -214,6 +214,14 @@ async def ragged_eof(fw: Framework, tls: Tls, certs: Certs, trace: list[Any],
     await tls.aclose(client)
 
 
+# trio reads a ragged EOF as a clean one where the ssl module's new contexts set
+# OP_IGNORE_UNEXPECTED_EOF (Debian's Python 3.11.2); TlsStream does not (test_tls.py).
+_CONTEXTS_IGNORE_EOF = bool(ssl.create_default_context().options
+                            & getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0))
+
+
+@pytest.mark.skipif(_CONTEXTS_IGNORE_EOF, reason="this Python's ssl contexts ignore unexpected "
+                    "EOFs by default (OP_IGNORE_UNEXPECTED_EOF), and trio follows them")
 @pytest.mark.parametrize("https_compatible", [False, True])
 def test_ragged_eof_traces_the_same(fw: Framework, certs: Certs,
                                     https_compatible: bool) -> None:
