@@ -235,21 +235,24 @@ def test_after_a_restart_without_persistence_nodes_restore_nicks_and_presence(
     try:
         with nodes(server, 2) as (n1, n2):
             alice = joined(n1.port, "alice")
+            watcher = joined(n2.port, "watcher")  # hears node 2's link notices
+            alice.expect("[lobby] * watcher joined")
             server.stop()
             server.start()  # empty: the stream, the nicks and the presence are gone
             alice.skip_until("* cluster link up")
+            watcher.skip_until("* cluster link up")
             deadline = time.monotonic() + NICK_TTL * 3
             while _redis_cli(server, "GET", "chat:nick:alice") != "":
                 assert time.monotonic() < deadline, "alice's nick was never claimed again"
                 time.sleep(0.1)
             bob = joined(n2.port, "bob")
-            alice.expect("[lobby] * bob joined")
-            eventually(bob, "/who", "* in lobby: alice, bob")
+            alice.skip_until("[lobby] * bob joined")
+            eventually(bob, "/who", "* in lobby: alice, bob, watcher")
             imposter = Client(n2.port)
             imposter.line()
             imposter.send("alice")
             imposter.expect("! nick alice is taken; choose another")
-            for client in (alice, bob, imposter):
+            for client in (alice, bob, imposter, watcher):
                 client.close()
     finally:
         server.stop()
