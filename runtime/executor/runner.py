@@ -292,6 +292,10 @@ class Runner:
             # holds the task, so the error would keep itself alive in a
             # cycle, and it tells the reader nothing.
             self._finish(task, None, error.with_traceback(error.__traceback__.tb_next))  # type: ignore[union-attr]
+            # The task's own frame may outlive this step with its f_back
+            # pointing here (Python 3.12 keeps a finished caller's frame and
+            # its locals for it): let go of the task and what was thrown in.
+            task = exc = None  # type: ignore[assignment]
         else:
             if trap is PARK:
                 # Its waker is stored wherever it waits; but a task that is

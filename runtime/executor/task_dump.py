@@ -77,7 +77,8 @@ def _describe_wait(frames: list[FrameType], now: float) -> str:
         code, local = frame.f_code, frame.f_locals
         name = code.co_qualname
         owner = local.get("self")
-        if not ring_op and hasattr(owner, "_driver") and hasattr(owner, "sock"):
+        if not ring_op and owner is not None and hasattr(owner, "_driver") \
+                and hasattr(owner, "sock"):
             try:
                 ring_op = f"{code.co_name} on fd {owner.sock.fileno()} (io_uring)"
             except OSError:

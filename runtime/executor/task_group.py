@@ -138,11 +138,14 @@ class TaskGroup:
         scope._leave()
         errors = self._errors
         kept: list[BaseException] = []
+        e: BaseException | None = None  # the loop's names, cleared below with the rest
+        rest: BaseException | None = None
+        ours: BaseException | None = None
         if catches:
             # Our own Cancelled, wherever it is: bare, or inside the group a
             # nested TaskGroup raised (split out, as CancelScope.__exit__ does).
             for e in errors:
-                rest: BaseException | None = e
+                rest = e
                 if isinstance(e, BaseExceptionGroup):
                     ours, rest = e.split(Cancelled)
                     if ours is None:
@@ -169,7 +172,10 @@ class TaskGroup:
             raise BaseExceptionGroup("exceptions from a TaskGroup", errors) from None
         finally:
             self._parent = None  # the host task, its result and error: not ours to keep
-            del errors, kept, exc, tb
+            # Every local that may hold an error goes: a frame that a kept
+            # traceback still references (Python 3.12 keeps it) must not
+            # hold the error it raised in a cycle.
+            del errors, kept, exc, tb, e, rest, ours
 
 
 class TaskStatus(Generic[T]):
