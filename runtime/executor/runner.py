@@ -178,6 +178,8 @@ class Runner:
         #: Instruments (instruments.py); `instrumented` is the one flag the hot
         #: paths test, so that with none installed they cost a test and no call.
         self.instrumented = False
+        self.step: Callable[[Task], None] = self._debug_step if self.debug else self._step
+        self._told: set[Task] = set()  # instrumented: tasks whose task_scheduled was called
         self.instruments = Instruments(self._set_instrumented)
         for instrument in instruments:
             self.instruments.add(instrument)
@@ -204,6 +206,10 @@ class Runner:
 
     def _set_instrumented(self, on: bool) -> None:
         self.instrumented = on
+        self._told.clear()
+        plain = self._debug_step if self.debug else self._step
+        #: What the run loop calls for each step; read once per batch.
+        self.step = self._instrumented_step if on else plain
 
     def wake(self, task: Task) -> None:
         """Schedule ``task`` (the body of `Waker.wake`)."""
@@ -220,6 +226,7 @@ class Runner:
         task.scheduled = True
         self.run_queue.append(task)
         if self.instrumented:
+            self._told.add(task)
             self.instruments.call("task_scheduled", task)
 
     def _poke(self) -> None:
@@ -245,6 +252,7 @@ class Runner:
         task.scheduled = True
         self.run_queue.append(task)
         if self.instrumented:
+            self._told.add(task)
             self.instruments.call("task_scheduled", task)
 
     def deliver_cancel(self, task: Task) -> None:
@@ -315,11 +323,11 @@ class Runner:
                 # wake_here, written out (the task is running: not finished):
                 # micro.py's yield bench under callgrind took 9,091
                 # instructions per sleep(0) with the call, 8,812 without.
+                # (With instruments, _instrumented_step reports this re-queue:
+                # no flag test here, on the path every sleep(0) takes.)
                 if not task.scheduled:
                     task.scheduled = True
                     self.run_queue.append(task)
-                    if self.instrumented:
-                        self.instruments.call("task_scheduled", task)
             else:
                 task.pending_exc = TypeError(
                     f"task {task.name!r} awaited {trap!r}, which is not a runtime awaitable "
@@ -360,13 +368,17 @@ class Runner:
         timers = self.timers
         pending_timers = timers.entries  # empty: no timer work this turn
         clock = self.clock
-        plain_step = self._debug_step if self.debug else self._step
         steps_since_poll = 0
+        # _step, or _debug_step, or _instrumented_step while instruments are
+        # in: read again whenever the loop looks at IO (below), not per batch
+        # (the read cost the yield micro-benchmark 110 instructions a
+        # sleep(0) under callgrind). An instrument added by a task counts
+        # from then on: at most EVENT_INTERVAL steps later.
+        step = self.step
         # This 'while' loop right here is our event loop:
         while self.live_tasks:
             # 1. Every task that is ready now takes one step. Tasks woken during
             #    this batch wait for the next one.
-            step = self._instrumented_step if self.instrumented else plain_step
             batch = len(run_queue)
             steps_since_poll += batch
             for _ in range(batch):
@@ -386,10 +398,12 @@ class Runner:
             if run_queue:
                 if steps_since_poll >= EVENT_INTERVAL:
                     steps_since_poll = 0
+                    step = self.step
                     if self._wait_io(events, 0):
                         self.io.dispatch(events.raw)
             else:
                 steps_since_poll = 0
+                step = self.step
                 timeout = None
                 deadline = None
                 if pending_timers:
@@ -443,9 +457,16 @@ class Runner:
 
     def _instrumented_step(self, task: Task) -> None:
         self.instruments.call("before_task_step", task)
+        self._told.discard(task)  # the wake that queued it was told already
         try:
             (self._debug_step if self.debug else self._step)(task)
         finally:
+            # A checkpoint re-queues its task without telling instruments (that
+            # path stays free of flag tests); say it here. A wake during the
+            # step went through wake_here, which told them itself.
+            if task.scheduled and task not in self._told:
+                self.instruments.call("task_scheduled", task)
+            self._told.discard(task)
             self.instruments.call("after_task_step", task)
 
     def _wake_idle_waiters(self, cushion: float) -> None:

@@ -99,18 +99,25 @@ def test_a_task_s_life_reads_the_same_as_under_trio() -> None:
             nursery.start_soon(trio_child)
 
     async def trio_child() -> None:
+        await trio.sleep(0)  # a checkpoint: re-queued at once
         await trio.sleep(0.01)
 
     theirs = TrioRecorder()
     trio.run(trio_main, instruments=[theirs])
     ours = Recorder()
 
+    async def checkpointing_child() -> None:
+        await runtime.sleep(0)
+        await runtime.sleep(0.01)
+
     async def main() -> None:
         async with runtime.TaskGroup() as tg:
-            tg.spawn(child(), name="trio_child")
+            tg.spawn(checkpointing_child(), name="trio_child")
 
     runtime.run(main(), instruments=[ours])
-    assert task_story(ours.calls, "trio_child") == task_story(theirs.calls, "trio_child")
+    story = task_story(ours.calls, "trio_child")
+    assert story == task_story(theirs.calls, "trio_child")
+    assert story.count("task_scheduled") == 3  # spawned, the checkpoint, the timer
 
 
 def test_added_and_removed_while_running() -> None:
