@@ -41,7 +41,7 @@ from .reentry import EntryQueue, RuntimeToken
 from .signals import SigintCatcher
 from .source import Source
 from .task import JoinHandle, Task, _UnretrievedException
-from .task_dump import dump_signal_from_environment, dump_tasks
+from .task_dump import code_location, dump_signal_from_environment, dump_tasks
 from .threads import ThreadPool
 from .time_driver import TimerHeap
 from .traps import CHECKPOINT, PARK, YIELD
@@ -59,21 +59,7 @@ BUDGET = 128
 WAKER_TOKEN = Token(0)
 #: A step longer than this is logged when run(debug=True) (``slow_step=`` sets another).
 SLOW_STEP = 0.1
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-def code_location(coro: Any) -> str:
-    """Where a suspended coroutine stands: file:line of the innermost frame of its
-    await chain outside runtime's own package (or the innermost one)."""
-    found = None
-    while coro is not None:
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-        if frame is not None:
-            location = f"{frame.f_code.co_filename}:{frame.f_lineno}"
-            if found is None or not frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-                found = location
-        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return found or "?"
 #: While tasks stay ready, poll the reactor (without blocking) at least once
 #: per this many steps (tokio's ``event_interval``): often enough that IO is
 #: never starved, rarely enough that a busy loop is not one syscall per step.

@@ -67,6 +67,17 @@ def _frames(coro: Any) -> list[FrameType]:
     return frames
 
 
+def code_location(coro: Any) -> str:
+    """Where a suspended coroutine stands: file:line of the innermost frame of its
+    await chain outside runtime's own package (or the innermost one); for
+    `Runner`'s slow-step warnings."""
+    found = None
+    for frame in _frames(coro):
+        if found is None or not frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            found = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+    return found or "?"
+
+
 def _describe_wait(frames: list[FrameType], now: float) -> str:
     """What the innermost known wait in ``frames`` is waiting for."""
     what = ""
