@@ -1,12 +1,15 @@
 """One loop, two APIs: asyncio inside ``runtime.run``, and awaiting across.
 
-Once `runtime.asyncio` is imported, every ``runtime.run`` gets a
-`RuntimeEventLoop` attached to its runner (`runtime.lowlevel.on_run`):
+Once `runtime.asyncio` is imported, every runtime (``runtime.run``, or a
+``runtime.Runner``) gets a `RuntimeEventLoop` attached to its runner
+(`runtime.lowlevel.on_run`): while it drives its loop,
 ``asyncio.get_running_loop()`` returns it, and asyncio callbacks, tasks,
 transports and timers run in the same run loop, on the same reactor, in the
-same thread as the runtime's tasks. The loop is closed when ``run`` ends;
-asyncio tasks still pending then are abandoned (asyncio logs them), so
-await what you start.
+same thread as the runtime's tasks. A `Runner` keeps its asyncio loop from
+one ``run`` call to the next, as it keeps its parked tasks (between calls
+no loop is running in the thread); the loop is closed when the runtime
+closes (``runtime.run`` returns, or ``Runner.close``). asyncio tasks still
+pending then are abandoned (asyncio logs them), so await what you start.
 
 Awaiting across
 ---------------
@@ -44,10 +47,27 @@ from .loop import RuntimeEventLoop
 T = TypeVar("T")
 
 
+#: Each open runtime's loop, made as it first drives, closed as it closes.
+_loops: dict[Host, RuntimeEventLoop] = {}
+
+
+def _loop_of(host: Host) -> RuntimeEventLoop:
+    loop = _loops.get(host)
+    if loop is None:
+        loop = _loops[host] = RuntimeEventLoop(host)
+
+        def closed() -> None:
+            del _loops[host]
+            loop.close()
+
+        host.on_close(closed)
+    return loop
+
+
 def _attach(host: Host) -> Callable[[], None] | None:
     if events._get_running_loop() is not None:
         return None  # runtime.run() inside a running asyncio loop's thread: leave it be
-    loop = RuntimeEventLoop(host)
+    loop = _loop_of(host)
     loop._thread_id = threading.get_ident()
     old_agen_hooks = sys.get_asyncgen_hooks()
     sys.set_asyncgen_hooks(firstiter=loop._asyncgen_firstiter_hook,
@@ -58,7 +78,6 @@ def _attach(host: Host) -> Callable[[], None] | None:
         events._set_running_loop(None)
         sys.set_asyncgen_hooks(*old_agen_hooks)
         loop._thread_id = None
-        loop.close()
 
     return detach
 

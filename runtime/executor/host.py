@@ -15,8 +15,10 @@ into the runner:
 * `Host.new`: a `Runner` of its own (reusable: an asyncio loop's
   ``run_until_complete``, called many times), keeping its reactor, IO
   registrations, timers and queued callbacks in between.
-* `on_run`: a hook called as each `runtime.run` starts (it is how
-  ``asyncio.get_running_loop()`` works inside ``runtime.run``).
+* `on_run`: a hook called each time a runtime starts driving its loop, and
+  `Host.on_close`, called as it closes (together they are how
+  ``asyncio.get_running_loop()`` works inside ``runtime.run`` and
+  ``Runner.run``).
 """
 
 from __future__ import annotations
@@ -142,6 +144,11 @@ class Host:
                        on_error: Callable[[BaseException], object]) -> CallbackWaker:
         return CallbackWaker(self.runner, fn, name, on_error)
 
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` once as the runner closes, after its last task ended
+        and before its reactor is released."""
+        self.runner.close_callbacks.append(fn)
+
     def clock(self) -> float:
         """The runner's clock (`runtime.current_time`'s), which timers are in."""
         return self.runner.clock()
@@ -187,9 +194,11 @@ class Host:
 
 
 def on_run(hook: Callable[[Host], Callable[[], None] | None]) -> Callable[[], None]:
-    """Call ``hook(host)`` as each `runtime.run` starts (in its thread, before
-    main runs); if it returns a function, that is called as the run ends.
-    Returns a function that removes the hook."""
+    """Call ``hook(host)`` each time a runtime starts driving its loop (in its
+    thread, before any task steps): each `runtime.run`, each `Runner.run`, and
+    the drive of `Runner.close` that cancels what is left. If it returns a
+    function, that is called as the drive ends. Returns a function that
+    removes the hook."""
 
     def call(runner: Runner) -> Callable[[], None] | None:
         return hook(Host(runner, owned=False))

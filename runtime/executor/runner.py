@@ -172,6 +172,8 @@ class Runner:
         self._crash: BaseException | None = None
         self._closed = False
         self._interrupted = False
+        #: Called once as `close` ends, before the reactor is released (`Host.on_close`).
+        self.close_callbacks: list[Callable[[], None]] = []
 
     # -- tasks -------------------------------------------------------------------
 
@@ -557,7 +559,10 @@ class Runner:
         self.thread_id = threading.get_ident()
         context.set_runner(self)
         previous_library, sniffio.thread_local.name = sniffio.thread_local.name, "runtime"
+        cleanups: list[Callable[[], None] | None] = []
         try:
+            for hook in RUN_HOOKS:
+                cleanups.append(hook(self))
             if self.catch_sigint:
                 self.sigint.install()
             if self.dump_signal is not None:
@@ -573,8 +578,13 @@ class Runner:
                 if self.instrumented:
                     self.instruments.call("after_run")
         finally:
-            sniffio.thread_local.name = previous_library
-            context.set_runner(None)
+            try:
+                for cleanup in reversed(cleanups):
+                    if cleanup is not None:
+                        cleanup()
+            finally:
+                sniffio.thread_local.name = previous_library
+                context.set_runner(None)
 
     def _install_dump_signal(self) -> None:
         # The handler only queues the dump: it is printed on the loop's thread
@@ -609,7 +619,11 @@ class Runner:
         finally:
             self.entries.done = True
             self._closed = True
-            self._release()
+            try:
+                for callback in self.close_callbacks:
+                    callback()
+            finally:
+                self._release()
         crash = self.take_crash()
         if crash is not None:
             raise crash
@@ -686,16 +700,11 @@ def run(main: Coroutine[Any, Any, T], *, backend: str | None = None, debug: bool
     except BaseException:
         main.close()  # never started: no "coroutine was never awaited" warning
         raise
-    cleanups = [hook(runner) for hook in RUN_HOOKS]
-    try:
-        with runner:
-            return runner.run(main)
-    finally:
-        for cleanup in reversed(cleanups):
-            if cleanup is not None:
-                cleanup()
+    with runner:
+        return runner.run(main)
 
 
-#: Called with the `Runner` as each `run` starts; each may return a function
-#: to call when it has ended (`runtime.lowlevel.on_run`).
+#: Called with the `Runner` each time it starts driving its loop (`Runner.run`,
+#: so `runtime.run`, and the final drive of `Runner.close`); each may return a
+#: function to call when that drive ends (`runtime.lowlevel.on_run`).
 RUN_HOOKS: list[Callable[[Runner], Callable[[], None] | None]] = []

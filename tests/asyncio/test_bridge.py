@@ -21,6 +21,37 @@ def test_get_running_loop_works_inside_runtime_run_and_is_one_loop() -> None:
     runtime.run(main())
 
 
+def test_a_runner_keeps_one_asyncio_loop_across_its_runs_and_none_runs_between() -> None:
+    seen: list[asyncio.AbstractEventLoop] = []
+    ticks: list[int] = []
+
+    async def ticker() -> None:
+        for i in range(1000):
+            ticks.append(i)
+            await asyncio.sleep(0)
+
+    async def first() -> asyncio.Task[None]:
+        seen.append(asyncio.get_running_loop())
+        task = asyncio.get_running_loop().create_task(ticker())
+        await aio_as_runtime(asyncio.sleep(0))
+        return task
+
+    async def second(task: asyncio.Task[None]) -> None:
+        seen.append(asyncio.get_running_loop())
+        await aio_as_runtime(task)  # started in the first run, finished in this one
+
+    with runtime.Runner() as runner:
+        task = runner.run(first())
+        with pytest.raises(RuntimeError, match="no running event loop"):
+            asyncio.get_running_loop()  # between runs the thread runs no loop
+        assert len(ticks) < 1000
+        runner.run(second(task))
+        assert ticks == list(range(1000))
+        assert seen[0] is seen[1] and not seen[0].is_closed()
+    assert seen[0].is_closed()  # closed with the runner
+    asyncio.run(asyncio.sleep(0))  # and the thread is free for another loop
+
+
 def test_an_asyncio_coroutine_awaited_from_a_runtime_task() -> None:
     async def aio_side(x: int) -> int:
         await asyncio.sleep(0.01)
