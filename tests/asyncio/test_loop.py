@@ -233,7 +233,10 @@ def test_ctrl_c_raises_keyboard_interrupt_where_the_loop_is_as_in_asyncio() -> N
     import sys
 
     prog = (
-        "import asyncio, time, runtime.asyncio as ra\n"
+        "import asyncio, signal, time, runtime.asyncio as ra\n"
+        # Started from a non-interactive shell's background job, a child
+        # inherits SIGINT ignored and Python leaves it so: give it the default.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "async def worker():\n"
         "    print('READY', flush=True)\n"
         "    time.sleep(30)\n"

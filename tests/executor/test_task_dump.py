@@ -121,6 +121,9 @@ def test_task_tree_gives_the_same_as_data() -> None:
 
 PROGRAM = textwrap.dedent("""
     import signal, sys, runtime
+    # Started from a non-interactive shell's background job, a child inherits
+    # SIGINT ignored and Python leaves it so: give it Python's default.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     async def main():
         print("ready", flush=True)
         with runtime.move_on_after(20):
