@@ -44,7 +44,7 @@ import sniffio
 
 from ..errors import RunFinishedError
 from ..lowlevel import Host, Waker, current_task, park
-from .transports import DatagramTransport, SocketTransport
+from .transports import RECV_BUFFER_SIZE, DatagramTransport, SocketTransport
 from .watch import FdWatch
 
 # The stdlib's private machinery is subclassed here; typeshed does not
@@ -120,6 +120,8 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
         self._signal_handlers: dict[int, Any] = {}
         self._ssock = self._csock = None
         self._watches: dict[int, FdWatch] = {}
+        #: What every socket transport of this loop receives into (transports.py).
+        self._recv_buffer = memoryview(bytearray(RECV_BUFFER_SIZE))
         self._poller = select.poll()
         self._ready: collections.deque[events.Handle] = collections.deque()
         self._ready_waker = self._host.callback_waker(

@@ -16,15 +16,17 @@ from __future__ import annotations
 from asyncio import selector_events
 from typing import Any
 
-#: Every transport of the thread receives into this one buffer, and hands its
-#: protocol a ``bytes`` copy of what came: the stdlib's ``recv(256 KiB)``
-#: makes glibc ``mmap`` 256 KiB, then ``mremap`` it down to the bytes that
-#: came and ``munmap`` it when they are freed: three system calls and a page
-#: fault per read (``strace -c`` of the protocol echo), more than the
-#: ``recv`` and ``send`` themselves. The loop runs one callback at a time and
-#: the copy is made before the protocol runs, so one buffer serves all. (A
-#: transport's ``max_size`` may be lowered, as on the stdlib's, not raised.)
-_RECV_BUFFER = memoryview(bytearray(selector_events._SelectorTransport.max_size))
+#: The size of each loop's receive buffer (`RuntimeEventLoop._recv_buffer`):
+#: every transport of a loop receives into it and hands its protocol a
+#: ``bytes`` copy of what came. The stdlib's ``recv(256 KiB)`` makes glibc
+#: ``mmap`` 256 KiB, then ``mremap`` it down to the bytes that came and
+#: ``munmap`` it when they are freed: three system calls and a page fault
+#: per read (``strace -c`` of the protocol echo), more than the ``recv`` and
+#: ``send`` themselves. A loop runs one callback at a time, in one thread,
+#: and the copy is made before the protocol runs, so one buffer serves all
+#: its transports. (A transport's ``max_size`` may be lowered, as on the
+#: stdlib's, not raised.)
+RECV_BUFFER_SIZE = selector_events._SelectorTransport.max_size
 
 # Typed Any: typeshed does not describe the stdlib's private transports.
 _SocketBase: Any = selector_events._SelectorSocketTransport
@@ -61,8 +63,9 @@ class SocketTransport(_EdgeReading, _SocketBase):
     def _read_ready__data_received(self) -> bool:
         if self._conn_lost:
             return True
+        buffer = self._loop._recv_buffer
         try:
-            nbytes = self._sock.recv_into(_RECV_BUFFER, self.max_size)
+            nbytes = self._sock.recv_into(buffer, self.max_size)
         except (BlockingIOError, InterruptedError):
             return True
         except (SystemExit, KeyboardInterrupt):
@@ -74,7 +77,7 @@ class SocketTransport(_EdgeReading, _SocketBase):
             self._read_ready__on_eof()
             return True
         try:
-            self._protocol.data_received(_RECV_BUFFER[:nbytes].tobytes())
+            self._protocol.data_received(buffer[:nbytes].tobytes())
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -120,8 +123,9 @@ class DatagramTransport(_EdgeReading, _DatagramBase):
     def _read_ready(self) -> bool:
         if self._conn_lost:
             return True
+        buffer = self._loop._recv_buffer
         try:
-            nbytes, addr = self._sock.recvfrom_into(_RECV_BUFFER, self.max_size)
+            nbytes, addr = self._sock.recvfrom_into(buffer, self.max_size)
         except (BlockingIOError, InterruptedError):
             return True
         except OSError as exc:
@@ -131,7 +135,7 @@ class DatagramTransport(_EdgeReading, _DatagramBase):
         except BaseException as exc:
             self._fatal_error(exc, "Fatal read error on datagram transport")
         else:
-            self._protocol.datagram_received(_RECV_BUFFER[:nbytes].tobytes(), addr)
+            self._protocol.datagram_received(buffer[:nbytes].tobytes(), addr)
         return False  # a datagram says nothing of the ones behind it
 
     _read_ready_cb = _read_ready  # what FdWatch calls, as on SocketTransport

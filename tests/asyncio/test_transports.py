@@ -75,6 +75,65 @@ def test_tcp_streams_move_a_megabyte_each_way_with_backpressure() -> None:
     ra.run(main())
 
 
+class Keeper(asyncio.Protocol):
+    """Keeps every bytes object data_received hands it, and when each came."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.done = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        assert type(data) is bytes
+        self.chunks.append(data)
+
+    def eof_received(self) -> None:
+        self.done.set_result(None)
+
+
+async def _send_and_keep(payload: bytes) -> list[bytes]:
+    """Send ``payload`` in 1,000 writes to a Keeper server; return what it was handed."""
+    loop = asyncio.get_running_loop()
+    keeper = Keeper()
+    server = await loop.create_server(lambda: keeper, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    step = len(payload) // 1000
+    for i in range(0, len(payload), step):
+        writer.write(payload[i:i + step])
+        await writer.drain()
+        await asyncio.sleep(0)
+    writer.write_eof()
+    await keeper.done
+    writer.close()
+    server.close()
+    await server.wait_closed()
+    return keeper.chunks
+
+
+def test_received_bytes_stay_as_they_came_though_the_loop_reuses_its_buffer() -> None:
+    payload = os.urandom(1_000_000)
+    chunks = ra.run(_send_and_keep(payload))
+    assert len(chunks) > 1  # many reads went through the one buffer
+    assert b"".join(chunks) == payload  # and no earlier chunk changed under a later read
+
+
+def test_two_loops_in_two_threads_receive_their_own_bytes() -> None:
+    import threading
+
+    payloads = [bytes([n]) * 2_000_000 for n in (1, 2)]
+    got: dict[int, bytes] = {}
+
+    def one(n: int) -> None:
+        got[n] = b"".join(ra.run(_send_and_keep(payloads[n])))
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert got[0] == payloads[0] and got[1] == payloads[1]
+
+
 def test_unix_stream_server_and_client() -> None:
     async def main(path: str) -> None:
         server = await asyncio.start_unix_server(_echo_streams, path)
