@@ -13,12 +13,12 @@ the stdlib loop's and of uvloop's for the same server, rep by rep (median
 instructions per round trip (callgrind) come from ``instructions.py
 --servers asyncio_protocol,uvloop_protocol,runtime_asyncio_protocol,...``.
 
-Measured 2026-12-07 (AMD EPYC 2 vCPU, Linux 6.18, Python 3.11.7, uvloop
-0.23.0), callgrind, 100 conns: protocol echo runtime.asyncio 16,926
-instructions per round trip, stdlib 15,816, uvloop 3,419; streams 26,329,
-41,321 and 23,104. A wall-clock run the same hour (3 reps of 0.5+2 s) is not
-worth quoting: the machine's load average was 11-14 on 2 CPUs, every server
-got 3-11 % CPU, and uvloop came out slower than the stdlib loop.
+Measured 2026-12-07 on a quiet machine (AMD EPYC 2 vCPU, Linux 6.18,
+Python 3.11.7, uvloop 0.23.0; 5 reps, rep-by-rep medians): runtime.asyncio
+is 0.94x/0.93x the stdlib loop with the protocol server at 100/1000
+connections and 0.95x/0.87x with the streams server; 0.76x-0.89x uvloop.
+The tables, and what the transports' receive buffer changed, are in
+benchmarks/README.md ("asyncio servers on three loops").
 """
 
 from __future__ import annotations

@@ -33,10 +33,16 @@ Measured 2026-12-04 at commit 536c62a (AMD EPYC, CPython 3.11.7, uvloop
 The asyncio servers on three loops (2026-12-07, q28's runtime.asyncio, same
 machine and settings; the stdlib and uvloop rows from the same session):
 
-    asyncio_protocol           15,816    runtime_asyncio_protocol   16,926 (22,214 at first)
+    asyncio_protocol           15,816    runtime_asyncio_protocol   16,926 (22,214 at first;
+                                                                17,379 at 02b7008)
     uvloop_protocol             3,419
     asyncio_streams            41,321    runtime_asyncio_streams    26,329 (50,496 at first)
     uvloop_streams             23,104
+
+(The streams count on runtime.asyncio is not reproducible with this client:
+24,665 to 28,832 for one tree, 47,845 to 48,310 at 02b7008, at the same
+6.4 us of user time per round trip under echoload.c; benchmarks/README.md,
+"asyncio servers on three loops".)
 
 At commit e8c6517, before the hot-path changes that follow it, runtime took
 25,016. With ``--conns 1 --rounds 200,1000`` (a loop turn per round trip)
