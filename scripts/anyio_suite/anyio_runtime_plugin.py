@@ -16,7 +16,6 @@ from pathlib import Path
 
 import anyio._core._eventloop as eventloop
 import pytest
-from run import NEEDS_IPV6_REASON  # run.py, beside this file (PYTHONPATH), counts these skips
 
 import runtime.anyio_backend  # noqa: F401  # registers anyio._backends._runtime
 
@@ -75,7 +74,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         params = node.partition("[")[2].rstrip("]").split("-")
         if NO_IPV6_LOCALHOST and ("ipv6" in params or any(n in node for n in NEEDS_IPV6_LOCALHOST)):
             item.add_marker(pytest.mark.skip(
-                reason=f"{NEEDS_IPV6_REASON}; no private mount namespace could add it here "
-                       "(not root, or inside a chroot); this machine's file is never edited"))
+                reason="needs ::1 localhost in /etc/hosts; no private mount namespace could add "
+                       "it here (not root, or inside a chroot); this machine's file is never "
+                       "edited"))
     items[:] = keep
     config.hook.pytest_deselected(items=drop)

@@ -418,6 +418,53 @@ def test_a_low_memlock_limit_gets_a_smaller_ring_or_a_clear_error() -> None:
     assert fallback == "ran"
 
 
+def test_a_ring_closed_a_moment_ago_can_still_hold_the_memlock_limit() -> None:
+    # Fact 15, with the runtime's wait for it turned off: rings made and
+    # closed back to back soon find even an 8-entry ring refused, and after
+    # a pause the whole limit is free again.
+    out = run_with_memlock("""
+        import time
+        from runtime.reactor import _uring
+        from runtime.reactor.errors import UringUnavailableError
+        _uring._MEMLOCK_MAX_WAIT = 0
+        refused = 0
+        for _ in range(300):
+            try:
+                _uring.Ring(4096).close()
+            except UringUnavailableError:
+                refused += 1
+        time.sleep(1.0)
+        with _uring.Ring(4096) as ring:
+            print(refused, ring.sq_entries)
+    """, 8 * 1024 * 1024, timeout=60)
+    assert out.returncode == 0, out.stderr
+    refused, entries = map(int, out.stdout.split())
+    assert refused > 0
+    assert entries == 4096
+
+
+def test_runtimes_run_back_to_back_under_a_memlock_limit_each_get_a_ring() -> None:
+    # Found on a fresh Debian 12 as an ordinary user (8 MiB RLIMIT_MEMLOCK):
+    # hypothesis tests running a runtime per example on io_uring failed with
+    # UringUnavailableError, 260 runs of 300 here, until _setup waited for
+    # closed rings' memory (fact 15).
+    out = run_with_memlock("""
+        import runtime
+        from runtime.reactor.errors import UringUnavailableError
+        async def main():
+            await runtime.sleep(0)
+        refused = 0
+        for _ in range(300):
+            try:
+                runtime.run(main(), backend="uring")
+            except UringUnavailableError:
+                refused += 1
+        print(refused)
+    """, 8 * 1024 * 1024, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0"]
+
+
 # -- operations past an SQE's 32-bit length ------------------------------------------------
 
 
