@@ -47,18 +47,18 @@ from .loop import RuntimeEventLoop
 T = TypeVar("T")
 
 
-#: Each open runtime's loop, made as it first drives, closed as it closes.
-_loops: dict[Host, RuntimeEventLoop] = {}
-
-
 def _loop_of(host: Host) -> RuntimeEventLoop:
-    loop = _loops.get(host)
+    """The runtime's loop (`Host.attached`): one made with the runtime
+    (``new_event_loop``), or one made here as it first drives, closed as it
+    closes."""
+    loop: RuntimeEventLoop | None = host.attached.get("asyncio")
     if loop is None:
-        loop = _loops[host] = RuntimeEventLoop(host)
+        loop = host.attached["asyncio"] = RuntimeEventLoop(host)
+        made = loop
 
         def closed() -> None:
-            del _loops[host]
-            loop.close()
+            host.attached.pop("asyncio", None)
+            made.close()
 
         host.on_close(closed)
     return loop
@@ -68,6 +68,8 @@ def _attach(host: Host) -> Callable[[], None] | None:
     if events._get_running_loop() is not None:
         return None  # runtime.run() inside a running asyncio loop's thread: leave it be
     loop = _loop_of(host)
+    if loop.is_closed():
+        return None  # its own loop's close() closing the runtime: no loop runs now
     loop._thread_id = threading.get_ident()
     old_agen_hooks = sys.get_asyncgen_hooks()
     sys.set_asyncgen_hooks(firstiter=loop._asyncgen_firstiter_hook,

@@ -115,6 +115,8 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
         base_events.BaseEventLoop.__init__(self)
         self._owns_host = host is None
         self._host: Host = Host.new() if host is None else host
+        if self._owns_host:
+            self._host.attached["asyncio"] = self  # the runtime's loop (bridge._loop_of)
         self._selector = _SelectorView(self)
         self._transports = weakref.WeakValueDictionary()
         self._signal_handlers: dict[int, Any] = {}

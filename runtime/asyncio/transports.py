@@ -24,8 +24,8 @@ from typing import Any
 #: per read (``strace -c`` of the protocol echo), more than the ``recv`` and
 #: ``send`` themselves. A loop runs one callback at a time, in one thread,
 #: and the copy is made before the protocol runs, so one buffer serves all
-#: its transports. (A transport's ``max_size`` may be lowered, as on the
-#: stdlib's, not raised.)
+#: its transports. (A transport whose ``max_size`` is raised past it, or
+#: set to 0, reads with ``recv(max_size)`` as the stdlib's does.)
 RECV_BUFFER_SIZE = selector_events._SelectorTransport.max_size
 
 # Typed Any: typeshed does not describe the stdlib's private transports.
@@ -64,8 +64,14 @@ class SocketTransport(_EdgeReading, _SocketBase):
         if self._conn_lost:
             return True
         buffer = self._loop._recv_buffer
+        size = self.max_size
         try:
-            nbytes = self._sock.recv_into(buffer, self.max_size)
+            if 0 < size <= RECV_BUFFER_SIZE:
+                nbytes = self._sock.recv_into(buffer, size)
+                data = buffer[:nbytes].tobytes()
+            else:  # a max_size raised past the buffer (or 0): as the stdlib does
+                data = self._sock.recv(size)
+                nbytes = len(data)
         except (BlockingIOError, InterruptedError):
             return True
         except (SystemExit, KeyboardInterrupt):
@@ -77,12 +83,12 @@ class SocketTransport(_EdgeReading, _SocketBase):
             self._read_ready__on_eof()
             return True
         try:
-            self._protocol.data_received(buffer[:nbytes].tobytes())
+            self._protocol.data_received(data)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
-        return nbytes < self.max_size  # a short read of a byte stream: drained
+        return nbytes < size  # a short read of a byte stream: drained
 
     def _read_ready__get_buffer(self) -> bool:
         if self._conn_lost:
@@ -124,8 +130,13 @@ class DatagramTransport(_EdgeReading, _DatagramBase):
         if self._conn_lost:
             return True
         buffer = self._loop._recv_buffer
+        size = self.max_size
         try:
-            nbytes, addr = self._sock.recvfrom_into(buffer, self.max_size)
+            if 0 < size <= RECV_BUFFER_SIZE:
+                nbytes, addr = self._sock.recvfrom_into(buffer, size)
+                data = buffer[:nbytes].tobytes()
+            else:  # a max_size raised past the buffer (or 0): as the stdlib does
+                data, addr = self._sock.recvfrom(size)
         except (BlockingIOError, InterruptedError):
             return True
         except OSError as exc:
@@ -135,7 +146,7 @@ class DatagramTransport(_EdgeReading, _DatagramBase):
         except BaseException as exc:
             self._fatal_error(exc, "Fatal read error on datagram transport")
         else:
-            self._protocol.datagram_received(buffer[:nbytes].tobytes(), addr)
+            self._protocol.datagram_received(data, addr)
         return False  # a datagram says nothing of the ones behind it
 
     _read_ready_cb = _read_ready  # what FdWatch calls, as on SocketTransport

@@ -144,6 +144,12 @@ class Host:
                        on_error: Callable[[BaseException], object]) -> CallbackWaker:
         return CallbackWaker(self.runner, fn, name, on_error)
 
+    @property
+    def attached(self) -> dict[str, Any]:
+        """What a layer above keeps per runtime, by name (runtime.asyncio's
+        loop): a dict that lives and dies with the runner."""
+        return self.runner.attached
+
     def on_close(self, fn: Callable[[], None]) -> None:
         """Call ``fn()`` once as the runner closes, after its last task ended
         and before its reactor is released."""

@@ -174,6 +174,9 @@ class Runner:
         self._interrupted = False
         #: Called once as `close` ends, before the reactor is released (`Host.on_close`).
         self.close_callbacks: list[Callable[[], None]] = []
+        #: What a layer above keeps per runtime, by name (`Host.attached`):
+        #: runtime.asyncio's loop. It lives and dies with the runner.
+        self.attached: dict[str, Any] = {}
 
     # -- tasks -------------------------------------------------------------------
 
@@ -523,7 +526,14 @@ class Runner:
             raise RuntimeError(
                 "runtime.run() called inside a running runtime; await the coroutine instead"
             )
-        with self._driving():
+        driving = self._driving()
+        try:
+            driving.__enter__()
+        except BaseException:
+            main.close()  # a run hook failed: main never ran, and must not warn so later
+            raise
+        with contextlib.ExitStack() as stack:
+            stack.push(driving)
             self.main_scope = scope = RootScope(parent=self.root_scope)
             task = self.spawn(main, scope, name="main")
             try:
@@ -620,13 +630,25 @@ class Runner:
             self.entries.done = True
             self._closed = True
             try:
-                for callback in self.close_callbacks:
-                    callback()
+                self._call_close_callbacks()
             finally:
                 self._release()
         crash = self.take_crash()
         if crash is not None:
             raise crash
+
+    def _call_close_callbacks(self) -> None:
+        # Each one runs even if one before it raised (each releases its own
+        # layer's resources); the first error is raised after all ran.
+        first: BaseException | None = None
+        for callback in self.close_callbacks:
+            try:
+                callback()
+            except BaseException as exc:
+                if first is None:
+                    first = exc
+        if first is not None:
+            raise first
 
     def __enter__(self) -> Runner:
         return self

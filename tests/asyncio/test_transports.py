@@ -117,6 +117,66 @@ def test_received_bytes_stay_as_they_came_though_the_loop_reuses_its_buffer() ->
     assert b"".join(chunks) == payload  # and no earlier chunk changed under a later read
 
 
+@pytest.mark.parametrize("max_size", [1 << 20, 1000])
+def test_a_transports_max_size_raised_or_lowered_still_reads_everything(max_size: int) -> None:
+    # Raised past the loop's 256 KiB buffer, reads go through recv(max_size)
+    # as on the stdlib's transport; lowered, no read is larger than it.
+    sizes: list[int] = []
+
+    class Sized(Keeper):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            transport.max_size = max_size  # type: ignore[attr-defined]
+
+        def data_received(self, data: bytes) -> None:
+            sizes.append(len(data))
+            super().data_received(data)
+
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        keeper = Sized()
+        server = await loop.create_server(lambda: keeper, "127.0.0.1", 0)
+        _, writer = await asyncio.open_connection(*server.sockets[0].getsockname())
+        writer.write(payload)
+        writer.write_eof()
+        await keeper.done
+        writer.close()
+        server.close()
+        return b"".join(keeper.chunks)
+
+    payload = os.urandom(3_000_000)
+    assert ra.run(main()) == payload
+    assert max(sizes) <= max_size
+
+
+def test_udp_datagrams_larger_than_the_loops_buffer_with_a_raised_max_size() -> None:
+    class Collect(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.got: asyncio.Queue[bytes] = asyncio.Queue()
+
+        def datagram_received(self, data: bytes, addr: object) -> None:
+            self.got.put_nowait(data)
+
+    async def main() -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        server_t, server_p = await loop.create_datagram_endpoint(Collect,
+                                                                 local_addr=("127.0.0.1", 0))
+        client_t, _ = await loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, remote_addr=server_t.get_extra_info("sockname"))
+        got = []
+        for max_size in (1 << 20, 100, 65_000):
+            server_t.max_size = max_size
+            client_t.sendto(bytes([max_size % 251]) * 60_000)
+            got.append(await asyncio.wait_for(server_p.got.get(), 5))
+        client_t.close()
+        server_t.close()
+        return got
+
+    big, truncated, fits = ra.run(main())
+    assert big == bytes([(1 << 20) % 251]) * 60_000
+    assert truncated == bytes([100 % 251]) * 100  # truncated to max_size, as the stdlib does
+    assert fits == bytes([65_000 % 251]) * 60_000
+
+
 def test_two_loops_in_two_threads_receive_their_own_bytes() -> None:
     import threading
 

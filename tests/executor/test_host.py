@@ -204,3 +204,57 @@ def test_on_run_hooks_see_each_run_start_and_end() -> None:
     assert seen == ["start", "main", "end"]
     runtime.run(main())
     assert seen == ["start", "main", "end", "main"]  # removed: not called again
+
+
+def test_a_run_hook_that_raises_fails_the_run_closes_main_and_undoes_the_hooks_before_it() -> None:
+    seen: list[str] = []
+
+    def first(host: Host) -> object:
+        seen.append("first")
+        return lambda: seen.append("first undone")
+
+    def broken(host: Host) -> object:
+        raise ValueError("hook broke")
+
+    async def main() -> None:
+        seen.append("main")  # pragma: no cover - must not run
+
+    remove_first, remove_broken = lowlevel.on_run(first), lowlevel.on_run(broken)
+    coro = main()
+    try:
+        with pytest.raises(ValueError, match="hook broke"):
+            runtime.run(coro)
+    finally:
+        remove_broken()
+        remove_first()
+    assert seen == ["first", "first undone"]
+    assert coro.cr_frame is None  # closed: no "never awaited" warning later
+    assert lowlevel.Host.current() is None
+
+
+def test_every_close_callback_runs_even_if_one_raises_and_the_first_error_is_raised() -> None:
+    host = Host.new()
+    seen: list[str] = []
+
+    def broken() -> None:
+        seen.append("broken")
+        raise OSError("callback broke")
+
+    host.on_close(broken)
+    host.on_close(lambda: seen.append("after"))
+    with pytest.raises(OSError, match="callback broke"):
+        host.close()
+    assert seen == ["broken", "after"]
+    host.close()  # closed once: a second close does nothing
+    assert seen == ["broken", "after"]
+
+
+def test_a_layer_above_keeps_its_state_per_runtime_and_it_goes_with_the_runner() -> None:
+    first, second = Host.new(), Host.new()
+    try:
+        first.attached["layer"] = "first's"
+        assert "layer" not in second.attached
+        assert first.attached["layer"] == "first's"
+    finally:
+        first.close()
+        second.close()
