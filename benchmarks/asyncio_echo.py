@@ -34,7 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from echo import RESULTS, ROOT, build, machine, paired_ratios, report, run_one
 
 KINDS = ("protocol", "streams")
-LOOPS = ("asyncio", "uvloop", "runtime_asyncio")
+LOOPS = ("asyncio", "uvloop", "runtime_asyncio", "runtime_asyncio_uring")
+#: runtime.asyncio on epoll (readiness) and on io_uring (RingSocketTransport).
+OURS = ("runtime_asyncio", "runtime_asyncio_uring")
 
 
 def main() -> None:
@@ -68,15 +70,16 @@ def main() -> None:
     print(report(results, servers, configs, machine()))
     print("runtime.asyncio's rt/s as a ratio of the other loop's, same server, per rep: "
           "median (min..max); >1: runtime.asyncio is ahead")
-    for kind in KINDS:
-        for peer in ("asyncio", "uvloop"):
-            for conns, size in configs:
-                ratios = paired_ratios(results, f"runtime_asyncio_{kind}", f"{peer}_{kind}",
-                                       conns, size, "rt_per_s")
-                if ratios:
-                    print(f"  {kind:<9} vs {peer:<8} {conns}x{size:<6} "
-                          f"{statistics.median(ratios):.2f} "
-                          f"({min(ratios):.2f}..{max(ratios):.2f})")
+    for ours in OURS:
+        for kind in KINDS:
+            for peer in ("asyncio", "uvloop"):
+                for conns, size in configs:
+                    ratios = paired_ratios(results, f"{ours}_{kind}", f"{peer}_{kind}",
+                                           conns, size, "rt_per_s")
+                    if ratios:
+                        print(f"  {ours:<22} {kind:<9} vs {peer:<8} {conns}x{size:<6} "
+                              f"{statistics.median(ratios):.2f} "
+                              f"({min(ratios):.2f}..{max(ratios):.2f})")
     print(f"raw results: {raw.relative_to(ROOT)}")
 
 

@@ -96,11 +96,18 @@ SERVERS: dict[str, list[str]] = {
     "runtime_asyncio_streams": [PY, str(HERE / "peers" / "runtime_asyncio_streams.py"), "{port}"],
     "runtime_asyncio_protocol": [PY, str(HERE / "peers" / "runtime_asyncio_protocol.py"),
                                  "{port}"],
+    # the same loop on io_uring (RingSocketTransport: multishot receives)
+    "runtime_asyncio_uring_streams": [PY, str(HERE / "peers" / "runtime_asyncio_streams.py"),
+                                      "{port}"],
+    "runtime_asyncio_uring_protocol": [PY, str(HERE / "peers" / "runtime_asyncio_protocol.py"),
+                                       "{port}"],
     "trio": [PY, str(HERE / "peers" / "trio_echo.py"), "{port}"],
     "c": [str(BUILD / "echo_c"), "{port}"],
 }
 #: Environment a server runs with, on top of ours.
-SERVER_ENV = {"runtime_uring": {"RUNTIME_BACKEND": "uring"}}
+SERVER_ENV = {"runtime_uring": {"RUNTIME_BACKEND": "uring"},
+              "runtime_asyncio_uring_streams": {"RUNTIME_BACKEND": "uring"},
+              "runtime_asyncio_uring_protocol": {"RUNTIME_BACKEND": "uring"}}
 NEEDS = {"uvloop_streams": "uvloop", "uvloop_protocol": "uvloop", "trio": "trio"}
 DEFAULT_CONFIGS = "1x100,100x100,100x1000,1000x100"
 SERVER_CPU, LOAD_CPU = "0", "1"

@@ -15,6 +15,7 @@ from .executor.instruments import add_instrument, remove_instrument
 from .executor.introspect import current_task
 from .executor.io_driver import ScheduledIo
 from .executor.io_wait import notify_closing, scheduled_io, wait_readable, wait_writable
+from .executor.ring_receiver import RingReceiver
 from .executor.source import Source, socket_source
 from .executor.task import Task, Waker
 from .executor.task_dump import ScopeInfo, TaskInfo, task_tree
@@ -23,6 +24,7 @@ from .executor.traps import checkpoint, checkpoint_if_cancelled, park, park_unca
 __all__ = [
     "CallbackWaker",
     "Host",
+    "RingReceiver",
     "ScheduledIo",
     "ScopeInfo",
     "Source",

@@ -1,4 +1,4 @@
-"""The executor, time, io, sync, channel and chat suites, once more on io_uring.
+"""The executor, time, io, sync, channel, chat and asyncio suites, once more on io_uring.
 
 The rest of ``tests/`` runs on the platform's default backend (epoll on
 Linux). This test runs those suites again in a child pytest with
@@ -24,11 +24,11 @@ import pytest
 from tests.helpers.backend_pass import CHILD_TIMEOUT, run_suites_on, why_uring_unavailable
 
 SUITES = ["tests/executor", "tests/time", "tests/io", "tests/sync", "tests/channels",
-          "tests/examples"]
+          "tests/examples", "tests/asyncio"]
 
 
 @pytest.mark.timeout(CHILD_TIMEOUT + 30)
-def test_executor_time_io_sync_channel_and_chat_suites_pass_on_io_uring() -> None:
+def test_executor_time_io_sync_channel_chat_and_asyncio_suites_pass_on_io_uring() -> None:
     why = why_uring_unavailable()
     if why is not None:
         if "not built" in why and sys.platform.startswith("linux") \

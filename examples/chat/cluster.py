@@ -403,6 +403,13 @@ class Cluster:
                     "choose another with /nick"))
         for node, alive in zip(others, replies[len(replies) - len(others):], strict=True):
             if alive == 0:
+                # Its nick keys can outlive its alive key by up to a refresh
+                # period (a nick claimed after its last refresh): free them
+                # before saying they left, so a "left" nick can be taken at once.
+                members = self.remote.get(node, {})
+                if members:
+                    await conn.pipeline([["EVAL", _RELEASE_NICK, 1, nick_key(nick), node]
+                                         for nick, _ in members.values()])
                 self._node_lost(node)
 
     def _node_lost(self, node: str) -> None:

@@ -15,6 +15,7 @@ other (see ``docs/asyncio.md`` for how cancellation crosses).
 from __future__ import annotations
 
 import asyncio
+import functools
 from asyncio import unix_events
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -25,9 +26,10 @@ from .loop import RuntimeEventLoop
 T = TypeVar("T")
 
 
-def new_event_loop() -> RuntimeEventLoop:
-    """A new `RuntimeEventLoop` with a runtime of its own."""
-    return RuntimeEventLoop()
+def new_event_loop(*, backend: str | None = None) -> RuntimeEventLoop:
+    """A new `RuntimeEventLoop` with a runtime of its own, on ``backend``
+    (``runtime.run``'s: ``$RUNTIME_BACKEND`` or the platform's default)."""
+    return RuntimeEventLoop(backend=backend)
 
 
 _PolicyBase: Any = unix_events.DefaultEventLoopPolicy  # type: ignore[attr-defined]
@@ -39,9 +41,11 @@ class EventLoopPolicy(_PolicyBase):
     _loop_factory = RuntimeEventLoop
 
 
-def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:
-    """`asyncio.run` on a `RuntimeEventLoop`."""
-    with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
+def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None,
+        backend: str | None = None) -> T:
+    """`asyncio.run` on a `RuntimeEventLoop` (on ``backend``, as `new_event_loop`)."""
+    with asyncio.Runner(debug=debug,
+                        loop_factory=functools.partial(new_event_loop, backend=backend)) as runner:
         return runner.run(main)
 
 

@@ -33,6 +33,7 @@ import errno
 import select
 import selectors
 import signal
+import socket
 import sys
 import threading
 import weakref
@@ -44,7 +45,7 @@ import sniffio
 
 from ..errors import RunFinishedError
 from ..lowlevel import Host, Waker, current_task, park
-from .transports import RECV_BUFFER_SIZE, DatagramTransport, SocketTransport
+from .transports import RECV_BUFFER_SIZE, DatagramTransport, RingSocketTransport, SocketTransport
 from .watch import FdWatch
 
 # The stdlib's private machinery is subclassed here; typeshed does not
@@ -105,16 +106,18 @@ def _fd_of(fileobj: Any) -> int:
 class RuntimeEventLoop(_UnixSelectorLoopBase):
     """An asyncio event loop on `runtime`'s run loop, reactor and timers.
 
-    Made with no argument (`runtime.asyncio.new_event_loop`), it owns a
-    runtime of its own, run by ``run_forever``/``run_until_complete``.
+    Made with no ``host`` (`runtime.asyncio.new_event_loop`), it owns a
+    runtime of its own, on ``backend`` (``$RUNTIME_BACKEND`` or the
+    platform's default; ``"uring"``: sockets read by `RingSocketTransport`),
+    run by ``run_forever``/``run_until_complete``.
     Inside ``runtime.run`` one is attached to the running runtime and
     returned by ``asyncio.get_running_loop()``.
     """
 
-    def __init__(self, host: Host | None = None) -> None:
+    def __init__(self, host: Host | None = None, *, backend: str | None = None) -> None:
         base_events.BaseEventLoop.__init__(self)
         self._owns_host = host is None
-        self._host: Host = Host.new() if host is None else host
+        self._host: Host = Host.new(backend) if host is None else host
         if self._owns_host:
             self._host.attached["asyncio"] = self  # the runtime's loop (bridge._loop_of)
         self._selector = _SelectorView(self)
@@ -122,6 +125,10 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
         self._signal_handlers: dict[int, Any] = {}
         self._ssock = self._csock = None
         self._watches: dict[int, FdWatch] = {}
+        #: The RingSocketTransports that have read, by fd (their reader is not an FdWatch).
+        self._ring_readers: dict[int, RingSocketTransport] = {}
+        #: Sockets get a RingSocketTransport: the runtime receives on io_uring.
+        self._reads_on_ring = self._host.receives_on_ring
         #: What every socket transport of this loop receives into (transports.py).
         self._recv_buffer = memoryview(bytearray(RECV_BUFFER_SIZE))
         self._poller = select.poll()
@@ -289,6 +296,8 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
         base_events.BaseEventLoop.close(self)
         for fd in list(self._watches):
             self._unwatch(fd)
+        for reader in list(self._ring_readers.values()):
+            reader._ring_release()
         self._selector = None  # as the stdlib's: transports' reprs then say "open"
         if self._owns_host:
             self._host.close()
@@ -334,11 +343,18 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
         fd = _fd_of(fd)
         handle = events.Handle(callback, args, self, None)
         owner = getattr(callback, "__self__", None)
+        if isinstance(owner, RingSocketTransport) and owner._sock_fd == fd:
+            owner._ring_read(handle)  # a RingSocketTransport reads on the ring
+            return handle
         edge = owner if getattr(owner, "_reads_edge_triggered", False) else None
         self._watch(fd).set_reader(handle, edge)
         return handle
 
     def _remove_reader(self, fd: Any) -> bool:
+        if self._ring_readers and not self.is_closed():
+            reader = self._ring_readers.get(_fd_of(fd))
+            if reader is not None:
+                return reader._ring_pause()
         return self._remove(fd, reading=True)
 
     def _remove(self, fd: Any, reading: bool) -> bool:
@@ -421,6 +437,8 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
 
     def _make_socket_transport(self, sock: Any, protocol: Any, waiter: Any = None, *,
                                extra: Any = None, server: Any = None) -> SocketTransport:
+        if self._reads_on_ring and sock.type == socket.SOCK_STREAM:
+            return RingSocketTransport(self, sock, protocol, waiter, extra, server)
         return SocketTransport(self, sock, protocol, waiter, extra, server)
 
     def _make_ssl_transport(self, rawsock: Any, protocol: Any, sslcontext: Any,

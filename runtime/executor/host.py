@@ -12,6 +12,8 @@ into the runner:
   writer, so an IO event runs an asyncio callback with no task in between.
   Woken from another thread, it wakes the reactor (`call_soon_threadsafe`).
 * `Host.call_at` / `Host.cancel_timer`: entries in the runner's `TimerHeap`.
+* `Host.ring_receiver`: on io_uring, a socket's multishot receive that
+  wakes a `CallbackWaker` with the bytes already copied out (`RingReceiver`).
 * `Host.new`: a `Runner` of its own (reusable: an asyncio loop's
   ``run_until_complete``, called many times), keeping its reactor, IO
   registrations, timers and queued callbacks in between.
@@ -29,6 +31,7 @@ from typing import Any
 
 from . import context
 from .io_driver import ScheduledIo
+from .ring_receiver import RingReceiver
 from .runner import RUN_HOOKS, Runner
 from .task import JoinHandle, Waker
 from .time_driver import TimerEntry
@@ -187,6 +190,21 @@ class Host:
         """Before waiting on ``sio`` again: IOCP's emulated edge needs it; a no-op elsewhere."""
         if self.runner.io.needs_rearm:
             self.runner.io.rearm(sio)
+
+    @property
+    def receives_on_ring(self) -> bool:
+        """Can `ring_receiver` make one (io_uring with provided buffers)?"""
+        ring = self.runner.ring
+        return ring is not None and ring.buffers is not None
+
+    def ring_receiver(self, fd: int, waker: Waker) -> RingReceiver | None:
+        """A multishot receive on ``fd`` that wakes ``waker`` as chunks come
+        (not armed yet: `RingReceiver.arm`), or ``None`` unless this runtime
+        runs on io_uring with provided buffers (``backend="uring"``, Linux 6.0+)."""
+        ring = self.runner.ring
+        if ring is None or ring.buffers is None:
+            return None
+        return RingReceiver(ring, fd, waker)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> JoinHandle[Any]:
         """A detached task (`runtime.spawn`), callable from a `CallbackWaker` too."""

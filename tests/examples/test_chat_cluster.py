@@ -64,7 +64,18 @@ def alice_and_bob(n1: ChatProcess, n2: ChatProcess) -> tuple[Client, Client]:
     alice = joined(n1.port, "alice")
     bob = joined(n2.port, "bob")
     alice.expect("[lobby] * bob joined")
-    return alice, bob
+    # Whether bob is told "alice joined" depends on when the second node read
+    # her join from the stream: before bob joined, or after (a loaded
+    # machine). Ask until that node knows her; any such line comes before
+    # the answer that lists her, so nothing of it is left to read after.
+    deadline = time.monotonic() + 5
+    while True:
+        bob.send("/who")
+        answer = bob.skip_until(lambda line: line.startswith("* in lobby:"))[-1]
+        if answer == "* in lobby: alice, bob":
+            return alice, bob
+        assert time.monotonic() < deadline, f"the second node never saw alice: {answer!r}"
+        time.sleep(0.05)
 
 
 def test_a_line_said_on_one_node_reaches_every_node_once(redis: RedisServer) -> None:
