@@ -17,7 +17,9 @@ Measured 2026-12-07 on a quiet machine (AMD EPYC 2 vCPU, Linux 6.18,
 Python 3.11.7, uvloop 0.23.0; 5 reps, rep-by-rep medians): runtime.asyncio
 is 0.94x/0.93x the stdlib loop with the protocol server at 100/1000
 connections and 0.95x/0.87x with the streams server; 0.76x-0.89x uvloop.
-The tables, and what the transports' receive buffer changed, are in
+On io_uring (runtime_asyncio_uring_*, 744a50b): 0.88x/0.82x (protocol) and
+1.02x/1.01x (streams) the stdlib loop. The tables, and what the transports'
+receive buffer changed, are in
 benchmarks/README.md ("asyncio servers on three loops").
 """
 
