@@ -4,7 +4,8 @@ What `.ci/run`'s ``anyio`` part runs. Steps:
 
 1. Fetch the sdist of the anyio version ``pyproject.toml`` pins (its
    ``anyio-suite`` extra) from the package index with ``pip download
-   --no-deps --no-binary :all:`` and unpack it in a temporary directory.
+   --no-deps --no-binary anyio`` (its build requirements as wheels) and
+   unpack it in a temporary directory.
 2. Run its ``tests/`` unedited, twice: the items parametrized for the
    "runtime" backend, then the same items for "trio" (the
    ``anyio_runtime_plugin`` pytest plugin beside this file adds the backend
@@ -58,7 +59,7 @@ def pinned_version() -> str:
 
 def fetch_sdist(version: str, into: Path) -> Path:
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                    "--no-binary", ":all:", f"anyio=={version}", "-d", str(into)], check=True)
+                    "--no-binary", "anyio", f"anyio=={version}", "-d", str(into)], check=True)
     (archive,) = into.glob(f"anyio-{version}.tar.gz")
     with tarfile.open(archive) as tar:
         if hasattr(tarfile, "data_filter"):
