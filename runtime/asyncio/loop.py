@@ -322,6 +322,9 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
         """A transport was just made for ``fd``: whatever was registered under
         that number belonged to an fd closed behind our back, so start afresh."""
         self._unwatch(fd)
+        stale = self._ring_readers.get(fd)
+        if stale is not None:
+            stale._ring_release()  # its receive would hold the old file open
         self._host.forget_stale_io(fd)
 
     def _watch(self, fd: int) -> FdWatch:
@@ -452,7 +455,7 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
             self, protocol, sslcontext, waiter, server_side, server_hostname,
             ssl_handshake_timeout=ssl_handshake_timeout or constants.SSL_HANDSHAKE_TIMEOUT,
             ssl_shutdown_timeout=ssl_shutdown_timeout or constants.SSL_SHUTDOWN_TIMEOUT)
-        SocketTransport(self, rawsock, ssl_protocol, extra=extra, server=server)
+        self._make_socket_transport(rawsock, ssl_protocol, extra=extra, server=server)
         return ssl_protocol._app_transport
 
     def _make_datagram_transport(self, sock: Any, protocol: Any, address: Any = None,

@@ -220,8 +220,10 @@ class RingSocketTransport(SocketTransport):
         self._receiver.close()
 
     def _call_connection_lost(self, exc: BaseException | None) -> None:
-        self._ring_release()
-        super()._call_connection_lost(exc)
+        try:
+            self._ring_release()
+        finally:
+            super()._call_connection_lost(exc)
 
     # -- delivery ------------------------------------------------------------------
 
@@ -285,13 +287,13 @@ class RingSocketTransport(SocketTransport):
                 buf = memoryview(protocol.get_buffer(size - offset)).cast("B")
                 if not len(buf):
                     raise RuntimeError("get_buffer() returned an empty buffer")
+                n = min(len(buf), size - offset)
+                buf[:n] = view[offset:offset + n]  # TypeError for a read-only buffer
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
                 self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
                 return
-            n = min(len(buf), size - offset)
-            buf[:n] = view[offset:offset + n]
             offset += n
             if not self._ring_call(protocol.buffer_updated, n):
                 return

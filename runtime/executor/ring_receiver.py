@@ -68,5 +68,7 @@ class RingReceiver:
         op = self._op
         if op.closed:
             return
+        armed = op.pending
         self._driver.release(op)
-        self._driver.flush(settle=True)
+        if armed:
+            self._driver.flush(settle=True)

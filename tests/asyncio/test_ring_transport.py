@@ -68,8 +68,16 @@ async def _connected(protocol_factory: Any, small_buffers: bool = False,
         await loop.sock_connect(peer, listener.getsockname())
         ours, _ = listener.accept()
     transport, protocol = await loop.connect_accepted_socket(protocol_factory, ours)
-    assert type(transport).__name__ == "RingSocketTransport"
+    _assert_reads_on_the_ring(transport)
     return protocol, peer
+
+
+def _assert_reads_on_the_ring(transport: Any) -> None:
+    # Its reader is the ring's, not a readiness FdWatch.
+    loop, fd = asyncio.get_running_loop(), transport.get_extra_info("socket").fileno()
+    assert type(transport).__name__ == "RingSocketTransport"
+    assert loop._ring_readers.get(fd) is transport  # type: ignore[attr-defined]
+    assert fd not in loop._watches  # type: ignore[attr-defined]
 
 
 async def _send_then_eof(peer: socket.socket, payload: bytes, eof: asyncio.Future[None]) -> None:
@@ -259,3 +267,103 @@ def test_without_multishot_receives_sockets_get_the_readiness_transport(
         return type(transport).__name__
 
     assert run(main()) == "SocketTransport"
+
+
+class PausingBuffered(SmallBuffers):
+    """Pauses after every buffer it is given and resumes on the next turn:
+    each pause lands mid-chunk, so the rest must be put back in order."""
+
+    def buffer_updated(self, nbytes: int) -> None:
+        super().buffer_updated(nbytes)
+        self.transport.pause_reading()  # type: ignore[attr-defined]
+        asyncio.get_running_loop().call_soon(self.transport.resume_reading)  # type: ignore[attr-defined]
+
+
+def test_a_buffered_protocol_that_pauses_mid_chunk_still_gets_every_byte_in_order() -> None:
+    payload = os.urandom(300_000)
+
+    async def main() -> bytes:
+        protocol, peer = await _connected(PausingBuffered)
+        await _send_then_eof(peer, payload, protocol.eof)
+        return bytes(protocol.got)
+
+    assert run(main()) == payload
+
+
+def test_a_read_only_buffer_from_get_buffer_fails_the_connection_not_the_stream() -> None:
+    class ReadOnly(SmallBuffers):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lost = asyncio.get_running_loop().create_future()
+
+        def get_buffer(self, sizehint: int) -> bytes:  # type: ignore[override]
+            return bytes(100)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.lost.set_result(exc)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: None)
+        protocol, peer = await _connected(ReadOnly)
+        with peer:
+            peer.sendall(b"data")
+            exc = await asyncio.wait_for(protocol.lost, 5)
+        assert isinstance(exc, TypeError)
+
+    run(main())
+
+
+def test_eof_received_returning_false_closes_the_transport() -> None:
+    class Closing(Collect):
+        def eof_received(self) -> bool:
+            self.eof.set_result(None)
+            return False
+
+    async def main() -> None:
+        protocol, peer = await _connected(Closing)
+        with peer:
+            peer.sendall(b"bye")
+            peer.shutdown(socket.SHUT_WR)
+            assert await asyncio.wait_for(protocol.lost, 5) is None
+            peer.settimeout(5)
+            assert peer.recv(10) == b""  # our side closed too
+        assert protocol.chunks == [b"bye"]
+
+    run(main())
+
+
+def test_abort_drops_what_is_queued_and_closes_at_once() -> None:
+    async def main() -> None:
+        protocol, peer = await _connected(Collect)
+        with peer:
+            peer.sendall(b"first")
+            while not protocol.chunks:
+                await asyncio.sleep(0.01)
+            protocol.transport.pause_reading()
+            peer.sendall(b"queued, never delivered")
+            await asyncio.sleep(0.05)
+            protocol.transport.abort()
+            assert await asyncio.wait_for(protocol.lost, 5) is None
+            peer.settimeout(5)
+            try:
+                assert peer.recv(100) == b""
+            except ConnectionResetError:
+                pass  # unread bytes at close: the kernel resets instead
+        assert protocol.chunks == [b"first"]
+
+    run(main())
+
+
+def test_a_unix_stream_socket_reads_on_the_ring_too() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        ours, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        transport, protocol = await loop.connect_accepted_socket(Collect, ours)
+        _assert_reads_on_the_ring(transport)
+        await _send_then_eof(peer, b"over a unix socket" * 1000, protocol.eof)
+        transport.close()
+        await protocol.lost
+        assert b"".join(protocol.chunks) == b"over a unix socket" * 1000
+
+    run(main())
