@@ -198,8 +198,7 @@ class RingSocketTransport(SocketTransport):
             old.cancel()
         self._loop._ring_readers[self._sock_fd] = self
         receiver = self._receiver
-        receiver.arm()
-        if receiver.received or receiver.ended is not None:
+        if receiver.received or receiver.arm_or_end() is not None:
             self._ring_waker.wake()
 
     def _ring_pause(self) -> bool:
@@ -253,13 +252,18 @@ class RingSocketTransport(SocketTransport):
             data = received.popleft()
             if received or len(data) > self.max_size > 0:
                 data = _take(data, received, self.max_size)
-            self._ring_call(protocol.data_received, data)
+            try:  # (inline, not _ring_call: this is every read's path)
+                protocol.data_received(data)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
         if self._ring_handle is None or self._conn_lost:
             return
-        ended = receiver.ended
+        ended = receiver.arm_or_end()  # (re-armed if it stopped to push back)
         if ended is None:
-            receiver.arm()  # stopped to push back, or out of buffers: again
-        elif ended == 0:
+            return
+        if ended == 0:
             self._read_ready__on_eof()
         else:
             self._fatal_error(OSError(ended, os.strerror(ended)),
