@@ -199,8 +199,8 @@ class Host:
 
     def ring_receiver(self, fd: int, waker: Waker) -> RingReceiver | None:
         """A multishot receive on ``fd`` that wakes ``waker`` as chunks come
-        (not armed yet: `RingReceiver.arm`), or ``None`` unless this runtime
-        runs on io_uring with provided buffers (``backend="uring"``, Linux 6.0+)."""
+        (not armed yet: `RingReceiver.arm_or_end`), or ``None`` unless this
+        runtime `receives_on_ring` (``backend="uring"``, Linux 6.0+)."""
         ring = self.runner.ring
         if ring is None or ring.buffers is None:
             return None

@@ -10,7 +10,7 @@ completions are reaped, and the `Waker` given (a `CallbackWaker`) woken.
 There is no ``recv`` system call per read, and no readiness to re-check.
 
 Backpressure is the driver's: past ``MAX_QUEUED`` chunks not taken, the
-receive is cancelled, and `arm` starts it again once the owner has caught
+receive is cancelled, and `arm_or_end` starts it again once the owner has caught
 up (so a paused reader leaves the peer blocked on the kernel's socket
 buffer, as on readiness).
 """
@@ -42,14 +42,9 @@ class RingReceiver:
         #: Chunks received and not taken yet, oldest first (``bytes``).
         self.received: deque[bytes] = op.taken  # type: ignore[assignment]
 
-    def arm(self) -> None:
-        """Have the receive running: submit it unless it is, or it ended for good."""
-        op = self._op
-        if not op.pending and op.result == REARM and not op.closed:
-            self._driver.arm(op, self.fd)
-
     def arm_or_end(self) -> int | None:
-        """`arm`, and say how the receive stands: ``None`` while more may come;
+        """Have the receive running (submit it unless it is, or it ended for
+        good), and say how it stands: ``None`` while more may come;
         ``0`` once the peer's EOF came; an errno once the receive failed.
         (Asked once `received` is empty: what came before the end is in it.)
         One call for the owner's every delivery, so it is written for speed."""
@@ -62,10 +57,6 @@ class RingReceiver:
                 self._driver.arm(op, self.fd)
             return None
         return None if op.closed else -result
-
-    @property
-    def closed(self) -> bool:
-        return self._op.closed
 
     def close(self) -> None:
         """Cancel the receive and have the kernel let go of the socket now, so

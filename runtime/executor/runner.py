@@ -526,14 +526,12 @@ class Runner:
             raise RuntimeError(
                 "runtime.run() called inside a running runtime; await the coroutine instead"
             )
-        driving = self._driving()
-        try:
-            driving.__enter__()
-        except BaseException:
-            main.close()  # a run hook failed: main never ran, and must not warn so later
-            raise
         with contextlib.ExitStack() as stack:
-            stack.push(driving)
+            try:
+                stack.enter_context(self._driving())
+            except BaseException:
+                main.close()  # a run hook failed: main never ran, and must not warn so later
+                raise
             self.main_scope = scope = RootScope(parent=self.root_scope)
             task = self.spawn(main, scope, name="main")
             try:

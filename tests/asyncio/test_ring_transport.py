@@ -178,17 +178,6 @@ class SmallBuffers(asyncio.BufferedProtocol):
         self.eof.set_result(None)
 
 
-def test_a_buffered_protocol_gets_every_byte_in_order_through_small_buffers() -> None:
-    payload = os.urandom(1 << 20)
-
-    async def main() -> bytes:
-        protocol, peer = await _connected(SmallBuffers)
-        await _send_then_eof(peer, payload, protocol.eof)
-        return bytes(protocol.got)
-
-    assert run(main()) == payload
-
-
 def test_max_size_bounds_each_data_received_on_the_ring() -> None:
     payload = os.urandom(200_000)
 
@@ -279,11 +268,13 @@ class PausingBuffered(SmallBuffers):
         asyncio.get_running_loop().call_soon(self.transport.resume_reading)  # type: ignore[attr-defined]
 
 
-def test_a_buffered_protocol_that_pauses_mid_chunk_still_gets_every_byte_in_order() -> None:
-    payload = os.urandom(300_000)
+@pytest.mark.parametrize("protocol_class", [SmallBuffers, PausingBuffered],
+                         ids=["small buffers", "pausing mid-chunk"])
+def test_a_buffered_protocol_gets_every_byte_in_order(protocol_class: type[SmallBuffers]) -> None:
+    payload = os.urandom(1 << 20)
 
     async def main() -> bytes:
-        protocol, peer = await _connected(PausingBuffered)
+        protocol, peer = await _connected(protocol_class)
         await _send_then_eof(peer, payload, protocol.eof)
         return bytes(protocol.got)
 
