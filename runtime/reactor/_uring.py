@@ -98,7 +98,7 @@ What this means for us
 * Fact 9: waits are retried with the time that is left, as `Poll` does.
 * Fact 12: on ``ENOMEM`` the ring is halved until it fits (down to 8
   entries); if even that fails, `UringUnavailableError` names the limit.
-* Fact 15: `_setup` waits for closed rings' memory (1 ms, doubling: 15 ms
+* Fact 15: `_uring_setup.setup` waits for closed rings' memory (1 ms, doubling: 15 ms
   before it takes a smaller ring, 0.5 s in all before the error) and tries
   the asked-for size again, so a program running one runtime after another
   as an ordinary user gets a ring each time, nearly always a full one (284
@@ -130,10 +130,21 @@ import os
 import socket
 import time
 import warnings
-from typing import Any, NamedTuple
+from typing import Any
 
 from ._uring_cffi import ffi, lib
 from ._uring_memory import Message, SockAddr
+from ._uring_results import BufferRing, Completion, Completions
+from ._uring_setup import (
+    DISABLE_ENV,
+    FEATURES,
+    MAX_ENTRIES,
+    MIN_ENTRIES,
+    NEEDED,
+    features,
+    memlock_limit_text,
+    setup,
+)
 from .errors import (
     RingClosedError,
     SubmissionQueueFullError,
@@ -142,22 +153,10 @@ from .errors import (
 
 #: Tokens are user_data in [0, 2**63); the ring keeps the last one for itself.
 INTERNAL_TOKEN = 2**63 - 1
-MAX_ENTRIES = 32768
 _CData = ffi.CData
 _net = lib.rt_prep_net
 _RECV, _SEND = lib.IORING_OP_RECV, lib.IORING_OP_SEND
 _RECVMSG, _SENDMSG = lib.IORING_OP_RECVMSG, lib.IORING_OP_SENDMSG
-#: setup flags tried in turn, best first, until the kernel accepts one set.
-_SETUP_FLAGS = [
-    lib.IORING_SETUP_SUBMIT_ALL | lib.IORING_SETUP_COOP_TASKRUN
-    | lib.IORING_SETUP_TASKRUN_FLAG | lib.IORING_SETUP_SINGLE_ISSUER
-    | lib.IORING_SETUP_DEFER_TASKRUN,
-    lib.IORING_SETUP_SUBMIT_ALL | lib.IORING_SETUP_COOP_TASKRUN
-    | lib.IORING_SETUP_TASKRUN_FLAG,
-    0,
-]
-_NEEDED = {"NODROP": lib.IORING_FEAT_NODROP, "EXT_ARG": lib.IORING_FEAT_EXT_ARG,
-           "FAST_POLL": lib.IORING_FEAT_FAST_POLL}
 #: A completion's flags: more will follow (multishot); a provided buffer holds its bytes.
 CQE_MORE = lib.IORING_CQE_F_MORE
 CQE_BUFFER = lib.IORING_CQE_F_BUFFER
@@ -168,110 +167,11 @@ _NEVER_FREED: list[Any] = []
 _CANCEL_EVERYTHING = lib.IORING_ASYNC_CANCEL_ANY | lib.IORING_ASYNC_CANCEL_ALL
 
 
-class Completion(NamedTuple):
-    """One completion: the operation's token, its result (``-errno`` on failure), flags."""
-
-    token: int
-    result: int
-    flags: int
-
-
-class Completions:
-    """The reusable buffer `Ring.submit_and_wait` fills.
-
-    ``raw`` is ``[token, result, flags, token, result, flags, ...]``, read
-    directly by the executor; iterating yields `Completion` tuples.
-    """
-
-    __slots__ = ("_out", "capacity", "raw")
-
-    def __init__(self, capacity: int = 1024) -> None:
-        if capacity < 1:
-            raise ValueError(f"Completions capacity must be >= 1, got {capacity}")
-        self.capacity = capacity
-        self._out = ffi.new("int64_t[]", 3 * capacity)
-        self.raw: list[int] = []
-
-    def __len__(self) -> int:
-        return len(self.raw) // 3
-
-    def __iter__(self) -> Any:
-        raw = self.raw
-        for i in range(0, len(raw), 3):
-            yield Completion(raw[i], raw[i + 1], raw[i + 2])
-
-
 #: An SQE's length field is 32 bits.
 _MAX_SQE_LEN = 2**32 - 1
 #: The most one read or write moves in Linux (2 GiB - 4 KiB); a receive
 #: asking for more fails with EINVAL.
 MAX_RW_COUNT = 2**31 - 4096
-#: The kernel's IORING_MAX_CQ_ENTRIES (2 * IORING_MAX_ENTRIES).
-_MAX_CQ_ENTRIES = 2 * MAX_ENTRIES
-#: The smallest ring `Ring` shrinks to when the kernel has no memory for the
-#: size asked (below it, one loop turn would flush the queue all the time).
-_MIN_ENTRIES = 8
-#: How long `_setup` waits for closed rings' memory to be given back (fact
-#: 15): before halving the ring (1 + 2 + 4 + 8 ms), and in all before an
-#: ENOMEM is final (1 + 2 + ... + 256 ms).
-_MEMLOCK_FIRST_WAIT = 0.001
-_MEMLOCK_SHORT_WAIT = 0.015
-_MEMLOCK_MAX_WAIT = 0.5
-
-
-def _setup(r: Any, entries: int, cq_entries: int | None, defer_taskrun: bool) -> int:
-    """Set the ring up: 0, or ``-errno`` of the last refusal.
-
-    Tries the setup flags best first (an older kernel refuses what it does
-    not know with ``EINVAL``), and on ``ENOMEM`` halves the ring: for a user
-    without ``CAP_IPC_LOCK`` the ring's memory counts against
-    ``RLIMIT_MEMLOCK`` (64 KiB or 8 MiB by default, shared by all of the
-    user's rings), so a smaller ring is what fits.
-    [test_a_low_memlock_limit_gets_a_smaller_ring_or_a_clear_error]
-    """
-    tries = _SETUP_FLAGS if defer_taskrun else _SETUP_FLAGS[1:]
-    asked = entries, cq_entries
-    delay = _MEMLOCK_FIRST_WAIT
-    waited = 0.0
-    while True:
-        cq = min(cq_entries if cq_entries is not None else 4 * entries, _MAX_CQ_ENTRIES)
-        for flags in tries:
-            ret = int(lib.rt_ring_setup(r, entries, cq, flags))
-            if ret != -errno.EINVAL:
-                break
-        if ret != -errno.ENOMEM:
-            return ret
-        # Rings closed a moment ago still count until the kernel's exit work
-        # frees them, after close() returned (fact 15): a program running one
-        # runtime after another finds the limit taken by the ones it closed.
-        # So wait a little (1, 2, 4, 8 ms) before taking a smaller ring, and
-        # once even the smallest is refused, wait longer (to 0.5 s in all)
-        # for the asked-for size before saying the limit is too low.
-        if waited < _MEMLOCK_SHORT_WAIT or (entries <= _MIN_ENTRIES
-                                            and waited < _MEMLOCK_MAX_WAIT):
-            time.sleep(delay)
-            waited += delay
-            delay *= 2
-            entries, cq_entries = asked
-        elif entries > _MIN_ENTRIES:
-            entries = max(_MIN_ENTRIES, entries // 2)
-            if cq_entries is not None:
-                cq_entries = max(entries, cq_entries // 2)
-        else:
-            return ret
-
-
-def memlock_limit_text() -> str:
-    """What ``RLIMIT_MEMLOCK`` allows this process, in words, for an error message."""
-    import resource
-
-    soft, _hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
-    limit = "unlimited" if soft == resource.RLIM_INFINITY else f"{soft // 1024} KiB"
-    return (f"RLIMIT_MEMLOCK is {limit} (ulimit -l), and an io_uring ring's memory "
-            "counts against it for a user without CAP_IPC_LOCK; raise it "
-            "(ulimit -l, or /etc/security/limits.conf) or run as root")
-
-
 def _wait_ns(timeout: float) -> int:
     return max(0, math.ceil(timeout * 1e9))
 
@@ -305,7 +205,7 @@ class Ring:
         self._r = ffi.new("struct rt_ring *")
         self._r.fd = -1
         self._closed = True
-        ret = _setup(self._r, entries, cq_entries, defer_taskrun)
+        ret = setup(self._r, entries, cq_entries, defer_taskrun)
         if ret < 0:
             err = -ret
             if err in (errno.ENOSYS, errno.EPERM, errno.EACCES):
@@ -315,9 +215,9 @@ class Ring:
             if err == errno.ENOMEM:
                 raise UringUnavailableError(
                     err, f"io_uring_setup: {os.strerror(err)} even for a "
-                    f"{min(entries, _MIN_ENTRIES)}-entry ring: {memlock_limit_text()}")
+                    f"{min(entries, MIN_ENTRIES)}-entry ring: {memlock_limit_text()}")
             raise OSError(err, f"io_uring_setup({entries} entries): {os.strerror(err)}")
-        missing = [name for name, bit in _NEEDED.items() if not self._r.features & bit]
+        missing = [name for name, bit in NEEDED.items() if not self._r.features & bit]
         if missing:
             lib.rt_ring_close(self._r)
             raise UringUnavailableError(
@@ -330,7 +230,7 @@ class Ring:
         self._buffer_rings: list[BufferRing] = []
         #: What this kernel offers beyond the 5.11 baseline (fact 13), less
         #: what ``$RUNTIME_URING_DISABLE`` turns off: a subset of `FEATURES`.
-        self.features: frozenset[str] = _probe(self._r) - _disabled()
+        self.features: frozenset[str] = features(self._r)
 
     # -- facts about this ring ---------------------------------------------------
 
@@ -491,7 +391,7 @@ class Ring:
         b = ffi.new("struct rt_bufring *")
         while True:
             ret = lib.rt_bufring_setup(self._r, b, bgid, entries, size)
-            if ret != -errno.ENOMEM or entries <= _MIN_ENTRIES:
+            if ret != -errno.ENOMEM or entries <= MIN_ENTRIES:
                 break
             entries //= 2
         if ret == -errno.ENOMEM:
@@ -669,79 +569,6 @@ class Ring:
         return f"<Ring {state}>"
 
 
-class BufferRing:
-    """Buffers the kernel picks from for a multishot receive (`Ring.recv_multishot`).
-
-    ``entries`` buffers of ``size`` bytes, registered as group ``bgid``. A
-    completion names its buffer in its flags; `take` copies the bytes out
-    and hands the buffer straight back to the kernel.
-    """
-
-    __slots__ = ("_b", "bgid", "entries", "memory", "size")
-
-    #: A completion's flags >> this is the id of the buffer it filled.
-    SHIFT = lib.rt_cqe_buffer_shift
-
-    def __init__(self, b: Any, bgid: int) -> None:
-        self._b = b
-        self.bgid = bgid
-        self.entries = int(b.entries)
-        self.size = int(b.bufsize)
-        #: All the buffers, one after another: buffer ``i`` is
-        #: ``memory[i * size:(i + 1) * size]`` (slicing it copies into a
-        #: ``bytes``), for a caller that copies out without a call per
-        #: completion and gives the buffers back with `recycle_reaped`.
-        self.memory = ffi.buffer(b.bufs, self.entries * self.size)
-
-    def take(self, flags: int, nbytes: int) -> bytes:
-        """The ``nbytes`` the completion with ``flags`` received; its buffer is recycled."""
-        b = self._b
-        data: bytes = ffi.unpack(lib.rt_buf_ptr(b, flags), nbytes)
-        lib.rt_buf_recycle(b, flags)
-        return data
-
-    def give_back(self, flags: int) -> None:
-        """Recycle the buffer of a completion whose bytes are not wanted."""
-        lib.rt_buf_recycle(self._b, flags)
-
-    def recycle_reaped(self, completions: Completions) -> int:
-        """Give back every buffer the last `Ring.submit_and_wait` into
-        ``completions`` reaped (their bytes copied out by now): one call per
-        batch instead of one per completion. Every buffer completion of the
-        batch must be from this group. Returns how many."""
-        return int(lib.rt_buf_recycle_reaped(self._b, completions._out,
-                                             len(completions.raw) // 3))
-
-
-#: Beyond the 5.11 baseline, by the opcodes IORING_REGISTER_PROBE lists:
-#: IORING_OP_SOCKET came with 5.19 (as multishot accept and provided-buffer
-#: rings), IORING_OP_SEND_ZC with 6.0 (as multishot receive).
-FEATURES = {
-    "accept_multishot": lib.IORING_OP_SOCKET,
-    "buffer_ring": lib.IORING_OP_SOCKET,
-    "recv_multishot": lib.IORING_OP_SEND_ZC,
-}
-#: A feature the probe finds, switched off (comma-separated names), to run the
-#: older kernels' path here: ``RUNTIME_URING_DISABLE=recv_multishot``.
-DISABLE_ENV = "RUNTIME_URING_DISABLE"
-
-
-def _probe(r: Any) -> frozenset[str]:
-    supported = ffi.new("unsigned char[]", 256)
-    if lib.rt_probe(r, supported, 256) < 0:
-        return frozenset()  # before 5.6: no probe, and none of these
-    return frozenset(name for name, op in FEATURES.items() if supported[op])
-
-
-def _disabled() -> frozenset[str]:
-    names = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
-    unknown = names - FEATURES.keys()
-    if unknown:
-        raise ValueError(f"${DISABLE_ENV} names no io_uring feature: "
-                         f"{', '.join(sorted(unknown))} (known: {', '.join(sorted(FEATURES))})")
-    return frozenset(names)
-
-
 def _refused_cancel_all(raw: list[int]) -> bool:
     """Did these ``[token, result, flags, ...]`` include close's cancel, refused?"""
     return any(raw[i] == INTERNAL_TOKEN and raw[i + 1] == -errno.EINVAL
@@ -751,5 +578,5 @@ def _refused_cancel_all(raw: list[int]) -> bool:
 # Re-exported here: the Ring and its waker are one API (imported last: it needs Ring).
 from ._uring_waker import RingWaker  # noqa: E402
 
-__all__ = ["CQE_BUFFER", "CQE_MORE", "FEATURES", "INTERNAL_TOKEN", "BufferRing", "Completion",
-           "Completions", "Ring", "RingWaker"]
+__all__ = ["CQE_BUFFER", "CQE_MORE", "DISABLE_ENV", "FEATURES", "INTERNAL_TOKEN", "BufferRing",
+           "Completion", "Completions", "Ring", "RingWaker"]

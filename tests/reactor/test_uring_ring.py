@@ -424,9 +424,9 @@ def test_a_ring_closed_a_moment_ago_can_still_hold_the_memlock_limit() -> None:
     # a pause the whole limit is free again.
     out = run_with_memlock("""
         import time
-        from runtime.reactor import _uring
+        from runtime.reactor import _uring, _uring_setup
         from runtime.reactor.errors import UringUnavailableError
-        _uring._MEMLOCK_SHORT_WAIT = _uring._MEMLOCK_MAX_WAIT = 0
+        _uring_setup._MEMLOCK_SHORT_WAIT = _uring_setup._MEMLOCK_MAX_WAIT = 0
         refused = 0
         for _ in range(300):
             try:
