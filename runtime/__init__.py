@@ -27,7 +27,8 @@ _EXPORTS: dict[str, str] = {
         ["CancelScope", "fail_after", "fail_at", "move_on_after", "move_on_at"],
         "runtime.executor.cancel",
     ),
-    **dict.fromkeys(["Runner", "run", "spawn"], "runtime.executor.runner"),
+    "Runner": "runtime.executor.runner",
+    **dict.fromkeys(["run", "spawn"], "runtime.executor.entry"),
     **dict.fromkeys(
         ["check_cancelled", "current_effective_deadline", "current_task", "running_tasks"],
         "runtime.executor.introspect",
@@ -160,6 +161,7 @@ if TYPE_CHECKING:
         WouldBlock,
     )
     from .executor.cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at
+    from .executor.entry import run, spawn
     from .executor.introspect import (
         check_cancelled,
         current_effective_deadline,
@@ -168,7 +170,7 @@ if TYPE_CHECKING:
     )
     from .executor.limiter import CapacityLimiter, CapacityLimiterStatistics
     from .executor.reentry import RuntimeToken, current_token
-    from .executor.runner import Runner, run, spawn
+    from .executor.runner import Runner
     from .executor.signal_receiver import SignalReceiver, open_signal_receiver
     from .executor.task import JoinHandle
     from .executor.task_dump import dump_tasks

@@ -312,7 +312,7 @@ class _FixtureHost:
         self.reported = False
 
     async def set_up(self) -> Any:
-        from .executor.runner import spawn
+        from .executor.entry import spawn
 
         self.handle = spawn(self._main(), name=f"fixture {self.name}")
         await self.ready.wait()

@@ -30,9 +30,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from . import context
+from .driving import RUN_HOOKS
 from .io_driver import ScheduledIo
 from .ring_receiver import RingReceiver
-from .runner import RUN_HOOKS, Runner
+from .runner import Runner
 from .task import JoinHandle, Waker
 from .time_driver import TimerEntry
 from .traps import PARK, Trap

@@ -18,30 +18,28 @@ import contextlib
 import logging
 import math
 import os
-import signal
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
-
-import sniffio
 
 from ..errors import Cancelled
 from ..reactor import Events, Poll, Token, Waker
 from . import context
 from .cancel import AbortScope, CancelScope, RootScope
 from .clock import Clock
+from .driving import driving
 from .instruments import Instruments
 from .io_driver import IoDriver
 from .ready_source import ReadySource
 from .reentry import EntryQueue, RuntimeToken
 from .signals import SigintCatcher
 from .source import Source
-from .task import JoinHandle, Task, _UnretrievedException
-from .task_dump import code_location, dump_signal_from_environment, dump_tasks
+from .task import Task, _UnretrievedException
+from .task_dump import code_location, dump_signal_from_environment
 from .threads import ThreadPool
 from .time_driver import TimerHeap
 from .traps import CHECKPOINT, PARK, YIELD
@@ -97,7 +95,7 @@ class Runner:
         #: The signal that prints a task dump (task_dump.py), or None.
         self.dump_signal = dump_signal if dump_signal is not None else (
             dump_signal_from_environment())
-        self._dump_previous: Any = None
+        self.dump_previous: Any = None
         #: Log steps longer than this many seconds (``debug`` alone: `SLOW_STEP`).
         self.slow_step = SLOW_STEP if slow_step is None else slow_step
         self.debug = debug or slow_step is not None
@@ -528,7 +526,7 @@ class Runner:
             )
         with contextlib.ExitStack() as stack:
             try:
-                stack.enter_context(self._driving())
+                stack.enter_context(driving(self))
             except BaseException:
                 main.close()  # a run hook failed: main never ran, and must not warn so later
                 raise
@@ -559,51 +557,6 @@ class Runner:
             raise task.exception
         return task.result  # type: ignore[no-any-return]
 
-    @contextlib.contextmanager
-    def _driving(self) -> Iterator[None]:
-        # What holds while this thread drives the loop: the runner is the
-        # thread's (context, sniffio's thread-local, as trio sets it), and
-        # Ctrl-C is caught by it.
-        self.thread_id = threading.get_ident()
-        context.set_runner(self)
-        previous_library, sniffio.thread_local.name = sniffio.thread_local.name, "runtime"
-        cleanups: list[Callable[[], None] | None] = []
-        try:
-            for hook in RUN_HOOKS:
-                cleanups.append(hook(self))
-            if self.catch_sigint:
-                self.sigint.install()
-            if self.dump_signal is not None:
-                self._install_dump_signal()
-            if self.instrumented:
-                self.instruments.call("before_run")
-            try:
-                yield
-            finally:
-                self.sigint.uninstall()
-                if self.dump_signal is not None:
-                    signal.signal(self.dump_signal, self._dump_previous)
-                if self.instrumented:
-                    self.instruments.call("after_run")
-        finally:
-            try:
-                for cleanup in reversed(cleanups):
-                    if cleanup is not None:
-                        cleanup()
-            finally:
-                sniffio.thread_local.name = previous_library
-                context.set_runner(None)
-
-    def _install_dump_signal(self) -> None:
-        # The handler only queues the dump: it is printed on the loop's thread
-        # between steps, where the tree holds still (a wakeup fd wakes the poll).
-        if threading.current_thread() is not threading.main_thread():
-            raise RuntimeError("dump_signal works only when the runtime runs in the main thread")
-        token = self.token
-        assert self.dump_signal is not None
-        self._dump_previous = signal.signal(
-            self.dump_signal, lambda signum, frame: token.run_sync_soon(dump_tasks))
-
     def close(self) -> None:
         """Cancel the tasks still running, wait for them, and release the loop.
 
@@ -616,7 +569,7 @@ class Runner:
             raise RuntimeError("Runner.close() called inside a running runtime")
         try:
             if not self._interrupted and (self.live_tasks or not self.entries.finish()):
-                with self._driving():
+                with driving(self):
                     self.root_scope.cancel()
                     while True:
                         self.run_until_complete(None)
@@ -670,61 +623,3 @@ class Runner:
     def take_crash(self) -> BaseException | None:
         crash, self._crash = self._crash, None
         return crash
-
-
-def spawn(coro: Coroutine[Any, Any, T], *, name: str | None = None) -> JoinHandle[T]:
-    """Run ``coro`` as a new task, detached from the caller (tokio's ``spawn``).
-
-    Returns its `JoinHandle`. The task is cancelled and awaited when ``main``
-    ends if it is still running then. `RuntimeError` outside a runtime.
-    """
-    runner = context.runner_or_none()
-    if runner is None:
-        if isinstance(coro, Coroutine):
-            coro.close()
-        raise RuntimeError("runtime.spawn() called outside runtime.run()")
-    return JoinHandle(runner.spawn(coro, runner.root_scope, name))
-
-
-def run(main: Coroutine[Any, Any, T], *, backend: str | None = None, debug: bool = False,
-        clock: Clock | None = None, instruments: Iterable[Any] = (),
-        slow_step: float | None = None, dump_signal: int | None = None) -> T:
-    """Run ``main`` to completion on a new runtime and return its result.
-
-    A one-shot `Runner`. Re-raises ``main``'s exception. When ``main`` ends,
-    tasks still running are cancelled and awaited (their ``finally`` blocks
-    run) before `run` returns. Ctrl-C cancels ``main`` and makes `run` raise
-    `KeyboardInterrupt`. ``backend`` picks the reactor (``None``:
-    ``$RUNTIME_BACKEND`` or the platform's default; ``"uring"``: io_uring
-    completions on Linux, raising `UringUnavailableError` where the kernel
-    refuses it); ``debug`` logs steps that block the loop longer than
-    ``slow_step`` seconds (0.1; giving ``slow_step`` turns it on), naming the
-    task and the lines it ran between; ``clock`` replaces
-    the system's clock (`runtime.testing.MockClock`: virtual time);
-    ``instruments`` are installed before ``main`` starts (`runtime.lowlevel.add_instrument`);
-    ``dump_signal`` (or ``$RUNTIME_DUMP_SIGNAL``) prints `runtime.dump_tasks` when it arrives.
-    """
-    if not isinstance(main, Coroutine):
-        raise TypeError(
-            f"runtime.run() needs a coroutine object, got {type(main).__name__} {main!r} "
-            "(call the async function: run(main()) not run(main))"
-        )
-    if context.runner_or_none() is not None:
-        main.close()
-        raise RuntimeError(
-            "runtime.run() called inside a running runtime; await the coroutine instead"
-        )
-    try:
-        runner = Runner(backend, debug, clock=clock, instruments=instruments,
-                        slow_step=slow_step, dump_signal=dump_signal)
-    except BaseException:
-        main.close()  # never started: no "coroutine was never awaited" warning
-        raise
-    with runner:
-        return runner.run(main)
-
-
-#: Called with the `Runner` each time it starts driving its loop (`Runner.run`,
-#: so `runtime.run`, and the final drive of `Runner.close`); each may return a
-#: function to call when that drive ends (`runtime.lowlevel.on_run`).
-RUN_HOOKS: list[Callable[[Runner], Callable[[], None] | None]] = []
