@@ -29,6 +29,7 @@ socket transports that read edge-triggered (`transports.py`).
 from __future__ import annotations
 
 import collections
+import contextvars
 import errno
 import select
 import selectors
@@ -37,7 +38,7 @@ import socket
 import sys
 import threading
 import weakref
-from asyncio import base_events, coroutines, events, unix_events
+from asyncio import base_events, coroutines, events, format_helpers, unix_events
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,7 @@ from .watch import FdWatch
 # The stdlib's private machinery is subclassed here; typeshed does not
 # describe it, so the bases are typed Any (the public API stays typed).
 _TimerHandleBase: Any = events.TimerHandle
+_HandleBase: Any = events.Handle
 _UnixSelectorLoopBase: Any = unix_events.SelectorEventLoop  # type: ignore[attr-defined]
 
 
@@ -65,6 +67,35 @@ class TimerHandle(_TimerHandleBase):
         loop._ready.append(self)
         if not loop._ready_waker.scheduled:
             loop._ready_waker.wake()
+
+
+class Handle(_HandleBase):
+    """asyncio's `Handle` as ``call_soon`` makes it here: the same object,
+    made without the stdlib ``__init__``'s call to ``loop.get_debug()``
+    (``call_soon`` makes one per ready future callback: every await)."""
+
+    __slots__ = ()
+
+    def __init__(self, callback: Callable[..., object], args: tuple[Any, ...],
+                 loop: RuntimeEventLoop, context: Any) -> None:
+        self._context = contextvars.copy_context() if context is None else context
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
+
+
+def _callback_failed(handle: events.Handle, exc: BaseException) -> None:
+    """What ``Handle._run`` reports when its callback raises (written out
+    here because `RuntimeEventLoop._run_ready` calls callbacks inline)."""
+    callback = format_helpers._format_callback_source(handle._callback, handle._args)
+    context = {"message": f"Exception in callback {callback}", "exception": exc,
+               "handle": handle}
+    if handle._source_traceback:
+        context["source_traceback"] = handle._source_traceback
+    handle._loop.call_exception_handler(context)
 
 
 class _SelectorView:
@@ -158,8 +189,14 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
                     continue
                 if debug:
                     self._run_timed(handle)
-                else:
-                    handle._run()
+                    continue
+                # Handle._run, inline: one frame less per callback.
+                try:
+                    handle._context.run(handle._callback, *handle._args)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    _callback_failed(handle, exc)
         finally:
             sniffio_local.name = library
         if ready:
@@ -184,6 +221,25 @@ class RuntimeEventLoop(_UnixSelectorLoopBase):
         if handle is not None:
             context["handle"] = handle
         self.call_exception_handler(context)
+
+    def call_soon(self, callback: Callable[..., object], *args: Any,
+                  context: Any = None) -> events.Handle:
+        # The stdlib's call_soon, written out: _check_closed, _call_soon and
+        # Handle's __init__ are three Python calls, on every await's wake-up.
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:  # the stdlib's checks, and its handle with a traceback
+            self._check_thread()
+            self._check_callback(callback, "call_soon")
+            handle = self._call_soon(callback, args, context)
+            if handle._source_traceback:
+                del handle._source_traceback[-1]
+            return handle
+        handle = Handle(callback, args, self, context)
+        self._ready.append(handle)
+        if not self._ready_waker.scheduled:
+            self._ready_waker.wake()
+        return handle
 
     def _call_soon(self, callback: Callable[..., object], args: tuple[Any, ...],
                    context: Any) -> events.Handle:

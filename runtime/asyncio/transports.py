@@ -227,47 +227,48 @@ class RingSocketTransport(SocketTransport):
     # -- delivery ------------------------------------------------------------------
 
     def _ring_received(self) -> None:
+        # Every read's path: the protocol's calls run in the reader Handle's
+        # context one by one (context.run of each), with no frame between.
         handle = self._ring_handle
         if handle is None or self._conn_lost:
             return
         if self._loop._halted:
             self._ring_waker.wake()  # stop() ended this turn: deliver in the next run_forever
             return
-        library, _sniffio.name = _sniffio.name, "asyncio"
-        try:
-            handle._context.run(self._ring_deliver)
-        finally:
-            _sniffio.name = library
-
-    def _ring_deliver(self) -> None:
+        run = handle._context.run
         receiver = self._receiver
         received = receiver.received
-        while received and self._ring_handle is not None and not self._conn_lost:
-            protocol = self._protocol
-            if isinstance(protocol, protocols.BufferedProtocol):
-                self._ring_give_buffered(received.popleft())
-                continue
-            # One call for what came since the last turn, up to max_size (the
-            # stdlib's recv takes up to max_size at once, too).
-            data = received.popleft()
-            if received or len(data) > self.max_size > 0:
-                data = _take(data, received, self.max_size)
-            try:  # (inline, not _ring_call: this is every read's path)
-                protocol.data_received(data)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
-        if self._ring_handle is None or self._conn_lost:
-            return
-        ended = receiver.arm_or_end()  # (re-armed if it stopped to push back)
-        if ended is None:
-            return
-        if ended == 0:
-            self._read_ready__on_eof()
-        else:
-            self._fatal_error(OSError(ended, os.strerror(ended)),
-                              "Fatal read error on socket transport")
+        library, _sniffio.name = _sniffio.name, "asyncio"
+        try:
+            while received and self._ring_handle is not None and not self._conn_lost:
+                protocol = self._protocol
+                if isinstance(protocol, protocols.BufferedProtocol):
+                    run(self._ring_give_buffered, received.popleft())
+                    continue
+                # One call for what came since the last turn, up to max_size (the
+                # stdlib's recv takes up to max_size at once, too).
+                data = received.popleft()
+                if received or len(data) > self.max_size > 0:
+                    data = _take(data, received, self.max_size)
+                try:  # (inline, not _ring_call: this is every read's path)
+                    run(protocol.data_received, data)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    run(self._fatal_error, exc,
+                        "Fatal error: protocol.data_received() call failed.")
+            if self._ring_handle is None or self._conn_lost:
+                return
+            ended = receiver.arm_or_end()  # (re-armed if it stopped to push back)
+            if ended is None:
+                return
+            if ended == 0:
+                run(self._read_ready__on_eof)
+            else:
+                run(self._fatal_error, OSError(ended, os.strerror(ended)),
+                    "Fatal read error on socket transport")
+        finally:
+            _sniffio.name = library
 
     def _ring_call(self, method: Any, arg: object) -> bool:
         """``method(arg)`` of the protocol; False (the transport failed) if it raised."""

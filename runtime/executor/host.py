@@ -25,7 +25,6 @@ into the runner:
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -36,56 +35,33 @@ from .ring_receiver import RingReceiver
 from .runner import Runner
 from .task import JoinHandle, Waker
 from .time_driver import TimerEntry
-from .traps import PARK, Trap
-
-
-class _Call:
-    """What a `CallbackWaker` has where a task has its coroutine: one step is one call."""
-
-    __slots__ = ("send",)
-
-    def __init__(self, send: Callable[[None], Trap]) -> None:
-        self.send = send
 
 
 class CallbackWaker(Waker):
     """A `Waker` whose wake runs ``fn()`` once on the runner's thread.
 
-    Queued and stepped like a task (the runner reads the same fields), but
-    each step is a call that ends parked: no coroutine, never cancelled.
-    Several wakes before it runs coalesce into one call. ``fn`` must not
-    raise; if it raises anyway, an `Exception` is logged by ``on_error`` and
-    anything else (`KeyboardInterrupt`, `SystemExit`) stops the run.
+    Queued like a task, in the same run queue, but the run loop calls it
+    rather than stepping it (`Runner.run_until_complete`): no coroutine, no
+    context switch, never cancelled, and `runtime.current_task` says no task
+    is running. Several wakes before it runs coalesce into one call. ``fn``
+    runs in the context the runtime was started from, like an asyncio
+    loop's own code; what it runs on behalf of others gets their context
+    (asyncio's ``Handle``). ``fn`` must not raise; if it raises anyway, an
+    `Exception` is logged by ``on_error`` and anything else
+    (`KeyboardInterrupt`, `SystemExit`) stops the run.
     """
 
-    __slots__ = ("cancellable", "context", "coro", "finished", "name", "pending_exc", "runner",
-                 "scheduled")
+    __slots__ = ("call", "finished", "name", "on_error", "runner", "scheduled")
 
     def __init__(self, runner: Runner, fn: Callable[[], object], name: str,
                  on_error: Callable[[BaseException], object]) -> None:
         self.runner = runner
         self.name = name
+        #: What the run loop calls; a task's ``call`` is None (`Waker.call`).
+        self.call = fn
+        self.on_error = on_error
         self.scheduled = False
-        self.finished = False
-        self.cancellable = False
-        self.pending_exc: BaseException | None = None
-        # A context of its own: the runner enters it for the call, and the
-        # asyncio handles the call runs enter theirs inside it.
-        self.context = contextvars.Context()
-
-        def step(_: None) -> Trap:
-            # No task runs during the call: what it spawns has no parent, and
-            # current_task() says it is outside a task.
-            runner.current = None  # type: ignore[assignment]
-            try:
-                fn()
-            except Exception as exc:
-                on_error(exc)
-            except BaseException as exc:
-                runner._call_failed(exc)  # KeyboardInterrupt, SystemExit: stop the run
-            return PARK
-
-        self.coro = _Call(step)
+        self.finished = False  # never: the runner's wake reads it as it reads a task's
 
     def __repr__(self) -> str:
         return f"<CallbackWaker {self.name} {'scheduled' if self.scheduled else 'idle'}>"

@@ -373,6 +373,18 @@ class Runner:
             for _ in range(batch):
                 task = run_queue.popleft()
                 task.scheduled = False
+                call = task.call
+                if call is not None:
+                    # A CallbackWaker (an asyncio loop's IO or ready
+                    # callbacks): one call, with none of a step's
+                    # bookkeeping. Not reported to instruments: not a task.
+                    try:
+                        call()
+                    except Exception as exc:
+                        task.on_error(exc)  # type: ignore[attr-defined]
+                    except BaseException as exc:
+                        self._call_failed(exc)  # KeyboardInterrupt, SystemExit: stop the run
+                    continue
                 if task.finished:
                     continue  # woken while it ran (a self-wake), then it returned
                 step(task)

@@ -37,6 +37,10 @@ class Waker:
 
     __slots__ = ()
     runner: Runner
+    #: What the run loop calls instead of stepping a coroutine: None for a
+    #: task; a `CallbackWaker`'s function (host.py). A class attribute, so
+    #: tasks carry no slot for it.
+    call: Callable[[], object] | None = None
 
     def wake(self) -> None:
         self.runner.wake(self)  # type: ignore[arg-type]

@@ -278,3 +278,37 @@ def test_call_soon_threadsafe_is_not_lost_between_runs() -> None:
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:
             loop.close()
+
+
+def test_call_soon_makes_a_stdlib_handle_that_cancels_and_carries_its_context(loop) -> None:
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    seen: list[str] = []
+    context = contextvars.copy_context()
+    context.run(var.set, "given")
+    handle = loop.call_soon(lambda: seen.append(var.get()), context=context)
+    assert isinstance(handle, asyncio.Handle)
+    assert repr(handle).startswith("<Handle ")
+    loop.call_soon(lambda: seen.append(var.get()))  # a copy of the caller's context
+    loop.call_soon(seen.append, "cancelled").cancel()
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert seen == ["given", "unset"]
+    loop.close()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.call_soon(print)
+
+
+def test_a_callback_that_raises_is_reported_naming_it_and_its_handle(loop) -> None:
+    contexts: list[dict] = []
+    loop.set_exception_handler(lambda _, ctx: contexts.append(ctx))
+
+    def broken() -> None:
+        raise ValueError("boom")
+
+    handle = loop.call_soon(broken)
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert contexts[0]["handle"] is handle
+    assert contexts[0]["message"].startswith("Exception in callback ")
+    assert "broken" in contexts[0]["message"]

@@ -258,3 +258,29 @@ def test_a_layer_above_keeps_its_state_per_runtime_and_it_goes_with_the_runner()
     finally:
         first.close()
         second.close()
+
+
+def test_a_callback_waker_runs_outside_any_task_and_instruments_see_only_tasks() -> None:
+    seen: list[str] = []
+    inside: list[object] = []
+
+    class Recorder:
+        def before_task_step(self, task: object) -> None:
+            seen.append(getattr(task, "name", repr(task)))
+
+    async def main() -> None:
+        host = Host.current()
+        assert host is not None
+        def call() -> None:
+            try:
+                inside.append(runtime.current_task())
+            except RuntimeError as exc:  # "called outside a task"
+                inside.append(str(exc))
+
+        waker = host.callback_waker(call, "cb", pytest.fail)
+        waker.wake()
+        await runtime.sleep(0.01)
+
+    runtime.run(main(), instruments=[Recorder()])
+    assert inside == ["current_task() called outside a task"]
+    assert seen and all("CallbackWaker" not in name and name != "cb" for name in seen)
