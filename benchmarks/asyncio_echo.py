@@ -9,7 +9,11 @@ loop, driven by ``echoload.c`` exactly as in ``echo.py`` (server on CPU 0,
 load generator on CPU 1, servers rotated every rep so drift hits all alike).
 Printed: each server's median rate, then runtime.asyncio's rate as a ratio of
 the stdlib loop's and of uvloop's for the same server, rep by rep (median
-(min..max)): pairs measured back to back cancel the machine's drift. The
+(min..max)): pairs measured back to back cancel the machine's drift. One
+more server runs beside them, not a loop: ``python_floor_protocol``, the
+least Python can run per protocol round trip (epoll, ``recv``,
+``data_received``, ``send``; nothing else), whose ratio to the stdlib loop
+bounds what any asyncio loop written in Python can reach. The
 instructions per round trip (callgrind) come from ``instructions.py
 --servers asyncio_protocol,uvloop_protocol,runtime_asyncio_protocol,...``.
 
@@ -39,6 +43,10 @@ KINDS = ("protocol", "streams")
 LOOPS = ("asyncio", "uvloop", "runtime_asyncio", "runtime_asyncio_uring")
 #: runtime.asyncio on epoll (readiness) and on io_uring (RingSocketTransport).
 OURS = ("runtime_asyncio", "runtime_asyncio_uring")
+#: Not a loop: the least Python can run per protocol round trip
+#: (peers/python_floor_protocol.py): how far ahead of the stdlib loop any
+#: asyncio loop written in Python could possibly be.
+CEILING = "python_floor_protocol"
 
 
 def main() -> None:
@@ -49,7 +57,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     args = parser.parse_args()
     build()
-    servers = [f"{loop}_{kind}" for kind in KINDS for loop in LOOPS]
+    servers = [f"{loop}_{kind}" for kind in KINDS for loop in LOOPS] + [CEILING]
     configs = [(int(c.split("x")[0]), int(c.split("x")[1])) for c in args.configs.split(",")]
     RESULTS.mkdir(exist_ok=True)
     raw = RESULTS / f"asyncio-echo-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
@@ -82,6 +90,13 @@ def main() -> None:
                         print(f"  {ours:<22} {kind:<9} vs {peer:<8} {conns}x{size:<6} "
                               f"{statistics.median(ratios):.2f} "
                               f"({min(ratios):.2f}..{max(ratios):.2f})")
+    for peer in ("asyncio", "uvloop"):
+        for conns, size in configs:
+            ratios = paired_ratios(results, CEILING, f"{peer}_protocol", conns, size, "rt_per_s")
+            if ratios:
+                print(f"  {'(ceiling) python floor':<22} {'protocol':<9} vs {peer:<8} "
+                      f"{conns}x{size:<6} {statistics.median(ratios):.2f} "
+                      f"({min(ratios):.2f}..{max(ratios):.2f})")
     print(f"raw results: {raw.relative_to(ROOT)}")
 
 

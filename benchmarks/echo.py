@@ -101,6 +101,8 @@ SERVERS: dict[str, list[str]] = {
                                       "{port}"],
     "runtime_asyncio_uring_protocol": [PY, str(HERE / "peers" / "runtime_asyncio_protocol.py"),
                                        "{port}"],
+    # the least a Python readiness loop can run per round trip (a ceiling for asyncio_echo.py)
+    "python_floor_protocol": [PY, str(HERE / "peers" / "python_floor_protocol.py"), "{port}"],
     "trio": [PY, str(HERE / "peers" / "trio_echo.py"), "{port}"],
     "c": [str(BUILD / "echo_c"), "{port}"],
 }
