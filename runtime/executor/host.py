@@ -57,7 +57,7 @@ class CallbackWaker(Waker):
                  on_error: Callable[[BaseException], object]) -> None:
         self.runner = runner
         self.name = name
-        #: What the run loop calls; a task's ``call`` is None (`Waker.call`).
+        #: What the run loop calls; a task's ``call`` is None (`Task.call`).
         self.call = fn
         self.on_error = on_error
         self.scheduled = False

@@ -24,6 +24,7 @@ directions, edge-triggered: no ``epoll_ctl`` per wait.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -103,13 +104,20 @@ def take_error(sio: ScheduledIo) -> int:
 class IoDriver:
     """fd → `ScheduledIo`, kept in a slab indexed by the token's low 32 bits."""
 
-    __slots__ = ("_by_fd", "_free", "_generations", "_registry", "_slab", "_wake", "needs_rearm")
+    __slots__ = ("_by_fd", "_free", "_generations", "_registry", "_slab", "_wake", "needs_rearm",
+                 "run_queue")
 
-    def __init__(self, registry: Registry, wake: Callable[[Any], None] = Waker.wake) -> None:
+    def __init__(self, registry: Registry, wake: Callable[[Any], None] = Waker.wake,
+                 run_queue: deque[Any] | None = None) -> None:
         self._registry = registry
         # Called with each waiter an event makes ready: the runner passes its
         # same-thread `wake_here` (dispatch never runs on another thread).
         self._wake = wake
+        #: The runner's run queue, which dispatch appends the waiters it
+        #: wakes to itself (`wake` written out, one call less per event), or
+        #: None: call `wake` (the runner sets None while instruments must
+        #: hear of every wake).
+        self.run_queue = run_queue
         self.needs_rearm = registry.needs_rearm
         self._slab: list[ScheduledIo | None] = [None] * FIRST_SLOT
         self._generations: list[int] = [0] * FIRST_SLOT
@@ -193,6 +201,8 @@ class IoDriver:
         """Apply one batch of events (``Events.raw``): set bits, wake waiters."""
         slab = self._slab
         wake = self._wake
+        queue = self.run_queue
+        waker: Any  # a Task or a CallbackWaker: both keep `scheduled` in a slot
         pairs = iter(raw)
         # (token, bits) pairs. Not strict=True: raw always has an even length,
         # and zip's keyword parsing cost 1,400 instructions per call, as much
@@ -208,10 +218,24 @@ class IoDriver:
             if sio is None or sio.token != token:
                 continue  # the runner's, or stale: freed (and maybe reused) since
             sio.readiness |= bits
-            if bits & READ_READY and sio.reader is not None:
-                wake(sio.reader)
-            if bits & WRITE_READY and sio.writer is not None:
-                wake(sio.writer)
+            # wake, written out: a waiter queued already is left where it is
+            # (a finished task left behind is dropped by the run loop).
+            if bits & READ_READY:
+                waker = sio.reader
+                if waker is not None and not waker.scheduled:
+                    if queue is None:
+                        wake(waker)
+                    else:
+                        waker.scheduled = True
+                        queue.append(waker)
+            if bits & WRITE_READY:
+                waker = sio.writer
+                if waker is not None and not waker.scheduled:
+                    if queue is None:
+                        wake(waker)
+                    else:
+                        waker.scheduled = True
+                        queue.append(waker)
 
     def close(self) -> None:
         for fd in list(self._by_fd):

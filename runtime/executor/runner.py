@@ -115,13 +115,16 @@ class Runner:
         # backend="uring": completions from an io_uring Ring, with the epoll
         # Poll inside it for what still needs readiness (ring_driver.py).
         self.poll = Poll(None if backend == "uring" else backend)
+        #: The tasks ready to take a step, first in first out (a task woken
+        #: first runs first); append and popleft are O(1) and atomic under the GIL.
+        self.run_queue: deque[Task] = deque()
         self.ring: RingDriver | None = None
         #: What `socket_source` makes on this runtime, chosen once, here.
         self.source_class: Callable[[socket.socket], Source] = ReadySource
         try:
             self.events = Events(1024)
             self.reactor_waker = Waker(self.poll.registry, WAKER_TOKEN)
-            self.io = IoDriver(self.poll.registry, self.wake_here)
+            self.io = IoDriver(self.poll.registry, self.wake_here, self.run_queue)
             self.timers = TimerHeap()
             self.threads = ThreadPool()
             self.sigint = SigintCatcher(self.poll.registry)
@@ -136,9 +139,6 @@ class Runner:
             raise
         #: The loop's wait for IO: the reactor's, or the ring's (which drains the reactor's).
         self.wait_io = self.poll.poll if self.ring is None else self.ring.poll
-        #: The tasks ready to take a step, first in first out (a task woken
-        #: first runs first); append and popleft are O(1) and atomic under the GIL.
-        self.run_queue: deque[Task] = deque()
         self.current: Task = None  # type: ignore[assignment]  # set while a task steps
         self.budget = BUDGET
         self.root_scope = RootScope()
@@ -195,6 +195,9 @@ class Runner:
 
     def _set_instrumented(self, on: bool) -> None:
         self.instrumented = on
+        # The IO driver queues the wakers it wakes itself, but instruments
+        # must hear of each (task_scheduled): through wake_here while on.
+        self.io.run_queue = None if on else self.run_queue
         self._told.clear()
         plain = self._debug_step if self.debug else self._step
         #: What the run loop calls for each step; read once per batch.
@@ -233,8 +236,8 @@ class Runner:
 
         `wake` for a caller known to run on the runner's own thread (the IO
         and ring drivers' dispatch, the run loop itself): the same, without
-        asking which thread this is. The one place a task is put on the run
-        queue.
+        asking which thread this is. (`IoDriver.dispatch` and `wake` write
+        it out for speed; `_step` re-queues a task at a checkpoint.)
         """
         if task.scheduled or task.finished:
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 import pytest
@@ -81,6 +82,33 @@ def test_every_hook_fires_in_the_order_a_task_lives_it() -> None:
     waits = [(hook, timeout) for hook, timeout in calls if hook.endswith("io_wait")]
     assert waits and waits[0][0] == "before_io_wait" and waits[1][0] == "after_io_wait"
     assert 0 < waits[0][1] <= 0.01  # it slept in the reactor until the timer
+
+
+def test_a_task_woken_by_io_is_reported_scheduled_and_one_without_instruments_runs_too() -> None:
+    # The IO driver queues the tasks an event wakes itself while no instrument
+    # listens, and through wake_here (which tells instruments) while one does.
+    async def reader(sock: socket.socket) -> bytes:
+        return await runtime.lowlevel.socket_source(sock).recv(10)
+
+    async def main() -> bytes:
+        a, b = socket.socketpair()
+        with a, b:
+            a.setblocking(False)
+            async with runtime.TaskGroup() as tg:
+                handle = tg.spawn(reader(a), name="reader")
+                await runtime.sleep(0.01)  # it parks on the empty socket
+                b.send(b"ping")
+                return await handle
+
+    recorder = Recorder()
+    assert runtime.run(main(), instruments=[recorder]) == b"ping"
+    assert task_story(recorder.calls, "reader") == [
+        "task_spawned", "task_scheduled",
+        "before_task_step", "after_task_step",  # parks on the socket
+        "task_scheduled",  # the epoll event wakes it
+        "before_task_step", "task_exited", "after_task_step",
+    ]
+    assert runtime.run(main()) == b"ping"
 
 
 @needs_trio
