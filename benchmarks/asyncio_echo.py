@@ -17,13 +17,13 @@ bounds what any asyncio loop written in Python can reach. The
 instructions per round trip (callgrind) come from ``instructions.py
 --servers asyncio_protocol,uvloop_protocol,runtime_asyncio_protocol,...``.
 
-Measured 2026-12-07 on a quiet machine (AMD EPYC 2 vCPU, Linux 6.18,
-Python 3.11.7, uvloop 0.23.0; 5 reps, rep-by-rep medians): runtime.asyncio
-is 0.94x/0.93x the stdlib loop with the protocol server at 100/1000
-connections and 0.95x/0.87x with the streams server; 0.76x-0.89x uvloop.
-On io_uring (runtime_asyncio_uring_*, 744a50b): 0.88x/0.82x (protocol) and
-1.02x/1.01x (streams) the stdlib loop. The tables, and what the transports'
-receive buffer changed, are in
+Measured 2026-12-07 at 6209c4e (AMD EPYC 2 vCPU, Linux 6.18, Python
+3.11.7, uvloop 0.23.0; 5 reps, rep-by-rep medians, a noisy box):
+runtime.asyncio is 0.94x/1.01x the stdlib loop with the protocol server at
+100/1000 connections and 1.00x/1.00x with the streams server on epoll,
+1.04x/0.84x and 0.98x/1.13x on io_uring; 0.78x-0.98x uvloop. The Python
+floor was 1.06x/1.30x the stdlib loop (1.20x/1.20x in an earlier run).
+The tables, and what each change to the callback path did, are in
 benchmarks/README.md ("asyncio servers on three loops").
 """
 

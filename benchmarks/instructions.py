@@ -39,6 +39,10 @@ machine and settings; the stdlib and uvloop rows from the same session):
     asyncio_streams            41,321    runtime_asyncio_streams    26,329 (50,496 at first)
     uvloop_streams             23,104
 
+After 6209c4e (the run loop calls callback wakers; the IO driver queues
+what it wakes): runtime_asyncio_protocol 15,124 (asyncio_protocol 14,414
+in the same session), runtime_asyncio_uring_protocol 16,449.
+
 (The streams count on runtime.asyncio is not reproducible with this client:
 24,665 to 28,832 for one tree, 47,845 to 48,310 at 02b7008, at the same
 6.4 us of user time per round trip under echoload.c; benchmarks/README.md,
