@@ -15,14 +15,13 @@ returns. This is the only place tasks run.
 from __future__ import annotations
 
 import contextlib
-import logging
-import math
 import os
 import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,17 +37,18 @@ from .ready_source import ReadySource
 from .reentry import EntryQueue, RuntimeToken
 from .signals import SigintCatcher
 from .source import Source
+from .step_watch import debug_step, instrumented_step
 from .task import Task, _UnretrievedException
-from .task_dump import code_location, dump_signal_from_environment
+from .task_dump import dump_signal_from_environment
 from .threads import ThreadPool
 from .time_driver import TimerHeap
 from .traps import CHECKPOINT, PARK, YIELD
+from .wait_plan import plan_wait
 
 if TYPE_CHECKING:
     from .limiter import CapacityLimiter
     from .ring_driver import RingDriver
 
-logger = logging.getLogger("runtime")
 T = TypeVar("T")
 
 #: tokio's cooperative budget: ready operations a task may complete in one
@@ -162,8 +162,10 @@ class Runner:
         #: Instruments (instruments.py); `instrumented` is the one flag the hot
         #: paths test, so that with none installed they cost a test and no call.
         self.instrumented = False
-        self.step: Callable[[Task], None] = self._debug_step if self.debug else self._step
-        self._told: set[Task] = set()  # instrumented: tasks whose task_scheduled was called
+        self.step: Callable[[Task], None] = (
+            partial(debug_step, self) if self.debug else self._step)
+        #: Instrumented: the tasks whose task_scheduled instruments were told of.
+        self.told: set[Task] = set()
         self.instruments = Instruments(self._set_instrumented)
         for instrument in instruments:
             self.instruments.add(instrument)
@@ -198,10 +200,10 @@ class Runner:
         # The IO driver queues the wakers it wakes itself, but instruments
         # must hear of each (task_scheduled): through wake_here while on.
         self.io.run_queue = None if on else self.run_queue
-        self._told.clear()
-        plain = self._debug_step if self.debug else self._step
+        self.told.clear()
+        plain = partial(debug_step, self) if self.debug else self._step
         #: What the run loop calls for each step; read once per batch.
-        self.step = self._instrumented_step if on else plain
+        self.step = partial(instrumented_step, self) if on else plain
 
     def wake(self, task: Task) -> None:
         """Schedule ``task`` (the body of `Waker.wake`)."""
@@ -218,7 +220,7 @@ class Runner:
         task.scheduled = True
         self.run_queue.append(task)
         if self.instrumented:
-            self._told.add(task)
+            self.told.add(task)
             self.instruments.call("task_scheduled", task)
 
     def _poke(self) -> None:
@@ -244,7 +246,7 @@ class Runner:
         task.scheduled = True
         self.run_queue.append(task)
         if self.instrumented:
-            self._told.add(task)
+            self.told.add(task)
             self.instruments.call("task_scheduled", task)
 
     def deliver_cancel(self, task: Task) -> None:
@@ -315,7 +317,7 @@ class Runner:
                 # wake_here, written out (the task is running: not finished):
                 # micro.py's yield bench under callgrind took 9,091
                 # instructions per sleep(0) with the call, 8,812 without.
-                # (With instruments, _instrumented_step reports this re-queue:
+                # (With instruments, instrumented_step reports this re-queue:
                 # no flag test here, on the path every sleep(0) takes.)
                 if not task.scheduled:
                     task.scheduled = True
@@ -361,7 +363,7 @@ class Runner:
         pending_timers = timers.entries  # empty: no timer work this turn
         clock = self.clock
         steps_since_poll = 0
-        # _step, or _debug_step, or _instrumented_step while instruments are
+        # _step, or debug_step, or instrumented_step while instruments are
         # in: read again whenever the loop looks at IO (below), not per batch
         # (the read cost the yield micro-benchmark 110 instructions a
         # sleep(0) under callgrind). An instrument added by a task counts
@@ -408,29 +410,10 @@ class Runner:
             else:
                 steps_since_poll = 0
                 step = self.step
-                timeout = None
-                deadline = None
-                if pending_timers:
-                    deadline = timers.next_deadline()
-                    if deadline is not None:
-                        timeout = (max(0.0, deadline - clock()) if self.custom_clock is None
-                                   else self.custom_clock.deadline_to_sleep_time(deadline))
-                # A virtual clock's autojump: blocked this long (real time), jump to the deadline.
-                threshold: float = getattr(self.custom_clock, "autojump_threshold", math.inf)
-                jump: float | None = threshold
-                if deadline is not None and threshold < (math.inf if timeout is None else timeout):
-                    timeout = threshold
-                else:
-                    jump = None
-                    if timeout == math.inf:
-                        timeout = None  # a virtual clock standing still: wait for IO or a wake
-                if self.idle_waiters:
-                    # wait_all_tasks_blocked: sleep no longer than the shortest cushion.
-                    idle = self.idle_waiters[0][0]
-                    if timeout is None or idle < timeout:
-                        timeout, jump = idle, None
-                    else:
-                        idle = None
+                # Until the next timer, a virtual clock's autojump, or
+                # wait_all_tasks_blocked's cushion (wait_plan.py).
+                timeout, deadline, jump, idle = plan_wait(
+                    timers, clock, self.custom_clock, self.idle_waiters)
                 if self._wait_io(events, timeout):
                     self.io.dispatch(events.raw)
                 if jump is not None and not run_queue and not self._remote_pending:
@@ -458,20 +441,6 @@ class Runner:
             return self.wait_io(events, timeout)  # type: ignore[no-any-return]
         finally:
             self.instruments.call("after_io_wait", timeout)
-
-    def _instrumented_step(self, task: Task) -> None:
-        self.instruments.call("before_task_step", task)
-        self._told.discard(task)  # the wake that queued it was told already
-        try:
-            (self._debug_step if self.debug else self._step)(task)
-        finally:
-            # A checkpoint re-queues its task without telling instruments (that
-            # path stays free of flag tests); say it here. A wake during the
-            # step went through wake_here, which told them itself.
-            if task.scheduled and task not in self._told:
-                self.instruments.call("task_scheduled", task)
-            self._told.discard(task)
-            self.instruments.call("after_task_step", task)
 
     def _wake_idle_waiters(self, cushion: float) -> None:
         # Nothing became ready within the cushion: every task is blocked.
@@ -503,19 +472,6 @@ class Runner:
         if self._crash is None:
             self._crash = exc
         self.main_scope.cancel()
-
-    def _debug_step(self, task: Task) -> None:
-        # Real time, whatever the runner's clock: a virtual clock standing
-        # still would hide a step that blocks.
-        resumed_at = code_location(task.coro)
-        start = time.perf_counter()
-        self._step(task)
-        took = time.perf_counter() - start
-        if took > self.slow_step:
-            stopped_at = "its end" if task.finished else code_location(task.coro)
-            logger.warning("task %r held the loop %.3f s in one step, from %s to %s "
-                           "(a blocking call in async code?)",
-                           task.name, took, resumed_at, stopped_at)
 
     # -- the top-level calls ---------------------------------------------------------
 
